@@ -1,0 +1,5 @@
+"""`python -m growdsl` runs the command line."""
+
+from growdsl.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""The resolved, typed IR of a growth plan: what the planner checks and the executor runs.
+
+Every name is looked up, every default filled, every unit converted: stage lengths are
+steps (and tokens), shapes are whole numbers. Nodes keep the span of the source
+construct they come from, so later passes report located errors. `ir_json` turns a
+`Plan` into JSON validated against `schema/plan.schema.json`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from growdsl.shapes import Shape
+from growdsl.source import NO_SPAN, Span
+
+IR_VERSION = 1
+
+Scalar = int | float | str | bool
+ArgValue = Scalar | tuple[Scalar, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Train:
+    """Training settings of one stage (the `train` block, then the stage's overrides)."""
+
+    batch: int = 32
+    optimizer: str = "adamw"            # adamw | adam | sgd
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    warmup: int = 0                     # steps
+    decay: str = "linear"               # linear | cosine | constant
+    min_lr: float = 0.0
+    schedule: str = "restart"           # restart: each stage warms up and decays anew; continue
+    optimizer_state: str = "reset"      # at growth: reset | transfer | transform
+    precision: str = "auto"             # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16
+    mlm_probability: float = 0.15
+    seed: int = 0
+    data: str | None = None             # corpus path (resolved against the spec's folder)
+    tokenizer: str | None = None        # tokenizer directory; None: trained on the corpus
+    eval_every: int = 0                 # steps; 0: only at stage ends
+    checkpoint_every: int = 0           # steps; 0: only at stage ends
+    keep_checkpoints: int = 2
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OpCall:
+    """One growth operator with its arguments (names checked against the registry)."""
+
+    name: str
+    args: dict[str, ArgValue] = field(default_factory=dict)
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Growth:
+    """The growth step out of a stage into the next: operators applied in order."""
+
+    ops: tuple[OpCall, ...]
+    seed: int = 0
+    preserve: bool = False
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Stage:
+    """One training stage: a model shape trained for `steps` steps."""
+
+    index: int
+    name: str
+    steps: int
+    tokens: int
+    shape: Shape
+    train: Train
+    growth: Growth | None = None
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Model:
+    """The target model: the shape the last stage must reach."""
+
+    family: str
+    shape: Shape
+    preset: str | None = None
+    config: str | None = None           # a local HF directory whose config.json gave the shape
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Limit:
+    """`budget` or `expect`: metric CMP value, the value absolute or relative to scratch."""
+
+    kind: str                           # budget | expect
+    metric: str                         # budget: flops | tokens | steps; expect: speedup | saving
+    cmp: str                            # <= | < | >= | > | ==
+    value: float
+    relative: bool = False              # value is a fraction of the scratch baseline
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Plan:
+    """A whole `.grow` file, resolved."""
+
+    source: str
+    model: Model
+    train: Train
+    stages: tuple[Stage, ...]
+    init: str | None = None             # starting checkpoint (bert2BERT reuse)
+    init_span: Span = NO_SPAN
+    limits: tuple[Limit, ...] = ()
+    version: int = IR_VERSION
+
+    @property
+    def target(self) -> Shape:
+        return self.model.shape
+
+    def meta(self) -> dict[str, Any]:
+        return {"version": self.version, "source": self.source}
