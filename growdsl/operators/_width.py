@@ -1,0 +1,29 @@
+"""The shape rule shared by the width operators (`fpi`, `aki`, `clone`): hidden size,
+heads, key/value heads and FFN size grow with the head size fixed."""
+
+from __future__ import annotations
+
+from growdsl.operators._common import grows, needs_change, width_unshared
+from growdsl.operators.base import ShapeError
+from growdsl.shapes import Shape
+
+WIDTH_DIMS = ("hidden", "heads", "kv_heads", "ffn")
+
+
+def norm_name(shape: Shape) -> str:
+    """The family's normalization layer, for verdict texts."""
+    return "RMSNorm" if shape.family == "llama" else "LayerNorm"
+
+
+def grow_width(op: str, src: Shape, dst: Shape) -> Shape:
+    """Move hidden, heads, kv_heads and ffn to `dst`'s values, whole heads copied."""
+    if dst.head_dim != src.head_dim:
+        raise ShapeError(
+            f"`{op}` copies whole heads and keeps the head size {src.head_dim}, "
+            f"but the next stage has head size {dst.head_dim}",
+            f"give the next stage heads = hidden / {src.head_dim}, or put `split_heads` first",
+        )
+    out = src.replace(**{d: grows(op, src, dst, d) for d in WIDTH_DIMS})
+    width_unshared(op, src, out)
+    needs_change(op, src, out, WIDTH_DIMS)
+    return out

@@ -1,0 +1,46 @@
+"""`split_heads`: more, smaller heads at a fixed attention width.
+
+Discussed as a head-count growth in bert2BERT (Chen et al., ACL 2022) and CompoundGrow's
+"fewer heads" treatment (Gu et al., NAACL 2021). Splitting a head of size d into heads of
+size d/k changes the softmax temperature 1/sqrt(d) and which units attend together: not
+function-preserving.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from growdsl.ir import ArgValue
+from growdsl.operators._common import grows, needs_change
+from growdsl.operators.base import NONE, Param, ShapeError, Verdict
+from growdsl.shapes import Shape
+
+
+class SplitHeads:
+    """heads x head_dim stays the same; heads grow, the head size shrinks."""
+
+    name: ClassVar[str] = "split_heads"
+    summary: ClassVar[str] = "split heads into more, smaller heads (attention width fixed)"
+    paper: ClassVar[str] = "Gu et al., NAACL 2021; Chen et al., ACL 2022"
+    params: ClassVar[dict[str, Param]] = {}
+    dims: ClassVar[tuple[str, ...]] = ("heads", "kv_heads", "head_dim")
+
+    def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
+        heads = grows(self.name, src, dst, "heads")
+        kv_heads = grows(self.name, src, dst, "kv_heads")
+        if heads * dst.head_dim != src.heads * src.head_dim:
+            raise ShapeError(
+                f"`split_heads` keeps the attention width {src.heads} x {src.head_dim} = "
+                f"{src.heads * src.head_dim}, but the next stage has {heads} x "
+                f"{dst.head_dim} = {heads * dst.head_dim}",
+                "grow the hidden size with `fpi` or `clone`, which keep the head size",
+            )
+        out = src.replace(heads=heads, kv_heads=kv_heads, head_dim=dst.head_dim)
+        needs_change(self.name, src, out, self.dims)
+        return out
+
+    def verdict(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Verdict:
+        return Verdict(kind=NONE, reason=f"splitting {src.heads} heads of {src.head_dim} into "
+                                         f"{dst.heads} of {dst.head_dim} changes the attention "
+                                         f"temperature 1/sqrt({src.head_dim}) -> "
+                                         f"1/sqrt({dst.head_dim})")

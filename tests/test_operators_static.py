@@ -1,0 +1,195 @@
+"""The operators' static halves: registry metadata, shape rules and verdicts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from growdsl.ir import Growth, OpCall
+from growdsl.operators import (
+    REGISTRY,
+    GrowthStepError,
+    apply_growth,
+    resolve_args,
+    step_verdict,
+    structural_diff,
+)
+from growdsl.operators.base import APPROXIMATE, EXACT, NONE, ShapeError
+from growdsl.shapes import PRESETS, Shape
+
+FIELDS = {f.name for f in dataclasses.fields(Shape)}
+
+
+@st.composite
+def shapes(draw: st.DrawFn, family: str | None = None) -> Shape:
+    fam = family or draw(st.sampled_from(["bert", "gpt2", "llama"]))
+    head_dim = draw(st.sampled_from([8, 16, 32, 64]))
+    kv = draw(st.integers(1, 4))
+    heads = kv * draw(st.integers(1, 4)) if fam == "llama" else draw(st.integers(1, 16))
+    positions = draw(st.sampled_from([64, 128, 512]))
+    return Shape(family=fam, layers=draw(st.integers(1, 24)), hidden=heads * head_dim,
+                 heads=heads, kv_heads=kv if fam == "llama" else heads, head_dim=head_dim,
+                 ffn=draw(st.integers(1, 64)) * 16, vocab=1000, seq=positions,
+                 positions=positions, tied=fam != "llama",
+                 ffn_share=draw(st.sampled_from([1, 1, 2, 4])),
+                 ffn_rank=draw(st.sampled_from([0, 0, 8])), pool=draw(st.sampled_from([1, 2])))
+
+
+@st.composite
+def grown(draw: st.DrawFn, src: Shape) -> Shape:
+    """A shape each of whose fields is kept, multiplied, or nudged (sometimes shrunk)."""
+    def move(v: int) -> int:
+        how = draw(st.sampled_from(["keep", "keep", "times", "plus", "minus"]))
+        if how == "times":
+            return v * draw(st.integers(2, 3))
+        if how == "plus":
+            return v + draw(st.integers(1, 8))
+        return max(1, v - 1) if how == "minus" else v
+    heads = move(src.heads)
+    kv = src.kv_heads if src.kv_heads == src.heads and heads == src.heads else move(src.kv_heads)
+    head_dim = draw(st.sampled_from([src.head_dim, src.head_dim, max(1, src.head_dim // 2)]))
+    return src.replace(layers=move(src.layers), heads=heads, kv_heads=kv, head_dim=head_dim,
+                       hidden=heads * head_dim if src.family != "llama" else move(src.hidden),
+                       ffn=move(src.ffn), positions=move(src.positions),
+                       ffn_share=draw(st.sampled_from([1, src.ffn_share])),
+                       ffn_rank=draw(st.sampled_from([0, src.ffn_rank])),
+                       pool=draw(st.sampled_from([1, src.pool])))
+
+
+def _args(name: str, data: st.DataObject) -> dict:
+    args = {}
+    for key, param in REGISTRY[name].params.items():
+        if param.choices:
+            args[key] = data.draw(st.sampled_from(param.choices))
+        elif param.type is int:
+            args[key] = data.draw(st.integers(-2, 100))
+    return args
+
+
+def test_registry_metadata() -> None:
+    assert len(REGISTRY) == 12
+    for key, op in REGISTRY.items():
+        assert op.name == key
+        assert op.summary and op.paper and op.dims
+        assert set(op.dims) <= FIELDS, key
+        for pname, param in op.params.items():
+            assert param.type in (int, float, str, bool), pname
+            if param.default is not None:
+                assert isinstance(param.default, param.type)
+            if param.choices:
+                assert param.default in param.choices
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), name=st.sampled_from(sorted(REGISTRY)))
+def test_apply_moves_only_owned_dims_and_verdict_is_given(data: st.DataObject, name: str) -> None:
+    op = REGISTRY[name]
+    src = data.draw(shapes())
+    dst = data.draw(grown(src))
+    args = resolve_args(op, _args(name, data))
+    try:
+        out = op.apply(src, dst, args)
+    except ShapeError as err:
+        assert err.message and isinstance(err.message, str)
+        return
+    changed = {f for f in FIELDS if getattr(out, f) != getattr(src, f)}
+    assert changed, f"{name} applied but changed nothing"
+    assert changed <= set(op.dims), (name, changed)
+    for d in changed:
+        assert getattr(out, d) == getattr(dst, d), (name, d)
+        if d not in ("ffn_share", "ffn_rank", "pool", "head_dim", "pool_mode"):
+            assert getattr(out, d) > getattr(src, d), f"{name} shrank {d}"
+    verdict = op.verdict(src, out, args)
+    assert verdict.kind in (EXACT, APPROXIMATE, NONE)
+    assert len(verdict.reason) > 10
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_apply_growth_chains_each_intermediate_shape(data: st.DataObject) -> None:
+    src = data.draw(shapes(family="gpt2")).replace(ffn_share=1, ffn_rank=0, pool=1)
+    k = data.draw(st.integers(2, 3))
+    dst = src.replace(layers=src.layers * 2, hidden=src.hidden * k, heads=src.heads * k,
+                      kv_heads=src.kv_heads * k, ffn=src.ffn * k)
+    ops = data.draw(st.permutations([OpCall(name="stack"), OpCall(name="fpi")]))
+    final, results = apply_growth(src, dst, Growth(ops=tuple(ops)))
+    assert final == dst
+    assert results[0][1] == src and results[-1][2] == dst
+    assert results[0][2] == results[1][1]
+    assert step_verdict([r[3] for r in results]).kind == NONE  # stacking never preserves
+
+
+def test_fpi_verdicts() -> None:
+    base = PRESETS["bert-base"].replace(layers=4, hidden=384, heads=6, kv_heads=6, ffn=1536)
+    fpi = REGISTRY["fpi"]
+    odd = base.replace(hidden=576, heads=9, kv_heads=9, ffn=2304)
+    assert fpi.verdict(base, odd, {"mapping": "auto"}).reason == (
+        "hidden growth 384 -> 576 is not a whole multiple, LayerNorm statistics shift")
+    assert fpi.verdict(base, odd, {"mapping": "auto"}).kind == APPROXIMATE
+    double = base.replace(hidden=768, heads=12, kv_heads=12, ffn=3072)
+    assert fpi.verdict(base, double, {"mapping": "auto"}).kind == EXACT
+    assert fpi.verdict(base, double, {"mapping": "random"}).kind == APPROXIMATE
+    ffn_only = base.replace(ffn=2000)
+    assert fpi.verdict(base, ffn_only, {"mapping": "random"}).kind == EXACT
+    assert REGISTRY["aki"].verdict(base, double, {}).kind == NONE
+
+
+def test_gqa_ratio_change_is_not_preserving() -> None:
+    llama = PRESETS["tinyllama-1.1b"]
+    grown_ = llama.replace(hidden=4096, heads=64, kv_heads=4, ffn=11264)
+    assert REGISTRY["fpi"].verdict(llama, grown_, {"mapping": "auto"}).kind == NONE
+    both = grown_.replace(kv_heads=8)
+    assert REGISTRY["clone"].verdict(llama, both, {}).kind == EXACT
+
+
+def test_identity_refuses_post_ln_bert() -> None:
+    bert = PRESETS["bert-base"]
+    with pytest.raises(ShapeError, match="post-LN") as info:
+        REGISTRY["identity"].apply(bert, bert.replace(layers=24), {"where": "append"})
+    assert info.value.hint and "masked" in info.value.hint
+    gpt = PRESETS["gpt2"]
+    out = REGISTRY["identity"].apply(gpt, gpt.replace(layers=16), {"where": "interleave"})
+    assert out.layers == 16
+    with pytest.raises(ShapeError, match="equal groups"):
+        REGISTRY["identity"].apply(gpt, gpt.replace(layers=17), {"where": "interleave"})
+
+
+def test_stack_states_the_remainder() -> None:
+    small = PRESETS["bert-base"].replace(layers=5)
+    big = small.replace(layers=12)
+    assert "2 more taken from the top (layers 3-4)" in REGISTRY["stack"].verdict(
+        small, big, {"remainder": "top"}).reason
+    assert "2 more taken from the bottom (layers 0-1)" in REGISTRY["stack"].verdict(
+        small, big, {"remainder": "bottom"}).reason
+    with pytest.raises(ShapeError, match="whole multiple"):
+        REGISTRY["interleave"].apply(small, big, {})
+
+
+def test_growth_step_error_names_the_operator() -> None:
+    small = PRESETS["bert-base"].replace(layers=3, ffn_share=4, pool=2)
+    target = PRESETS["bert-base"]
+    growth = Growth(ops=(OpCall(name="stack"), OpCall(name="unshare"), OpCall(name="fpi")))
+    with pytest.raises(GrowthStepError) as info:
+        apply_growth(small, target, growth)
+    assert info.value.index == 2 and info.value.call.name == "fpi"
+    fixed = Growth(ops=(*growth.ops[:2], OpCall(name="unpool")))
+    final, results = apply_growth(small, target, fixed)
+    assert final == target and structural_diff(final, target) == []
+    assert [r[3].kind for r in results] == [NONE, EXACT, NONE]
+
+
+def test_structural_diff_ignores_training_only_fields() -> None:
+    a = PRESETS["bert-base"]
+    assert structural_diff(a, a.replace(seq=128, submodels=3, pool_mode="max")) == []
+    assert structural_diff(a, a.replace(pool=2)) == ["pool"]
+
+
+def test_masked_needs_a_positive_ramp() -> None:
+    bert = PRESETS["bert-base"]
+    with pytest.raises(ShapeError, match="ramp"):
+        REGISTRY["masked"].apply(bert, bert.replace(layers=24), {})
+    out = REGISTRY["masked"].apply(bert, bert.replace(layers=24), {"ramp": 500})
+    assert REGISTRY["masked"].verdict(bert, out, {"ramp": 500}).kind == EXACT
