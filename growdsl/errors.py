@@ -30,7 +30,7 @@ class Diagnostic:
         where = self.source.path if self.source else "<input>"
         head = f"{where}:{self.span.line}:{self.span.col}" if self.span.line else where
         lines = [f"{head}: {self.severity}[{self.code}]: {self.message}"]
-        if self.source is not None and self.span.line:
+        if self.source is not None and self.source.text and self.span.line:
             text = self.source.line_text(self.span.line)
             gutter = f"{self.span.line:>4} | "
             lines.append(gutter + text)

@@ -1,0 +1,118 @@
+"""Evaluating expressions of the language: exact arithmetic over numbers with unit
+suffixes (200k, 1.5M, 30B) and the target's symbols (L, D, ffn, ...).
+
+Arithmetic is done in `Fraction`s so `L/4` is exact and a non-whole result is caught,
+not rounded. Failures raise `EvalError` with the span at fault; `lower` collects them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from fractions import Fraction
+
+from growdsl import ast
+from growdsl.errors import Diagnostic, did_you_mean
+from growdsl.keys import UNIT_SUFFIXES
+from growdsl.source import Span
+
+
+class EvalError(Exception):
+    """A located mistake in an expression."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def fail(code: str, message: str, span: Span, help: str | None = None) -> EvalError:
+    return EvalError(Diagnostic(code=code, message=message, span=span, help=help))
+
+
+def number(node: ast.Number) -> Fraction:
+    """`200k` -> 200000, `1.5M` -> 1500000, `1e-4` -> 1/10000 (exactly)."""
+    text = node.text
+    scale = 1
+    if text[-1] in UNIT_SUFFIXES:
+        scale, text = UNIT_SUFFIXES[text[-1]], text[:-1]
+    return Fraction(text) * scale
+
+
+def evaluate(node: ast.Value, env: Mapping[str, Fraction]) -> Fraction:
+    """The value of an arithmetic expression; symbols are looked up in `env`."""
+    match node:
+        case ast.Number():
+            return number(node)
+        case ast.Symbol(name=name):
+            if name not in env:
+                raise fail("E201", f"unknown symbol `{name}`", node.span,
+                           did_you_mean(name, env) or "symbols: " + ", ".join(sorted(env)))
+            return env[name]
+        case ast.Neg(operand=operand):
+            return -evaluate(operand, env)
+        case ast.BinOp(op=op, left=left, right=right):
+            a, b = evaluate(left, env), evaluate(right, env)
+            if op == "/" and b == 0:
+                raise fail("E301", "division by zero", right.span, "a divisor must not be 0")
+            return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else a}[op]
+        case ast.Call(name=name):
+            raise fail("E302", f"`{name}(...)` is not a number", node.span,
+                       "arithmetic takes numbers and symbols only")
+        case ast.String() | ast.Tuple():
+            raise fail("E302", "expected a number", node.span, None)
+    raise TypeError(f"not a value: {node!r}")
+
+
+def whole(node: ast.Value, env: Mapping[str, Fraction], what: str, minimum: int = 1) -> int:
+    """An expression that must be a whole number >= `minimum`."""
+    value = evaluate(node, env)
+    if value.denominator != 1:
+        raise fail("E303", f"{what} must be a whole number, got {_show(value)}", node.span,
+                   _divisibility_hint(node, env))
+    if value < minimum:
+        word = "positive" if minimum == 1 else f"at least {minimum}"
+        raise fail("E304", f"{what} must be {word}, got {value}", node.span, None)
+    return int(value)
+
+
+def real(node: ast.Value, env: Mapping[str, Fraction], what: str,
+         minimum: float | None = None) -> float:
+    """An expression read as a float, with an optional lower bound."""
+    value = evaluate(node, env)
+    if minimum is not None and value < minimum:
+        raise fail("E304", f"{what} must be at least {minimum}, got {float(value):g}",
+                   node.span, None)
+    return float(value)
+
+
+def _show(value: Fraction) -> str:
+    return f"{value.numerator}/{value.denominator} = {float(value):.4g}"
+
+
+def _divisibility_hint(node: ast.Value, env: Mapping[str, Fraction]) -> str | None:
+    if isinstance(node, ast.BinOp) and node.op == "/":
+        try:
+            a, b = evaluate(node.left, env), evaluate(node.right, env)
+        except EvalError:
+            return None
+        return f"{_plain(b)} does not divide {_plain(a)}"
+    return None
+
+
+def _plain(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else _show(value)
+
+
+def symbols_of(node: ast.Value) -> set[str]:
+    """Every symbol an expression mentions."""
+    match node:
+        case ast.Symbol(name=name):
+            return {name}
+        case ast.Neg(operand=operand):
+            return symbols_of(operand)
+        case ast.BinOp(left=left, right=right):
+            return symbols_of(left) | symbols_of(right)
+        case ast.Call(args=args):
+            return set().union(*(symbols_of(a.value) for a in args)) if args else set()
+        case ast.Tuple(items=items):
+            return set().union(*(symbols_of(i) for i in items)) if items else set()
+    return set()

@@ -1,0 +1,119 @@
+"""IR <-> JSON. Every document written or read is validated against the checked-in,
+versioned schema `growdsl/schema/plan.schema.json`."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from growdsl.ir import IR_VERSION, Growth, Limit, Model, OpCall, Plan, Stage, Train
+from growdsl.shapes import Shape
+from growdsl.source import Span
+
+SCHEMA_NAME = "plan.schema.json"
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema of the IR (draft 2020-12)."""
+    text = (resources.files("growdsl") / "schema" / SCHEMA_NAME).read_text(encoding="utf-8")
+    return dict(json.loads(text))
+
+
+@functools.cache
+def _validator() -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for(schema())
+    cls.check_schema(schema())
+    return cls(schema())
+
+
+def validate(document: dict[str, Any]) -> None:
+    """Raise `jsonschema.ValidationError` if `document` is not a valid IR document."""
+    _validator().validate(document)
+
+
+def to_json(plan: Plan) -> dict[str, Any]:
+    """The plan as a JSON-ready dict, validated."""
+    document = {
+        "version": plan.version,
+        "source": plan.source,
+        "model": {"family": plan.model.family, "preset": plan.model.preset,
+                  "config": plan.model.config, "shape": plan.model.shape.to_json(),
+                  "span": plan.model.span.to_json()},
+        "init": plan.init,
+        "init_span": plan.init_span.to_json(),
+        "train": _train(plan.train),
+        "stages": [_stage(s) for s in plan.stages],
+        "limits": [{**{f.name: getattr(lim, f.name) for f in dataclasses.fields(lim)
+                       if f.name != "span"}, "span": lim.span.to_json()} for lim in plan.limits],
+    }
+    validate(document)
+    return document
+
+
+def dumps(plan: Plan) -> str:
+    """The plan as indented JSON text."""
+    return json.dumps(to_json(plan), indent=2) + "\n"
+
+
+def _train(train: Train) -> dict[str, Any]:
+    out = dataclasses.asdict(train)
+    out["betas"] = list(train.betas)
+    return out
+
+
+def _stage(stage: Stage) -> dict[str, Any]:
+    growth = None
+    if stage.growth is not None:
+        growth = {"ops": [{"name": op.name, "args": dict(op.args), "span": op.span.to_json()}
+                          for op in stage.growth.ops],
+                  "seed": stage.growth.seed, "preserve": stage.growth.preserve,
+                  "span": stage.growth.span.to_json()}
+    return {"index": stage.index, "name": stage.name, "steps": stage.steps,
+            "tokens": stage.tokens, "shape": stage.shape.to_json(), "train": _train(stage.train),
+            "growth": growth, "span": stage.span.to_json()}
+
+
+def from_json(document: dict[str, Any]) -> Plan:
+    """A plan from its JSON form, after validating it."""
+    validate(document)
+    if document["version"] != IR_VERSION:
+        raise ValueError(f"IR version {document['version']} is not {IR_VERSION}")
+    m = document["model"]
+    model = Model(family=m["family"], preset=m["preset"], config=m["config"],
+                  shape=Shape.from_json(m["shape"]), span=Span.from_json(m["span"]))
+    return Plan(
+        version=document["version"], source=document["source"], model=model,
+        init=document["init"], init_span=Span.from_json(document["init_span"]),
+        train=_train_from(document["train"]),
+        stages=tuple(_stage_from(s) for s in document["stages"]),
+        limits=tuple(Limit(**{**lim, "span": Span.from_json(lim["span"])})
+                     for lim in document["limits"]),
+    )
+
+
+def loads(text: str) -> Plan:
+    return from_json(json.loads(text))
+
+
+def _train_from(data: dict[str, Any]) -> Train:
+    return Train(**{**data, "betas": tuple(data["betas"])})
+
+
+def _stage_from(data: dict[str, Any]) -> Stage:
+    g = data["growth"]
+    growth = None
+    if g is not None:
+        ops = tuple(OpCall(name=o["name"], args=dict(o["args"]), span=Span.from_json(o["span"]))
+                    for o in g["ops"])
+        growth = Growth(ops=ops, seed=g["seed"], preserve=g["preserve"],
+                        span=Span.from_json(g["span"]))
+    return Stage(index=data["index"], name=data["name"], steps=data["steps"],
+                 tokens=data["tokens"], shape=Shape.from_json(data["shape"]),
+                 train=_train_from(data["train"]), growth=growth,
+                 span=Span.from_json(data["span"]))

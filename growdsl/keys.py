@@ -1,0 +1,85 @@
+"""Every key the language knows: model dimensions, stage shapes and treatments, training
+settings, limits, and the symbols usable in expressions. docs/language.md documents them;
+`lower` is the only reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Symbols in expressions stand for the TARGET model's dimensions.
+SYMBOLS: dict[str, str] = {
+    "L": "layers", "layers": "layers", "depth": "layers",
+    "D": "hidden", "hidden": "hidden",
+    "H": "heads", "heads": "heads",
+    "KV": "kv_heads", "kv_heads": "kv_heads",
+    "F": "ffn", "ffn": "ffn",
+    "V": "vocab", "vocab": "vocab",
+    "T": "seq", "seq": "seq",
+    "P": "positions", "positions": "positions",
+}
+
+# Model dimensions (`model bert(...)`) and the Shape field each sets.
+MODEL_KEYS: dict[str, str] = {
+    "layers": "layers", "depth": "layers", "hidden": "hidden", "heads": "heads",
+    "kv_heads": "kv_heads", "head_dim": "head_dim", "ffn": "ffn", "vocab": "vocab",
+    "seq": "seq", "positions": "positions", "tied": "tied",
+}
+
+# Stage keys that shape the stage's model (defaults: the target's values).
+STAGE_SHAPE_KEYS: dict[str, str] = {
+    "depth": "layers", "layers": "layers", "hidden": "hidden", "heads": "heads",
+    "kv_heads": "kv_heads", "head_dim": "head_dim", "ffn": "ffn", "seq": "seq",
+    "positions": "positions",
+    # low-cost treatments
+    "width": "ffn_share",        # FFN parameter sharing: the stored FFN width
+    "rank": "ffn_rank",          # FFN factorization rank
+    "pool": "pool",              # embedding pooling window, or mean(p) / max(p)
+    "submodels": "submodels",    # bert2BERT two-stage training over k bottom sub-models
+}
+STAGE_OTHER_KEYS = ("name",)
+
+POOL_MODES = ("mean", "max")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrainKey:
+    """A training setting: its value type, allowed words, and whether it counts steps."""
+
+    type: str                    # int | float | str | path | betas | bool
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+
+
+TRAIN_KEYS: dict[str, TrainKey] = {
+    "batch": TrainKey(type="int", minimum=1),
+    "optimizer": TrainKey(type="str", choices=("adamw", "adam", "sgd")),
+    "lr": TrainKey(type="float", minimum=0),
+    "betas": TrainKey(type="betas"),
+    "eps": TrainKey(type="float", minimum=0),
+    "weight_decay": TrainKey(type="float", minimum=0),
+    "grad_clip": TrainKey(type="float", minimum=0),
+    "warmup": TrainKey(type="int", minimum=0),
+    "decay": TrainKey(type="str", choices=("linear", "cosine", "constant")),
+    "min_lr": TrainKey(type="float", minimum=0),
+    "schedule": TrainKey(type="str", choices=("restart", "continue")),
+    "optimizer_state": TrainKey(type="str", choices=("reset", "transfer", "transform")),
+    "precision": TrainKey(type="str", choices=("auto", "fp32", "bf16", "fp16")),
+    "mlm_probability": TrainKey(type="float", minimum=0),
+    "seed": TrainKey(type="int", minimum=0),
+    "data": TrainKey(type="path"),
+    "tokenizer": TrainKey(type="path"),
+    "eval_every": TrainKey(type="int", minimum=0),
+    "checkpoint_every": TrainKey(type="int", minimum=0),
+    "keep_checkpoints": TrainKey(type="int", minimum=1),
+}
+
+GROWTH_KEYS = ("seed",)
+
+LIMIT_METRICS: dict[str, tuple[str, ...]] = {
+    "budget": ("flops", "tokens", "steps"),
+    "expect": ("speedup", "saving"),
+}
+
+BOOLEANS = {"true": True, "false": False}
+UNIT_SUFFIXES = {"k": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}

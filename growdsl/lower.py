@@ -1,0 +1,357 @@
+"""AST -> IR: names looked up, defaults filled, units converted, mistakes collected.
+
+Every semantic mistake becomes a located diagnostic; all of a file's mistakes are reported
+together. Divisibility and growth feasibility are the planner's checks (growdsl.checks);
+this pass only makes the plan well-typed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Iterable
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, TypeVar
+
+from growdsl import ast
+from growdsl.errors import Diagnostic, GrowError, did_you_mean, one_of
+from growdsl.evaluate import EvalError, evaluate, fail, real, whole
+from growdsl.ir import Growth, Limit, Model, OpCall, Plan, Stage, Train
+from growdsl.keys import (BOOLEANS, GROWTH_KEYS, LIMIT_METRICS, MODEL_KEYS, POOL_MODES,
+                          STAGE_OTHER_KEYS, STAGE_SHAPE_KEYS, SYMBOLS, TRAIN_KEYS)
+from growdsl.lower_ops import lower_ops
+from growdsl.parser import parse, read_source
+from growdsl.shapes import FAMILIES, FAMILY_DEFAULT, HF_FIELDS, PRESETS, Shape
+from growdsl.source import NO_SPAN, Source
+
+T = TypeVar("T")
+
+
+def load(path: str | Path) -> tuple[Source, Plan]:
+    """Read, parse and lower a `.grow` file; raise GrowError listing every mistake."""
+    source = read_source(path)
+    return source, lower(parse(source), source)
+
+
+def lower_text(text: str, path: str = "<string>") -> tuple[Source, Plan]:
+    """Parse and lower `.grow` text (for tests and tools)."""
+    source = Source(path=path, text=text)
+    return source, lower(parse(source), source)
+
+
+def lower(file: ast.File, source: Source) -> Plan:
+    """The IR of a parsed file, or GrowError with every diagnostic found."""
+    return _Lowering(source).file(file)
+
+
+def target_env(shape: Shape) -> dict[str, Fraction]:
+    """Symbol values for expressions: the target model's dimensions."""
+    return {sym: Fraction(getattr(shape, field)) for sym, field in SYMBOLS.items()}
+
+
+class _Lowering:
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.diagnostics: list[Diagnostic] = []
+
+    # ---- plumbing ----
+    def attempt(self, fn: Callable[[], T], default: T) -> T:
+        """Run `fn`; an EvalError is recorded and `default` returned."""
+        try:
+            return fn()
+        except EvalError as exc:
+            self.diagnostics.append(exc.diagnostic)
+            return default
+
+    def error(self, code: str, message: str, span: Any, help: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(code=code, message=message, span=span, help=help))
+
+    # ---- the file ----
+    def file(self, file: ast.File) -> Plan:
+        models = [s for s in file.statements if isinstance(s, ast.ModelDecl)]
+        trains = [s for s in file.statements if isinstance(s, ast.TrainDecl)]
+        inits = [s for s in file.statements if isinstance(s, ast.InitDecl)]
+        stages = [s for s in file.statements if isinstance(s, ast.StageDecl)]
+        for kind, found in (("model", models), ("train", trains), ("init", inits)):
+            for extra in found[1:]:
+                self.error("E205", f"a second `{kind}` statement", extra.span,
+                           f"a plan has one `{kind}`; merge them")
+        model = self.model(models[0]) if models else None
+        if model is None and not models:
+            self.error("E206", "no `model` statement", file.statements[0].span if file.statements
+                       else NO_SPAN, "name the target, e.g. `model bert-base`")
+        if not stages:
+            self.error("E207", "no `stage` statement", NO_SPAN,
+                       "a plan trains at least one stage, e.g. `stage 100k:`")
+        train = self.train_items(trains[0].items, Train()) if trains else Train()
+        out_stages = self.stages(stages, model, train) if model else ()
+        limits = tuple(x for lim in file.statements if isinstance(lim, ast.LimitDecl)
+                       if (x := self.limit(lim)) is not None)
+        if self.diagnostics:
+            raise GrowError([dataclasses.replace(d, source=self.source)
+                             for d in sorted(self.diagnostics, key=_position)])
+        assert model is not None
+        init = inits[0] if inits else None
+        return Plan(source=self.source.path, model=model, train=train, stages=out_stages,
+                    init=_unquote(init.path.text) if init else None,
+                    init_span=init.span if init else NO_SPAN, limits=limits)
+
+    # ---- model ----
+    def model(self, decl: ast.ModelDecl) -> Model | None:
+        base = self.model_base(decl)
+        if base is None:
+            return None
+        shape, family = base
+        overrides: dict[str, Any] = {}
+        env = target_env(shape)
+        for arg in decl.args or ():
+            if not isinstance(arg, ast.Item):
+                self.error("E208", "model arguments are named", arg.span,
+                           "write `key=value`, e.g. `layers=12`")
+                continue
+            if arg.key not in MODEL_KEYS:
+                self.error("E204", f"unknown model key `{arg.key}`", arg.key_span,
+                           did_you_mean(arg.key, MODEL_KEYS) or one_of(MODEL_KEYS))
+                continue
+            field = MODEL_KEYS[arg.key]
+            if field == "tied":
+                overrides[field] = self.boolean(arg.value, "tied")
+            else:
+                overrides[field] = self.attempt(lambda a=arg: whole(a.value, env, a.key), None)
+        if any(v is None for v in overrides.values()):
+            return None
+        shape = _complete(shape, overrides)
+        config = _unquote(decl.config.text) if decl.config else None
+        return Model(family=family, shape=shape, span=decl.span, config=config,
+                     preset=decl.preset if decl.preset in PRESETS else None)
+
+    def model_base(self, decl: ast.ModelDecl) -> tuple[Shape, str] | None:
+        name = decl.preset
+        if decl.config is not None:
+            if name not in FAMILIES:
+                self.error("E202", f"`model ... from` takes a family, not `{name}`",
+                           decl.preset_span, one_of(FAMILIES))
+                return None
+            shape = self.read_config(name, decl.config)
+            return (shape, name) if shape else None
+        if name in PRESETS:
+            return PRESETS[name], PRESETS[name].family
+        if name in FAMILIES:
+            return PRESETS[FAMILY_DEFAULT[name]], name
+        self.error("E202", f"unknown model preset `{name}`", decl.preset_span,
+                   did_you_mean(name, [*PRESETS, *FAMILIES]) or one_of([*PRESETS, *FAMILIES]))
+        return None
+
+    def read_config(self, family: str, where: ast.String) -> Shape | None:
+        path = self.source.directory / _unquote(where.text) / "config.json"
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            self.error("E703", f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
+                       where.span, "give a local Hugging Face model directory with a config.json")
+            return None
+        fields = HF_FIELDS[family]
+        base = PRESETS[FAMILY_DEFAULT[family]]
+        values = {f: config[k] for f, k in fields.items() if config.get(k) is not None}
+        if family == "gpt2" and "ffn" not in values:
+            values["ffn"] = 4 * values.get("hidden", base.hidden)
+        bad = [k for k in ("layers", "hidden", "heads", "vocab") if k not in values]
+        if bad:
+            self.error("E703", f"{path} lacks {', '.join(fields[k] for k in bad)}", where.span)
+            return None
+        return _complete(base, values)
+
+    # ---- training ----
+    def train_items(self, items: Iterable[ast.Item], base: Train) -> Train:
+        changes: dict[str, Any] = {}
+        for item in items:
+            if item.key not in TRAIN_KEYS:
+                self.error("E204", f"unknown training key `{item.key}`", item.key_span,
+                           did_you_mean(item.key, TRAIN_KEYS) or one_of(TRAIN_KEYS))
+                continue
+            value = self.train_value(item)
+            if value is not None:
+                changes[item.key] = value
+        return dataclasses.replace(base, **changes)
+
+    def train_value(self, item: ast.Item) -> Any:
+        spec = TRAIN_KEYS[item.key]
+        node, env = item.value, {}
+        if spec.choices:
+            return self.word(node, item.key, spec.choices)
+        if spec.type == "path":
+            if isinstance(node, ast.String):
+                return _unquote(node.text)
+            self.error("E305", f"`{item.key}` takes a path in quotes", node.span,
+                       f'e.g. {item.key} = "data/corpus.txt"')
+            return None
+        if spec.type == "betas":
+            return self.betas(node)
+        if spec.type == "int":
+            return self.attempt(lambda: whole(node, env, item.key, int(spec.minimum or 0)), None)
+        return self.attempt(lambda: real(node, env, item.key, spec.minimum), None)
+
+    def betas(self, node: ast.Value) -> tuple[float, float] | None:
+        if not (isinstance(node, ast.Tuple) and len(node.items) == 2):
+            self.error("E305", "`betas` takes two numbers", node.span, "e.g. betas = (0.9, 0.999)")
+            return None
+        b1, b2 = (self.attempt(lambda n=n: real(n, {}, "a beta", 0.0), None) for n in node.items)
+        if b1 is None or b2 is None:
+            return None
+        return (b1, b2)
+
+    def word(self, node: ast.Value, key: str, choices: tuple[str, ...]) -> str | None:
+        if isinstance(node, ast.Symbol) and node.name in choices:
+            return node.name
+        shown = node.name if isinstance(node, ast.Symbol) else None
+        self.error("E306", f"`{key}` must be one of {', '.join(choices)}"
+                   + (f"; got `{shown}`" if shown else ""), node.span,
+                   did_you_mean(shown, choices) if shown else None)
+        return None
+
+    def boolean(self, node: ast.Value, key: str) -> bool | None:
+        word = self.word(node, key, tuple(BOOLEANS))
+        return BOOLEANS[word] if word else None
+
+    # ---- stages ----
+    def stages(self, decls: list[ast.StageDecl], model: Model, train: Train) -> tuple[Stage, ...]:
+        out = []
+        for index, decl in enumerate(decls):
+            stage = self.stage(index, decl, model, train)
+            if stage is not None:
+                out.append(stage)
+            is_last = index == len(decls) - 1
+            if is_last and decl.growth is not None:
+                self.error("E209", "a growth step after the last stage", decl.growth.span,
+                           "the last stage trains the target; remove this `-> ...`")
+        return tuple(out)
+
+    def stage(self, index: int, decl: ast.StageDecl, model: Model, train: Train) -> Stage | None:
+        env = target_env(model.shape)
+        shape_items = [i for i in decl.items if i.key in STAGE_SHAPE_KEYS]
+        train_items = [i for i in decl.items if i.key in TRAIN_KEYS]
+        name = f"stage{index + 1}"
+        for item in decl.items:
+            if item.key == "name":
+                name = _unquote(item.value.text) if isinstance(item.value, ast.String) else name
+            elif item.key not in STAGE_SHAPE_KEYS and item.key not in TRAIN_KEYS:
+                known = [*STAGE_SHAPE_KEYS, *TRAIN_KEYS, *STAGE_OTHER_KEYS]
+                self.error("E204", f"unknown stage key `{item.key}`", item.key_span,
+                           did_you_mean(item.key, known) or "see docs/language.md for the keys")
+        stage_train = self.train_items(train_items, train)
+        shape = self.stage_shape(shape_items, model.shape, env)
+        length = self.attempt(lambda: whole(decl.length, env, "a stage length"), None)
+        growth = self.growth(decl.growth) if decl.growth else None
+        if shape is None or length is None:
+            return None
+        per_step = stage_train.batch * shape.seq
+        steps = math.ceil(length / per_step) if decl.unit == "tokens" else length
+        return Stage(index=index, name=name, steps=steps, tokens=steps * per_step, shape=shape,
+                     train=stage_train, growth=growth, span=decl.span)
+
+    def stage_shape(self, items: list[ast.Item], target: Shape, env: dict[str, Fraction]
+                    ) -> Shape | None:
+        values: dict[str, Any] = {}
+        ok = True
+        for item in items:
+            field = STAGE_SHAPE_KEYS[item.key]
+            if field == "pool":
+                got = self.pool(item)
+            else:
+                got = self.attempt(lambda i=item: whole(i.value, env, f"`{i.key}`"), None)
+            if got is None:
+                ok = False
+            elif field == "pool":
+                values["pool"], values["pool_mode"] = got
+            else:
+                values[field] = got
+        if not ok:
+            return None
+        share_width = values.pop("ffn_share", None)
+        shape = _complete(target, values, stage=True)
+        if share_width is not None:
+            item = next(i for i in items if i.key == "width")
+            if shape.ffn % share_width:
+                self.error("E401", f"FFN width {share_width} does not divide the FFN size "
+                           f"{shape.ffn}", item.value.span,
+                           "sharing tiles the stored FFN a whole number of times")
+                return None
+            shape = shape.replace(ffn_share=shape.ffn // share_width)
+        return shape
+
+    def pool(self, item: ast.Item) -> tuple[int, str] | None:
+        node = item.value
+        mode = "mean"
+        if isinstance(node, ast.Call):
+            if node.name not in POOL_MODES or len(node.args) != 1:
+                self.error("E306", f"`pool` takes a window or {' / '.join(POOL_MODES)}(window)",
+                           node.span, did_you_mean(node.name, POOL_MODES) or "e.g. pool=max(2)")
+                return None
+            mode, node = node.name, node.args[0].value
+        window = self.attempt(lambda: whole(node, {}, "a pooling window"), None)
+        return (window, mode) if window is not None else None
+
+    # ---- growth ----
+    def growth(self, decl: ast.GrowthDecl) -> Growth | None:
+        seed = 0
+        for item in decl.items:
+            if item.key not in GROWTH_KEYS:
+                self.error("E204", f"unknown growth-step key `{item.key}`", item.key_span,
+                           one_of(GROWTH_KEYS))
+            else:
+                seed = self.attempt(lambda i=item: whole(i.value, {}, "a seed", 0), 0)
+        ops = lower_ops(decl.ops, self.diagnostics)
+        return Growth(ops=tuple(ops), seed=seed, preserve=decl.preserve, span=decl.span)
+
+    # ---- limits ----
+    def limit(self, decl: ast.LimitDecl) -> Limit | None:
+        metrics = LIMIT_METRICS[decl.kind]
+        if decl.metric not in metrics:
+            self.error("E204", f"unknown {decl.kind} metric `{decl.metric}`", decl.metric_span,
+                       did_you_mean(decl.metric, metrics) or one_of(metrics))
+            return None
+        try:
+            one = evaluate(decl.value, {"scratch": Fraction(1)})
+            two = evaluate(decl.value, {"scratch": Fraction(2)})
+        except EvalError as exc:
+            self.diagnostics.append(exc.diagnostic)
+            return None
+        relative = one != two
+        if relative and (two != 2 * one or decl.kind == "expect"):
+            self.diagnostics.append(fail(
+                "E307", "a relative budget must be a multiple of `scratch`", decl.value.span,
+                "e.g. `budget flops <= 0.6 * scratch`").diagnostic)
+            return None
+        if one <= 0:
+            self.error("E304", f"a {decl.kind} must be positive", decl.value.span)
+            return None
+        return Limit(kind=decl.kind, metric=decl.metric, cmp=decl.cmp, value=float(one),
+                     relative=relative, span=decl.span)
+
+
+def _complete(base: Shape, values: dict[str, Any], stage: bool = False) -> Shape:
+    """`base` with `values` set, and the fields that follow from them recomputed."""
+    heads = values.get("heads", base.heads)
+    hidden = values.get("hidden", base.hidden)
+    if "kv_heads" not in values:
+        ratio = Fraction(base.kv_heads, base.heads)
+        kv = heads * ratio
+        values["kv_heads"] = int(kv) if kv.denominator == 1 else base.kv_heads
+    if "head_dim" not in values:
+        keeps = hidden == base.hidden and heads == base.heads
+        values["head_dim"] = base.head_dim if keeps else max(1, hidden // max(1, heads))
+    if not stage and "seq" in values and "positions" not in values:
+        values["positions"] = max(values["seq"], 1)
+    if not stage and "positions" in values and "seq" not in values:
+        values["seq"] = values["positions"]
+    return base.replace(**values)
+
+
+def _unquote(text: str) -> str:
+    return str(json.loads(text)) if text.startswith('"') else text
+
+
+def _position(d: Diagnostic) -> tuple[int, int]:
+    return (d.span.line, d.span.col)

@@ -1,0 +1,140 @@
+"""AST -> canonical text (`growdsl fmt`): the other half of the parse/print round trip.
+
+Canonical form: one statement per line (a `train` block one setting per line), stage
+settings `key=value` separated by single spaces, train settings `key = value`, minimal
+parentheses, comments kept (own-line comments before the statement that follows them,
+trailing ones after the line they ended), at most one blank line between statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from growdsl import ast
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+
+
+def expr(node: ast.Value, parent: int = 0, right: bool = False) -> str:
+    """Print a value with only the parentheses its precedence needs."""
+    match node:
+        case ast.Number(text=text) | ast.String(text=text):
+            return text
+        case ast.Symbol(name=name):
+            return name
+        case ast.Neg(operand=operand):
+            inner = expr(operand, 3)
+            return f"-{inner}"
+        case ast.BinOp(op=op, left=left, right=rhs):
+            prec = _PRECEDENCE[op]
+            text = f"{expr(left, prec)}{_spaced(op)}{expr(rhs, prec, right=True)}"
+            needs = prec < parent or (right and prec == parent)
+            return f"({text})" if needs else text
+        case ast.Call(name=name, args=args):
+            return f"{name}{call_args(args)}"
+        case ast.Tuple(items=items):
+            body = ", ".join(expr(i) for i in items)
+            return f"({body},)" if len(items) == 1 else f"({body})"
+    raise TypeError(f"not a value: {node!r}")
+
+
+def _spaced(op: str) -> str:
+    return f" {op} " if op in "+-" else op
+
+
+def call_args(args: Iterable[ast.Arg]) -> str:
+    return "(" + ", ".join(arg(a) for a in args) + ")"
+
+
+def arg(node: ast.Arg) -> str:
+    if isinstance(node, ast.Item):
+        return f"{node.key}={expr(node.value)}"
+    return expr(node.value)
+
+
+def op(node: ast.OpDecl) -> str:
+    return node.name + (call_args(node.args) if node.args is not None else "")
+
+
+def growth(node: ast.GrowthDecl) -> str:
+    parts = ["->", ", ".join(op(o) for o in node.ops)]
+    parts += [arg(i) for i in node.items]
+    if node.preserve:
+        parts.append("preserve")
+    return " ".join(parts)
+
+
+def statement_lines(node: ast.Statement) -> list[str]:
+    """The canonical lines of one statement."""
+    match node:
+        case ast.ModelDecl(preset=preset, args=args, config=config):
+            text = "model " + preset + (call_args(args) if args is not None else "")
+            return [text + (f" from {config.text}" if config else "")]
+        case ast.InitDecl(path=path):
+            return [f"init from {path.text}"]
+        case ast.TrainDecl(items=items):
+            return ["train {", *(f"  {i.key} = {expr(i.value)}" for i in items), "}"]
+        case ast.StageDecl(length=length, unit=unit, items=items, growth=grow):
+            head = f"stage {expr(length)}" + (f" {unit}" if unit else "") + ":"
+            parts = [head, *(arg(i) for i in items)]
+            if grow is not None:
+                parts.append(growth(grow))
+            return [" ".join(parts)]
+        case ast.LimitDecl(kind=kind, metric=metric, cmp=cmp, value=value):
+            return [f"{kind} {metric} {cmp} {expr(value)}"]
+    raise TypeError(f"not a statement: {node!r}")
+
+
+def print_file(file: ast.File) -> str:
+    """The whole file in canonical form, comments included."""
+    chunks: list[tuple[int, int, list[str]]] = []   # (first line, last line, text)
+    pending = sorted(file.comments, key=lambda c: c.span.line)
+    for stmt in file.statements:
+        first, end = stmt.span.line, stmt.span.end_line
+        chunks += [(c.span.line, c.span.line, [c.text]) for c in pending if c.span.line < first]
+        inner = [c for c in pending if first <= c.span.line <= end]
+        pending = [c for c in pending if c.span.line > end]
+        chunks.append((first, end, _with_inner_comments(stmt, inner)))
+    chunks += [(c.span.line, c.span.line, [c.text]) for c in pending]
+    out: list[str] = []
+    prev_end = None
+    for first, end, lines in chunks:
+        if prev_end is not None and first > prev_end + 1:
+            out.append("")
+        out.extend(lines)
+        prev_end = end
+    return "\n".join(out) + "\n"
+
+
+def _with_inner_comments(stmt: ast.Statement, inner: list[ast.Comment]) -> list[str]:
+    """Lines of a statement with the comments written inside or after it."""
+    lines = statement_lines(stmt)
+    if not inner:
+        return lines
+    if isinstance(stmt, ast.TrainDecl) and stmt.items:
+        return _train_with_comments(stmt, inner)
+    trailing = " ".join(c.text for c in inner)
+    return [*lines[:-1], f"{lines[-1]}  {trailing}"]
+
+
+def _train_with_comments(stmt: ast.TrainDecl, inner: list[ast.Comment]) -> list[str]:
+    """A train block: a comment on an item's line trails it; one on its own line precedes
+    the next item; comments on the opening or closing line trail those."""
+    out = ["train {"]
+    head = [c for c in inner if c.span.line == stmt.span.line]
+    if head:
+        out[0] += "  " + " ".join(c.text for c in head)
+    rest = [c for c in inner if c.span.line != stmt.span.line]
+    for item, following in zip(stmt.items, [*stmt.items[1:], None], strict=True):
+        before = [c for c in rest if c.span.line < item.span.line]
+        shares_line = following is not None and following.span.line == item.span.end_line
+        same = [] if shares_line else [c for c in rest if c.span.line == item.span.end_line]
+        rest = [c for c in rest if c.span.line >= item.span.line and c not in same]
+        out.extend(f"  {c.text}" for c in before)
+        line = f"  {item.key} = {expr(item.value)}"
+        out.append(line + ("  " + " ".join(c.text for c in same) if same else ""))
+    own = [c for c in rest if c.span.line < stmt.span.end_line]
+    out.extend(f"  {c.text}" for c in own)
+    tail = [c for c in rest if c.span.line == stmt.span.end_line]
+    out.append("}" + ("  " + " ".join(c.text for c in tail) if tail else ""))
+    return out
