@@ -1,0 +1,151 @@
+"""The one FLOP formula of growdsl: training cost of a stage, of a plan, and of scratch.
+
+Convention (Kaplan et al. 2020; PaLM, Chowdhery et al. 2022, appendix B; nanoGPT's
+`estimate_mfu`): only matrix multiplications count (embedding lookups, norms, softmax,
+activations and biases are left out, as `torch.utils.flop_counter.FlopCounterMode` does).
+A matmul with N weights costs 2N FLOPs per token forward and 4N backward (gradient of the
+input and of the weight): training costs 3x the forward pass, 6N per token. Attention
+scores Q K^T and the weighted sum A V cost 2 * Tq * Tk * H * d each forward, so with no
+pooling 12 * L * H * d * T per token for training -- the PaLM term 12 L H Q T.
+
+Causal attention (GPT-2, LLaMA) is counted in full, T keys for every query, not T/2: this
+is PaLM's and nanoGPT's convention and what the dense kernels actually compute.
+
+Model-specific terms:
+- BERT's masked-LM head (transform D x D and decoder D x V) runs on the masked positions
+  only (`mlm_probability`, 15%), as in Google's BERT; GPT-2 / LLaMA heads run on every
+  position. The BERT pooler is not part of BertForMaskedLM and is not counted.
+- CompoundGrow's embedding pooling with window p: the first layer's query projection,
+  scores, output projection and FFN run on T/p positions while its keys and values stay at
+  T; every later layer runs on T/p. The MLM head stays per masked token.
+- FFN parameter sharing by k counts the stored (narrow) width ffn/k: a tiled FFN computes
+  what the narrow one computes, and is implemented as such. A factorized FFN of rank r
+  counts r * (D + F) weights per matrix.
+- bert2BERT's sub-model stage (`submodels` = n > 1): each step trains one of n sub-models
+  made of the bottom L*j/n layers (j = 1..n, rounded up) with the shared head; the stage
+  costs the average over the n sub-models.
+- Scratch baseline: the target model trained for the plan's total steps, at the last
+  stage's batch size and the target's sequence length.
+"""
+
+from __future__ import annotations
+
+import math
+
+from growdsl.ir import Plan, Stage
+from growdsl.shapes import Shape
+
+TRAIN_FACTOR = 3  # forward + backward = 3 x forward
+
+
+def ffn_weights(shape: Shape) -> int:
+    """Weights one layer's FFN multiplies with (stored width; factorized counted by rank)."""
+    mats = 3 if shape.family == "llama" else 2          # SwiGLU: gate, up, down
+    width = shape.ffn_stored
+    if shape.ffn_rank > 0:
+        return mats * shape.ffn_rank * (shape.hidden + width)
+    return mats * shape.hidden * width
+
+
+def attention_weights(shape: Shape) -> tuple[int, int, int]:
+    """(query, key+value, output) projection weights of one layer."""
+    inner = shape.heads * shape.head_dim
+    kv = 2 * shape.kv_heads * shape.head_dim * shape.hidden
+    return shape.hidden * inner, kv, inner * shape.hidden
+
+
+def head_weights(shape: Shape) -> int:
+    """Weights of the output head (BERT: MLM transform + decoder; others: LM head)."""
+    transform = shape.hidden * shape.hidden if shape.family == "bert" else 0
+    return transform + shape.hidden * shape.vocab
+
+
+def layer_forward(shape: Shape, seq: int, first: bool) -> float:
+    """Forward FLOPs of one layer on one sequence of `seq` tokens (pooling applied)."""
+    pooled = seq / shape.pool
+    q_len = pooled
+    kv_len = seq if first else pooled
+    q_w, kv_w, o_w = attention_weights(shape)
+    attn = 2 * 2 * q_len * kv_len * shape.heads * shape.head_dim   # Q K^T and A V
+    return 2 * (q_w * q_len + kv_w * kv_len + (o_w + ffn_weights(shape)) * q_len) + attn
+
+
+def forward_flops(shape: Shape, seq: int | None = None, mlm_probability: float = 0.15,
+                  layers: int | None = None) -> float:
+    """Forward FLOPs of `shape` (or its bottom `layers` layers) on one sequence."""
+    seq = seq or shape.seq
+    depth = shape.layers if layers is None else layers
+    body = 0.0
+    if depth > 0:
+        body = layer_forward(shape, seq, True) + (depth - 1) * layer_forward(shape, seq, False)
+    head_tokens = seq * mlm_probability if shape.family == "bert" else seq
+    return body + 2 * head_weights(shape) * head_tokens
+
+
+def submodel_depths(shape: Shape) -> list[int]:
+    """Depths of bert2BERT's sub-models: the bottom ceil(L*j/n) layers, j = 1..n."""
+    n = max(shape.submodels, 1)
+    return [math.ceil(shape.layers * j / n) for j in range(1, n + 1)]
+
+
+def train_flops_per_sequence(shape: Shape, seq: int | None = None,
+                             mlm_probability: float = 0.15) -> float:
+    """Training (forward + backward) FLOPs on one sequence, sub-models averaged."""
+    depths = submodel_depths(shape)
+    fwd = sum(forward_flops(shape, seq, mlm_probability, d) for d in depths) / len(depths)
+    return TRAIN_FACTOR * fwd
+
+
+def train_flops_per_step(shape: Shape, batch: int, seq: int | None = None,
+                         mlm_probability: float = 0.15) -> float:
+    """Training FLOPs of one optimizer step on `batch` sequences."""
+    return batch * train_flops_per_sequence(shape, seq, mlm_probability)
+
+
+def train_flops_per_token(shape: Shape, seq: int | None = None,
+                          mlm_probability: float = 0.15) -> float:
+    """Training FLOPs per input token (6N + 12 L H d T when nothing is pooled or shared)."""
+    seq = seq or shape.seq
+    return train_flops_per_sequence(shape, seq, mlm_probability) / seq
+
+
+def stage_flops(stage: Stage) -> float:
+    """Training FLOPs of a whole stage."""
+    return stage.steps * train_flops_per_step(stage.shape, stage.train.batch, stage.shape.seq,
+                                              stage.train.mlm_probability)
+
+
+def total_steps(plan: Plan) -> int:
+    return sum(s.steps for s in plan.stages)
+
+
+def scratch_flops(plan: Plan) -> float:
+    """The target trained from scratch for the plan's total steps (last stage's batch)."""
+    last = plan.stages[-1].train if plan.stages else plan.train
+    return total_steps(plan) * train_flops_per_step(plan.target, last.batch, plan.target.seq,
+                                                    last.mlm_probability)
+
+
+def scratch_tokens(plan: Plan) -> int:
+    """Tokens the scratch baseline reads: total steps x last stage's batch x target length."""
+    last = plan.stages[-1].train if plan.stages else plan.train
+    return total_steps(plan) * last.batch * plan.target.seq
+
+
+def param_count(shape: Shape) -> int:
+    """Stored parameters of the Hugging Face model for `shape` (with its treatments)."""
+    d, v, p = shape.hidden, shape.vocab, shape.positions
+    q_w, kv_w, o_w = attention_weights(shape)
+    width = shape.ffn_stored
+    if shape.family == "llama":
+        layer = q_w + kv_w + o_w + ffn_weights(shape) + 2 * d
+        return v * d + shape.layers * layer + d + (0 if shape.tied else v * d)
+    attn_bias = shape.heads * shape.head_dim + 2 * shape.kv_heads * shape.head_dim + d
+    layer = q_w + kv_w + o_w + attn_bias + ffn_weights(shape) + width + d + 4 * d
+    untied = 0 if shape.tied else v * d
+    if shape.family == "gpt2":
+        return v * d + p * d + shape.layers * layer + 2 * d + untied
+    # bert: word + position + 2 token types + embedding LayerNorm; MLM transform + LN + bias
+    embeddings = v * d + p * d + 2 * d + 2 * d
+    mlm = d * d + d + 2 * d + v
+    return embeddings + shape.layers * layer + mlm + untied

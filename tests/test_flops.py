@@ -1,0 +1,86 @@
+"""The FLOP formula: the PaLM identity, the treatments, and monotonicity (no torch)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from growdsl.flops import (
+    attention_weights,
+    ffn_weights,
+    head_weights,
+    submodel_depths,
+    train_flops_per_sequence,
+    train_flops_per_step,
+    train_flops_per_token,
+)
+from growdsl.shapes import PRESETS, Shape
+
+
+@st.composite
+def shapes(draw: st.DrawFn) -> Shape:
+    fam = draw(st.sampled_from(["bert", "gpt2", "llama"]))
+    kv = draw(st.integers(1, 4))
+    heads = kv * draw(st.integers(1, 4))
+    head_dim = draw(st.sampled_from([8, 16, 64]))
+    seq = draw(st.sampled_from([16, 64, 512]))
+    return Shape(family=fam, layers=draw(st.integers(1, 24)), hidden=heads * head_dim,
+                 heads=heads, kv_heads=kv if fam == "llama" else heads, head_dim=head_dim,
+                 ffn=draw(st.integers(1, 64)) * 32, vocab=draw(st.integers(10, 50000)),
+                 seq=seq, positions=seq, ffn_share=draw(st.sampled_from([1, 2, 4])),
+                 ffn_rank=draw(st.sampled_from([0, 0, 4])), pool=draw(st.sampled_from([1, 2])),
+                 submodels=draw(st.sampled_from([1, 1, 3])))
+
+
+def test_plain_models_follow_6n_plus_12lhqt() -> None:
+    for name in ("gpt2", "llama-7b", "tinyllama-1.1b"):
+        s = PRESETS[name]
+        q, kv, o = attention_weights(s)
+        n = s.layers * (q + kv + o + ffn_weights(s)) + head_weights(s)
+        want = 6 * n + 12 * s.layers * s.heads * s.head_dim * s.seq
+        assert train_flops_per_token(s) == want, name
+
+
+def test_bert_head_counts_only_masked_positions() -> None:
+    s = PRESETS["bert-base"]
+    full = train_flops_per_token(s, mlm_probability=1.0)
+    masked = train_flops_per_token(s, mlm_probability=0.15)
+    assert full - masked == 6 * head_weights(s) * 0.85
+
+
+def test_treatments_reduce_cost() -> None:
+    s = PRESETS["bert-base"]
+    base = train_flops_per_token(s)
+    assert train_flops_per_token(s.replace(ffn_share=4)) < base
+    assert train_flops_per_token(s.replace(ffn_rank=64)) < base
+    pooled = train_flops_per_token(s.replace(pool=2))
+    assert base / 2 < pooled < base  # first layer's keys/values and the head stay full
+    assert ffn_weights(s.replace(ffn_share=4)) * 4 == ffn_weights(s)
+
+
+def test_submodel_stage_is_the_average() -> None:
+    s = PRESETS["bert-base"].replace(submodels=3)
+    assert submodel_depths(s) == [4, 8, 12]
+    avg = sum(train_flops_per_sequence(s.replace(submodels=1, layers=d)) for d in (4, 8, 12)) / 3
+    # the head is shared: every sub-model pays it once, as the full model does
+    assert abs(train_flops_per_sequence(s) - avg) < 1e-6 * avg
+
+
+@settings(max_examples=80, deadline=None)
+@given(shape=shapes(), dim=st.sampled_from(["layers", "ffn", "vocab", "heads", "seq"]),
+       batch=st.integers(1, 64), more=st.integers(1, 8))
+def test_flops_are_monotone_in_steps_and_every_dimension(shape: Shape, dim: str, batch: int,
+                                                         more: int) -> None:
+    step = train_flops_per_step(shape, batch)
+    assert step > 0
+    assert train_flops_per_step(shape, batch + more) > step
+    if dim == "heads":
+        bigger = shape.replace(heads=shape.heads * 2, kv_heads=shape.kv_heads * 2,
+                               hidden=shape.hidden * 2)
+    elif dim == "seq":
+        bigger = shape.replace(seq=shape.seq * 2)
+    elif dim == "ffn":
+        bigger = shape.replace(ffn=shape.ffn * 2)
+    else:
+        bigger = shape.replace(**{dim: getattr(shape, dim) + more})
+    assert train_flops_per_step(bigger, batch) > step
