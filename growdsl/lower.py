@@ -242,8 +242,11 @@ class _Lowering:
                            did_you_mean(item.key, known) or "see docs/language.md for the keys")
         stage_train = self.train_items(train_items, train)
         shape = self.stage_shape(shape_items, model.shape, env)
-        length = self.attempt(lambda: whole(decl.length, env, "a stage length"), None)
+        length = self.attempt(lambda: whole(decl.length, env, "a stage length", 0), None)
         growth = self.growth(decl.growth) if decl.growth else None
+        if length == 0 and decl.growth is None:
+            self.error("E304", "a stage of length 0 needs a growth step", decl.length.span,
+                       "length 0 marks a starting shape (e.g. an `init` checkpoint) to grow from")
         if shape is None or length is None:
             return None
         per_step = stage_train.batch * shape.seq
