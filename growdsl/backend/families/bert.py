@@ -47,6 +47,7 @@ def global_axes(shape: Shape) -> WeightMap:
     }
     if not shape.tied:
         out["cls.predictions.decoder.weight"] = (("V", "o"), D_I)
+        out["cls.predictions.decoder.bias"] = (("V", "o"),)
     return out
 
 
