@@ -15,9 +15,12 @@ Model-specific terms:
 - BERT's masked-LM head (transform D x D and decoder D x V) runs on the masked positions
   only (`mlm_probability`, 15%), as in Google's BERT; GPT-2 / LLaMA heads run on every
   position. The BERT pooler is not part of BertForMaskedLM and is not counted.
-- CompoundGrow's embedding pooling with window p: the first layer's query projection,
-  scores, output projection and FFN run on T/p positions while its keys and values stay at
-  T; every later layer runs on T/p. The MLM head stays per masked token.
+- CompoundGrow's embedding pooling with window p, as growdsl.backend.pooling runs it: the
+  first layer's queries are the [CLS] position plus ceil((T-1)/p) pooled windows, and for
+  BERT the M = mlm_probability * T masked positions appended unpooled (so the MLM head
+  still predicts per token). The first layer's query projection, scores, output projection
+  and FFN run on those T' = 1 + ceil((T-1)/p) + M positions while its keys and values stay
+  at T; every later layer runs on T'. The MLM head stays per masked token.
 - FFN parameter sharing by k counts the stored (narrow) width ffn/k: a tiled FFN computes
   what the narrow one computes, and is implemented as such. A factorized FFN of rank r
   counts r * (D + F) weights per matrix.
@@ -60,9 +63,17 @@ def head_weights(shape: Shape) -> int:
     return transform + shape.hidden * shape.vocab
 
 
-def layer_forward(shape: Shape, seq: int, first: bool) -> float:
+def pooled_length(shape: Shape, seq: int, mlm_probability: float = 0.15) -> float:
+    """Positions every layer after the first query projection sees (seq when unpooled)."""
+    if shape.pool <= 1:
+        return float(seq)
+    appended = seq * mlm_probability if shape.family == "bert" else 0.0
+    return 1 + math.ceil((seq - 1) / shape.pool) + appended
+
+
+def layer_forward(shape: Shape, seq: int, first: bool, mlm_probability: float = 0.15) -> float:
     """Forward FLOPs of one layer on one sequence of `seq` tokens (pooling applied)."""
-    pooled = seq / shape.pool
+    pooled = pooled_length(shape, seq, mlm_probability)
     q_len = pooled
     kv_len = seq if first else pooled
     q_w, kv_w, o_w = attention_weights(shape)
@@ -77,7 +88,8 @@ def forward_flops(shape: Shape, seq: int | None = None, mlm_probability: float =
     depth = shape.layers if layers is None else layers
     body = 0.0
     if depth > 0:
-        body = layer_forward(shape, seq, True) + (depth - 1) * layer_forward(shape, seq, False)
+        body = (layer_forward(shape, seq, True, mlm_probability)
+                + (depth - 1) * layer_forward(shape, seq, False, mlm_probability))
     head_tokens = seq * mlm_probability if shape.family == "bert" else seq
     return body + 2 * head_weights(shape) * head_tokens
 

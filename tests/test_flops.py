@@ -84,3 +84,14 @@ def test_flops_are_monotone_in_steps_and_every_dimension(shape: Shape, dim: str,
     else:
         bigger = shape.replace(**{dim: getattr(shape, dim) + more})
     assert train_flops_per_step(bigger, batch) > step
+
+
+def test_pooling_keeps_masked_positions_and_first_layer_keys() -> None:
+    from growdsl.flops import layer_forward, pooled_length
+
+    s = PRESETS["bert-base"].replace(pool=2)
+    assert pooled_length(s, 512, 0.15) == 1 + 256 + 512 * 0.15
+    assert pooled_length(s.replace(family="gpt2"), 512, 0.15) == 257
+    assert pooled_length(s.replace(pool=1), 512, 0.15) == 512
+    # the first layer reads keys/values at full length, later layers at the pooled one
+    assert layer_forward(s, 512, True) > layer_forward(s, 512, False)
