@@ -26,7 +26,7 @@ _EXTRA = ("ffn", "ffn_share", "ffn_rank", "pool", "pool_mode", "seq", "submodels
 
 def config_for(shape: Shape, **overrides: Any) -> PretrainedConfig:
     """The HF config of `shape` (FFN stored size, tied head, treatments in `growdsl`)."""
-    special = {"bos_token_id": 0, "eos_token_id": min(1, shape.vocab - 1), "pad_token_id": 0}
+    special = {"bos_token_id": 0, "eos_token_id": min(1, shape.vocab - 1), "pad_token_id": None}
     common = {"vocab_size": shape.vocab, "tie_word_embeddings": shape.tied, **special}
     config: PretrainedConfig
     if shape.family == "bert":

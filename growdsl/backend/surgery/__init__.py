@@ -1,0 +1,102 @@
+"""The tensor half of every growth operator (one module each), and `grow_state`, which runs
+a growth step on a state dict.
+
+The step is first walked through the static halves (`growdsl.operators.apply_growth`), so
+the planner and the tensors agree on every intermediate shape and verdict; then each
+operator's `grow(state, src, dst, args, ctx)` turns the lazy state dict of its `src`
+shape into that of its `dst` shape. Pure functions: the input state is never modified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import PretrainedConfig, PreTrainedModel
+
+from growdsl.backend.surgery import (
+    aki, clone, extend, fpi, identity, interleave, masked, split_heads, stack, unfactor, unpool,
+    unshare,
+)
+from growdsl.backend.surgery.core import Ctx, LazyState, lazy, materialize
+from growdsl.ir import ArgValue, Growth
+from growdsl.operators import REGISTRY, OpResult, apply_growth, resolve_args, structural_diff
+from growdsl.shapes import Shape
+
+TensorOp = Callable[[LazyState, Shape, Shape, dict[str, ArgValue], Ctx], LazyState]
+
+TENSOR_OPS: dict[str, TensorOp] = {
+    "stack": stack.grow, "interleave": interleave.grow, "identity": identity.grow,
+    "masked": masked.grow, "fpi": fpi.grow, "aki": aki.grow, "clone": clone.grow,
+    "split_heads": split_heads.grow, "unshare": unshare.grow, "unfactor": unfactor.grow,
+    "unpool": unpool.grow, "extend": extend.grow,
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Grown:
+    """A grown state dict with its shape, HF config and the per-operator static results."""
+
+    state: dict[str, torch.Tensor]
+    shape: Shape
+    config: PretrainedConfig
+    steps: list[OpResult]
+
+
+def plan_step(src: Shape, dst: Shape, growth: Growth) -> tuple[Shape, list[OpResult]]:
+    """The static walk of a growth step; the final shape must match `dst`'s weights."""
+    final, steps = apply_growth(src, dst, growth)
+    diff = structural_diff(final, dst)
+    if diff:
+        raise ValueError(f"the growth step leaves {', '.join(diff)} different from the target")
+    return final.replace(seq=dst.seq, submodels=dst.submodels), steps
+
+
+def grow_lazy(state: LazyState, steps: list[OpResult], seed: int, kind: str) -> LazyState:
+    """Run the tensor halves of a statically walked step over a lazy state."""
+    for index, (call, before, after, _verdict) in enumerate(steps):
+        args = resolve_args(REGISTRY[call.name], call.args)
+        ctx = Ctx(kind=kind, seed=seed * 1009 + index)
+        state = TENSOR_OPS[call.name](state, before, after, args, ctx)
+    return state
+
+
+def step_config(final: Shape, steps: list[OpResult]) -> PretrainedConfig:
+    """The grown model's config (with an MSG gate when the step has `masked`)."""
+    from growdsl.backend.models import config_for
+
+    config = config_for(final)
+    for call, before, after, _verdict in steps:
+        if call.name == "masked":
+            args = resolve_args(REGISTRY[call.name], call.args)
+            config.growdsl["mask"] = masked.mask_for(before, after, args)
+    return config
+
+
+def grow_state(state: Mapping[str, torch.Tensor], src: Shape, dst: Shape, growth: Growth,
+               *, kind: str = "weight") -> Grown:
+    """Grow a (tied-copies-free) state dict of shape `src` by `growth` into `dst`'s shape."""
+    final, steps = plan_step(src, dst, growth)
+    grown = materialize(grow_lazy(lazy(state), steps, growth.seed, kind))
+    return Grown(state=grown, shape=final, config=step_config(final, steps), steps=steps)
+
+
+def grow_model(model: PreTrainedModel, dst: Shape, growth: Growth) -> tuple[PreTrainedModel, Grown]:
+    """A new model of `dst`'s shape grown from `model` (same dtype and device)."""
+    from growdsl.backend.models import build_from_config, load_state, shape_of, stored_state
+
+    src = shape_of(model.config)
+    grown = grow_state(stored_state(model), src, dst, growth)
+    new = build_from_config(grown.config, seed=None)
+    param = next(model.parameters())
+    new.to(dtype=param.dtype, device=param.device)
+    load_state(new, grown.state)
+    return new, grown
+
+
+def describe(grown: Grown) -> list[dict[str, Any]]:
+    """Per operator: name, args and verdict (for logs)."""
+    return [{"op": call.name, "args": dict(call.args), "verdict": v.kind, "reason": v.reason}
+            for call, _b, _a, v in grown.steps]

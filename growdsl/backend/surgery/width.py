@@ -1,0 +1,52 @@
+"""Growth maps for the width operators (fpi, aki, clone): one map for the residual stream,
+one per attention space (whole heads copied, head size fixed, grouped-query groups kept
+together), one for the FFN units.
+
+Query head h of the grown model copies source head `g_kv(h // G') * G + f(h % G')`, where
+G, G' are the query heads per key/value head before and after, g_kv maps key/value heads
+and f maps positions inside a group: a copied query head always reads a copy of the
+key/value head its source read. (Net2Net, Chen et al. ICLR 2016; bert2BERT, Chen et al.
+ACL 2022.)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from growdsl.backend.surgery.core import Ctx, Map, heads_to_units, unit_map
+from growdsl.shapes import Shape
+
+
+def _mode(old: int, new: int, mapping: str) -> str:
+    if mapping == "uniform" or (mapping == "auto" and new % old == 0):
+        return "uniform"
+    return "random"
+
+
+def width_maps(src: Shape, dst: Shape, mapping: str, ctx: Ctx) -> dict[str, Map]:
+    """Maps for spaces D, Q, KV, QKV and F (mapping: uniform | auto | random)."""
+    if dst.head_dim != src.head_dim:
+        raise ValueError("width growth keeps the head size; use split_heads first")
+    group, new_group = src.heads // src.kv_heads, dst.heads // dst.kv_heads
+    if new_group < group:
+        raise ValueError(f"query heads per key/value head cannot shrink {group} -> {new_group}")
+    g_d = unit_map(src.hidden, dst.hidden, _mode(src.hidden, dst.hidden, mapping),
+                   ctx.generator(1))
+    g_kv = unit_map(src.kv_heads, dst.kv_heads, _mode(src.kv_heads, dst.kv_heads, mapping),
+                    ctx.generator(2))
+    inner = unit_map(group, new_group, _mode(group, new_group, mapping), ctx.generator(3))
+    h = torch.arange(dst.heads)
+    g_heads = g_kv[h // new_group] * group + inner[h % new_group]
+    g_q = heads_to_units(g_heads, src.head_dim)
+    g_kv_units = heads_to_units(g_kv, src.head_dim)
+    n_q, n_kv = src.heads * src.head_dim, src.kv_heads * src.head_dim
+    g_f = unit_map(src.ffn_stored, dst.ffn_stored,
+                   _mode(src.ffn_stored, dst.ffn_stored, mapping), ctx.generator(4))
+    return {
+        "D": Map(g=g_d, old=src.hidden),
+        "Q": Map(g=g_q, old=n_q),
+        "KV": Map(g=g_kv_units, old=n_kv),
+        "QKV": Map(g=torch.cat([g_q, g_kv_units + n_q, g_kv_units + n_q + n_kv]),
+                   old=n_q + 2 * n_kv),
+        "F": Map(g=g_f, old=src.ffn_stored),
+    }
