@@ -27,6 +27,13 @@ def validate(path: Path) -> tuple[Source, Plan]:
 
     source, plan = load(path)
     # planner checks hook
+    from dataclasses import replace
+
+    from growdsl.checks import check_plan
+
+    found = check_plan(plan)
+    if found:
+        raise GrowError([replace(d, source=source) for d in found])
     return source, plan
 
 

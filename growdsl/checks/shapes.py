@@ -1,0 +1,134 @@
+"""Shape checks: every stage's shape is well formed, every growth step's operators turn the
+previous shape exactly into the next, nothing changes without an operator, and the last
+stage is the target."""
+
+from __future__ import annotations
+
+from growdsl.errors import Diagnostic
+from growdsl.ir import Plan, Stage
+from growdsl.operators import REGISTRY, structural_diff
+from growdsl.plan import GrowthResult, StageGraph
+from growdsl.shapes import Shape
+
+POSITIVE = ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "seq",
+            "positions", "ffn_share", "pool", "submodels")
+
+
+def run(plan: Plan, graph: StageGraph) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    for stage in plan.stages:
+        found += stage_shape(stage)
+    for src, dst in zip(plan.stages, plan.stages[1:], strict=False):
+        found += growth_chain(src, dst, graph.graph.edges[src.index, dst.index]["result"])
+    if plan.stages:
+        found += last_is_target(plan)
+    return found
+
+
+def _err(code: str, message: str, stage: Stage, help: str | None = None) -> Diagnostic:
+    return Diagnostic(code=code, message=message, span=stage.span, help=help)
+
+
+def stage_shape(stage: Stage) -> list[Diagnostic]:
+    """Positive integers and the divisibility rules of one stage's shape."""
+    s, name = stage.shape, stage.name
+    bad = [f for f in POSITIVE if getattr(s, f) <= 0] + (["ffn_rank"] if s.ffn_rank < 0 else [])
+    if bad:
+        return [_err("E402", f"{name}: {', '.join(f'{f}={getattr(s, f)}' for f in bad)} "
+                     "must be positive", stage, "every dimension is a whole number above 0")]
+    out = []
+    if s.hidden % s.heads:
+        out.append(_err("E403", f"{name}: {s.heads} heads do not divide the hidden size "
+                        f"{s.hidden}", stage, _divisors_help("heads", s.hidden, s.heads)))
+    elif s.family != "llama" and s.heads * s.head_dim != s.hidden:
+        out.append(_err("E403", f"{name}: {s.heads} heads of size {s.head_dim} do not make "
+                        f"the hidden size {s.hidden}", stage,
+                        f"{s.family} needs heads x head size = hidden"))
+    if s.heads % s.kv_heads:
+        out.append(_err("E404", f"{name}: {s.kv_heads} key/value heads do not divide the "
+                        f"{s.heads} heads", stage, _divisors_help("kv_heads", s.heads, s.kv_heads)))
+    if s.ffn % s.ffn_share:
+        out.append(_err("E405", f"{name}: sharing factor {s.ffn_share} does not divide the "
+                        f"FFN size {s.ffn}", stage, _divisors_help("share", s.ffn, s.ffn_share)))
+    if s.seq % s.pool:
+        out.append(_err("E406", f"{name}: pooling window {s.pool} does not divide the "
+                        f"sequence length {s.seq}", stage,
+                        _divisors_help("pool", s.seq, s.pool)))
+    if s.seq > s.positions:
+        out.append(_err("E407", f"{name}: sequence length {s.seq} is longer than the "
+                        f"{s.positions} positions", stage,
+                        f"use seq <= {s.positions}, or grow the positions with `extend`"))
+    if s.ffn_rank and s.ffn_rank >= min(s.hidden, s.ffn_stored):
+        out.append(_err("E408", f"{name}: FFN rank {s.ffn_rank} is not below "
+                        f"min(hidden, ffn) = {min(s.hidden, s.ffn_stored)}", stage,
+                        "a factorization only saves compute at a smaller rank"))
+    return out
+
+
+def _divisors_help(key: str, whole: int, got: int) -> str:
+    near = sorted((d for d in range(1, whole + 1) if whole % d == 0), key=lambda d: abs(d - got))
+    return f"{key} must divide {whole}; the nearest that do: " + ", ".join(map(str, near[:3]))
+
+
+def growth_chain(src: Stage, dst: Stage, result: GrowthResult | None) -> list[Diagnostic]:
+    """The growth step out of `src` reaches `dst`'s shape exactly (or there is none and
+    nothing changes)."""
+    if result is None:
+        diff = structural_diff(src.shape, dst.shape)
+        if not diff:
+            return []
+        return [_err("E411", f"{src.name} -> {dst.name} changes {_changes(src.shape, dst.shape, diff)}"
+                     f", but {src.name} has no growth step", src,
+                     f"end {src.name} with `-> {_suggest(diff)}`")]
+    if result.error is not None:
+        err = result.error
+        return [Diagnostic(code="E410", message=f"{src.name} -> {dst.name}: {err.message}",
+                           span=err.call.span, help=err.hint)]
+    assert result.final is not None
+    diff = structural_diff(result.final, dst.shape)
+    if not diff:
+        return []
+    assert src.growth is not None
+    shrink = [d for d in diff if _smaller(result.final, dst.shape, d)]
+    what = "shrinks" if shrink and len(shrink) == len(diff) else "changes"
+    return [Diagnostic(code="E412", message=f"{src.name} -> {dst.name} {what} "
+                       f"{_changes(result.final, dst.shape, diff)}, but no operator of this "
+                       "growth step changes " + ("it" if len(diff) == 1 else "them"),
+                       span=src.growth.span,
+                       help=(f"growth never shrinks a model: give {dst.name} "
+                             f"{_values(result.final, shrink)}") if shrink
+                       else f"add `{_suggest(diff)}` to this growth step")]
+
+
+def _smaller(a: Shape, b: Shape, field: str) -> bool:
+    x, y = getattr(a, field), getattr(b, field)
+    return isinstance(x, int) and not isinstance(x, bool) and y < x
+
+
+def _changes(a: Shape, b: Shape, fields: list[str]) -> str:
+    return ", ".join(f"{f} {getattr(a, f)} -> {getattr(b, f)}" for f in fields)
+
+
+def _values(a: Shape, fields: list[str]) -> str:
+    return " ".join(f"{f}={getattr(a, f)}" for f in fields)
+
+
+def _suggest(fields: list[str]) -> str:
+    """Operators that own the changed fields (first owner of each), for a `help:` line."""
+    names: list[str] = []
+    for f in fields:
+        owner = next((n for n, op in REGISTRY.items() if f in op.dims), None)
+        if owner and owner not in names:
+            names.append(owner)
+    return ", ".join(names) if names else "..."
+
+
+def last_is_target(plan: Plan) -> list[Diagnostic]:
+    last = plan.stages[-1]
+    diff = structural_diff(last.shape, plan.target)
+    if not diff:
+        return []
+    return [_err("E413", f"the last stage {last.name} is not the target model: "
+                 f"{_changes(last.shape, plan.target, diff)}", last,
+                 "add a stage of the full model after a growth step, or remove "
+                 f"{', '.join(diff)} from {last.name}")]

@@ -1,0 +1,248 @@
+"""The stage graph of a plan: a networkx DiGraph with a node per stage and an edge per
+growth step, its totals against the scratch baseline, and its exports (JSON, DOT, Mermaid,
+a schedule plot).
+
+Nodes are stage indices carrying the resolved architecture, parameter count, training and
+FLOPs; edges carry the growth step's operators with each one's shapes and verdict (from
+`growdsl.operators.apply_growth`). Building never raises on a wrong plan: a growth step
+that does not apply records its error on the edge, for `growdsl.checks` to report.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from growdsl import flops
+from growdsl.ir import Plan, Stage
+from growdsl.operators import GrowthStepError, OpResult, apply_growth, step_verdict
+from growdsl.operators.base import Verdict
+from growdsl.shapes import Shape
+
+ARCH_FIELDS = ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "ffn_share",
+               "ffn_rank", "vocab", "seq", "positions", "pool", "pool_mode", "submodels")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GrowthResult:
+    """What a growth step does: each operator's shapes and verdict, the step's verdict, the
+    shape it reaches, or the error of the operator that could not apply."""
+
+    ops: tuple[OpResult, ...]
+    verdict: Verdict | None
+    final: Shape | None
+    error: GrowthStepError | None = None
+
+
+def grow_step(src: Stage, dst: Stage) -> GrowthResult:
+    """Apply `src.growth` from `src`'s shape towards `dst`'s."""
+    assert src.growth is not None
+    try:
+        final, results = apply_growth(src.shape, dst.shape, src.growth)
+    except GrowthStepError as err:
+        return GrowthResult(ops=(), verdict=None, final=None, error=err)
+    return GrowthResult(ops=tuple(results), verdict=step_verdict([r[3] for r in results]),
+                        final=final)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StageGraph:
+    """A plan's stage graph and its totals."""
+
+    plan: Plan
+    graph: nx.DiGraph
+
+    def order(self) -> list[int]:
+        """Stage indices in a deterministic topological order."""
+        return list(nx.lexicographical_topological_sort(self.graph))
+
+    def node(self, index: int) -> dict[str, Any]:
+        return dict(self.graph.nodes[index])
+
+    def growth_into(self, index: int) -> GrowthResult | None:
+        preds = list(self.graph.predecessors(index))
+        return self.graph.edges[preds[0], index]["result"] if preds else None
+
+    @property
+    def total_flops(self) -> float:
+        return sum(self.graph.nodes[i]["flops"] for i in self.graph)
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(self.graph.nodes[i]["tokens"] for i in self.graph)
+
+    @property
+    def total_steps(self) -> int:
+        return flops.total_steps(self.plan)
+
+    @property
+    def scratch_flops(self) -> float:
+        return flops.scratch_flops(self.plan)
+
+    @property
+    def scratch_tokens(self) -> int:
+        return flops.scratch_tokens(self.plan)
+
+    @property
+    def speedup(self) -> float:
+        return self.scratch_flops / self.total_flops if self.total_flops else float("inf")
+
+    @property
+    def saving(self) -> float:
+        """FLOPs saved against scratch, in percent."""
+        return 100.0 * (1 - self.total_flops / self.scratch_flops) if self.scratch_flops else 0.0
+
+
+def build(plan: Plan) -> StageGraph:
+    """The stage graph of `plan` (never raises for a wrong plan)."""
+    graph = nx.DiGraph(source=plan.source)
+    cumulative = 0.0
+    for stage in plan.stages:
+        cost = flops.stage_flops(stage)
+        cumulative += cost
+        graph.add_node(stage.index, stage=stage, flops=cost, cum_flops=cumulative,
+                       tokens=stage.tokens, steps=stage.steps,
+                       params=flops.param_count(stage.shape))
+    for src, dst in zip(plan.stages, plan.stages[1:], strict=False):
+        if src.growth is not None:
+            graph.add_edge(src.index, dst.index, growth=src.growth, result=grow_step(src, dst))
+        else:
+            graph.add_edge(src.index, dst.index, growth=None, result=None)
+    return StageGraph(plan=plan, graph=graph)
+
+
+# ---- exports ----
+
+def _verdict_json(v: Verdict | None) -> dict[str, str] | None:
+    return None if v is None else {"kind": v.kind, "reason": v.reason}
+
+
+def _growth_json(result: GrowthResult | None, stage: Stage) -> dict[str, Any] | None:
+    if stage.growth is None:
+        return None
+    out: dict[str, Any] = {"preserve": stage.growth.preserve, "seed": stage.growth.seed,
+                           "ops": [{"name": c.name, "args": _plain(c.args),
+                                    "verdict": _verdict_json(v)}
+                                   for c, _, _, v in (result.ops if result else ())]}
+    out["verdict"] = _verdict_json(result.verdict if result else None)
+    if result and result.error:
+        out["error"] = result.error.message
+    return out
+
+
+def _plain(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()}
+
+
+def stage_json(g: StageGraph, index: int) -> dict[str, Any]:
+    """One stage as the JSON export writes it."""
+    data = g.node(index)
+    stage: Stage = data["stage"]
+    t = stage.train
+    prev = list(g.graph.predecessors(index))
+    into = None
+    if prev:
+        before: Stage = g.graph.nodes[prev[0]]["stage"]
+        into = _growth_json(g.graph.edges[prev[0], index]["result"], before)
+    return {
+        "index": index, "name": stage.name, "steps": stage.steps, "tokens": stage.tokens,
+        **{f: getattr(stage.shape, f) for f in ARCH_FIELDS}, "family": stage.shape.family,
+        "ffn_stored": stage.shape.ffn_stored, "params": data["params"],
+        "flops": data["flops"], "cum_flops": data["cum_flops"],
+        "train": {"batch": t.batch, "lr": t.lr, "warmup": t.warmup, "decay": t.decay,
+                  "schedule": t.schedule, "optimizer": t.optimizer,
+                  "optimizer_state": t.optimizer_state},
+        "growth_in": into,
+    }
+
+
+def to_dict(g: StageGraph) -> dict[str, Any]:
+    """The whole plan: stages, growth steps and totals (`growdsl plan --format json`)."""
+    stages = [stage_json(g, i) for i in g.order()]
+    growth = []
+    for a, b in sorted(g.graph.edges):
+        src = g.graph.nodes[a]["stage"]
+        step = _growth_json(g.graph.edges[a, b]["result"], src)
+        growth.append({"from": a, "to": b, **(step or {"ops": [], "verdict": None})})
+    return {
+        "source": g.plan.source, "stages": stages, "growth": growth,
+        "total_steps": g.total_steps, "total_tokens": g.total_tokens,
+        "total_flops": g.total_flops, "scratch_flops": g.scratch_flops,
+        "scratch_tokens": g.scratch_tokens, "speedup": g.speedup, "saving_percent": g.saving,
+    }
+
+
+def to_json(g: StageGraph) -> str:
+    return json.dumps(to_dict(g), indent=2) + "\n"
+
+
+def _label(g: StageGraph, index: int) -> str:
+    s: Shape = g.graph.nodes[index]["stage"].shape
+    stage: Stage = g.graph.nodes[index]["stage"]
+    extra = "".join([f" share={s.ffn_share}" if s.ffn_share > 1 else "",
+                     f" rank={s.ffn_rank}" if s.ffn_rank else "",
+                     f" pool={s.pool}" if s.pool > 1 else "",
+                     f" submodels={s.submodels}" if s.submodels > 1 else ""])
+    return (f"{stage.name}: {stage.steps} steps\\nL={s.layers} D={s.hidden} H={s.heads} "
+            f"F={s.ffn} T={s.seq}{extra}")
+
+
+def _edge_label(g: StageGraph, a: int, b: int) -> str:
+    result: GrowthResult | None = g.graph.edges[a, b]["result"]
+    if result is None:
+        return "(no growth)"
+    if result.error is not None:
+        return f"error: {result.error.call.name}"
+    names = ", ".join(c.name for c, *_ in result.ops)
+    return f"{names} [{result.verdict.kind if result.verdict else '?'}]"
+
+
+def to_dot(g: StageGraph) -> str:
+    """Graphviz DOT text of the stage graph."""
+    lines = ["digraph plan {", "  rankdir=LR;", "  node [shape=box];"]
+    lines += [f'  s{i} [label="{_label(g, i)}"];' for i in g.order()]
+    lines += [f'  s{a} -> s{b} [label="{_edge_label(g, a, b)}"];' for a, b in sorted(g.graph.edges)]
+    return "\n".join([*lines, "}"]) + "\n"
+
+
+def to_mermaid(g: StageGraph) -> str:
+    """Mermaid flowchart text of the stage graph."""
+    lines = ["flowchart LR"]
+    lines += [f'  s{i}["{_label(g, i).replace(chr(92) + "n", "<br/>")}"]' for i in g.order()]
+    lines += [f'  s{a} -->|"{_edge_label(g, a, b)}"| s{b}' for a, b in sorted(g.graph.edges)]
+    return "\n".join(lines) + "\n"
+
+
+def plot_schedule(g: StageGraph, path: str) -> None:
+    """Draw model size and cumulative FLOPs over training steps, scratch beside, to `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, params, cum = [0], [], [0.0]
+    for i in g.order():
+        node = g.graph.nodes[i]
+        steps.append(steps[-1] + node["steps"])
+        params.append(node["params"] / 1e6)
+        cum.append(node["cum_flops"])
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7, 6))
+    if params:
+        top.stairs(params, steps, baseline=None, label="plan")
+    top.axhline(flops.param_count(g.plan.target) / 1e6, linestyle="--", color="grey",
+                label="target")
+    top.set_ylabel("parameters (M)")
+    top.legend()
+    bottom.plot(steps, cum, marker="o", label=f"plan ({g.speedup:.2f}x)")
+    bottom.plot([0, steps[-1]], [0, g.scratch_flops], linestyle="--", color="grey",
+                label="scratch")
+    bottom.set_xlabel("training steps")
+    bottom.set_ylabel("cumulative training FLOPs")
+    bottom.legend()
+    fig.suptitle(g.plan.source)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
