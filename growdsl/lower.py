@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Callable, Iterable
+from functools import partial
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,9 +19,18 @@ from typing import Any, TypeVar
 from growdsl import ast
 from growdsl.errors import Diagnostic, GrowError, did_you_mean, one_of
 from growdsl.evaluate import EvalError, evaluate, fail, real, whole
-from growdsl.ir import Growth, Limit, Model, OpCall, Plan, Stage, Train
-from growdsl.keys import (BOOLEANS, GROWTH_KEYS, LIMIT_METRICS, MODEL_KEYS, POOL_MODES,
-                          STAGE_OTHER_KEYS, STAGE_SHAPE_KEYS, SYMBOLS, TRAIN_KEYS)
+from growdsl.ir import Growth, Limit, Model, Plan, Stage, Train
+from growdsl.keys import (
+    BOOLEANS,
+    GROWTH_KEYS,
+    LIMIT_METRICS,
+    MODEL_KEYS,
+    POOL_MODES,
+    STAGE_OTHER_KEYS,
+    STAGE_SHAPE_KEYS,
+    SYMBOLS,
+    TRAIN_KEYS,
+)
 from growdsl.lower_ops import lower_ops
 from growdsl.parser import parse, read_source
 from growdsl.shapes import FAMILIES, FAMILY_DEFAULT, HF_FIELDS, PRESETS, Shape
@@ -119,7 +129,7 @@ class _Lowering:
             if field == "tied":
                 overrides[field] = self.boolean(arg.value, "tied")
             else:
-                overrides[field] = self.attempt(lambda a=arg: whole(a.value, env, a.key), None)
+                overrides[field] = self.attempt(partial(whole, arg.value, env, arg.key), None)
         if any(v is None for v in overrides.values()):
             return None
         shape = _complete(shape, overrides)
@@ -149,7 +159,8 @@ class _Lowering:
         try:
             config = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            self.error("E703", f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
+            shown = Path(_unquote(where.text)) / "config.json"
+            self.error("E703", f"cannot read {shown}: {getattr(exc, 'strerror', None) or exc}",
                        where.span, "give a local Hugging Face model directory with a config.json")
             return None
         fields = HF_FIELDS[family]
@@ -159,7 +170,8 @@ class _Lowering:
             values["ffn"] = 4 * values.get("hidden", base.hidden)
         bad = [k for k in ("layers", "hidden", "heads", "vocab") if k not in values]
         if bad:
-            self.error("E703", f"{path} lacks {', '.join(fields[k] for k in bad)}", where.span)
+            self.error("E703", f"{_unquote(where.text)}/config.json lacks "
+                       f"{', '.join(fields[k] for k in bad)}", where.span)
             return None
         return _complete(base, values)
 
@@ -178,7 +190,7 @@ class _Lowering:
 
     def train_value(self, item: ast.Item) -> Any:
         spec = TRAIN_KEYS[item.key]
-        node, env = item.value, {}
+        node, env = item.value, dict[str, Fraction]()
         if spec.choices:
             return self.word(node, item.key, spec.choices)
         if spec.type == "path":
@@ -197,7 +209,7 @@ class _Lowering:
         if not (isinstance(node, ast.Tuple) and len(node.items) == 2):
             self.error("E305", "`betas` takes two numbers", node.span, "e.g. betas = (0.9, 0.999)")
             return None
-        b1, b2 = (self.attempt(lambda n=n: real(n, {}, "a beta", 0.0), None) for n in node.items)
+        b1, b2 = (self.attempt(partial(real, n, {}, "a beta", 0.0), None) for n in node.items)
         if b1 is None or b2 is None:
             return None
         return (b1, b2)
@@ -260,10 +272,8 @@ class _Lowering:
         ok = True
         for item in items:
             field = STAGE_SHAPE_KEYS[item.key]
-            if field == "pool":
-                got = self.pool(item)
-            else:
-                got = self.attempt(lambda i=item: whole(i.value, env, f"`{i.key}`"), None)
+            got: Any = (self.pool(item) if field == "pool" else
+                        self.attempt(partial(whole, item.value, env, f"`{item.key}`"), None))
             if got is None:
                 ok = False
             elif field == "pool":
@@ -293,8 +303,8 @@ class _Lowering:
                            node.span, did_you_mean(node.name, POOL_MODES) or "e.g. pool=max(2)")
                 return None
             mode, node = node.name, node.args[0].value
-        window = self.attempt(lambda: whole(node, {}, "a pooling window"), None)
-        return (window, mode) if window is not None else None
+        size: int | None = self.attempt(partial(whole, node, {}, "a pooling window"), None)
+        return (size, mode) if size is not None else None
 
     # ---- growth ----
     def growth(self, decl: ast.GrowthDecl) -> Growth | None:
@@ -304,7 +314,7 @@ class _Lowering:
                 self.error("E204", f"unknown growth-step key `{item.key}`", item.key_span,
                            one_of(GROWTH_KEYS))
             else:
-                seed = self.attempt(lambda i=item: whole(i.value, {}, "a seed", 0), 0)
+                seed = self.attempt(partial(whole, item.value, {}, "a seed", 0), 0)
         ops = lower_ops(decl.ops, self.diagnostics)
         return Growth(ops=tuple(ops), seed=seed, preserve=decl.preserve, span=decl.span)
 

@@ -15,7 +15,7 @@ from lark.exceptions import VisitError
 
 from growdsl import ast
 from growdsl.errors import Diagnostic, GrowError
-from growdsl.source import NO_SPAN, Source, Span
+from growdsl.source import Source, Span
 from growdsl.transformer import ToAst, span_of
 
 GRAMMAR_NAME = "grow.lark"
@@ -145,6 +145,11 @@ def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
         span = Span(line=line, col=len(last) + 1, end_line=line, end_col=len(last) + 2)
         return Diagnostic(code="E103", message="unexpected end of file: unterminated construct",
                           span=span, help=f"expected {expected}", source=source)
+    previous = (getattr(exc, "token_history", None) or [None])[-1]
+    if exc.expected == {"EQUAL"} and previous is not None and previous.type == "NAME":
+        return Diagnostic(code="E102", message=f"`{previous}` is neither a setting nor an operator",
+                          span=span_of(previous), source=source,
+                          help=f"write `{previous}=value`, or separate operators with commas")
     return Diagnostic(code="E102", message=f"unexpected `{token}`", span=span_of(token),
                       help=_token_hint(str(token), exc.expected) or f"expected {expected}",
                       source=source)
@@ -182,7 +187,7 @@ def _word_at(line: str, col: int) -> str:
 def _token_hint(token: str, expected: set[str]) -> str | None:
     if "EQUAL" in expected and token in {":", "=="}:
         return "settings are written `key = value`"
-    if expected == {"COLON"} or "COLON" in expected and "UNIT" in expected:
+    if expected == {"COLON"} or ("COLON" in expected and "UNIT" in expected):
         return "a stage reads `stage 200k: key=value ... -> op`"
     return None
 

@@ -78,7 +78,7 @@ class ToAst(Transformer[Token, ast.File]):
     def string(self, meta: Meta, token: Token) -> ast.String:
         return ast.String(text=str(token), span=span_of(meta))
 
-    def tuple(self, meta: Meta, *items: ast.Value | None) -> ast.Tuple:
+    def tup(self, meta: Meta, *items: ast.Value | None) -> ast.Tuple:
         return ast.Tuple(items=tuple(i for i in items if i is not None), span=span_of(meta))
 
     def number(self, meta: Meta, token: Token) -> ast.Number:
