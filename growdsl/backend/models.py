@@ -27,7 +27,8 @@ _EXTRA = ("ffn", "ffn_share", "ffn_rank", "pool", "pool_mode", "seq", "submodels
 def config_for(shape: Shape, **overrides: Any) -> PretrainedConfig:
     """The HF config of `shape` (FFN stored size, tied head, treatments in `growdsl`)."""
     special = {"bos_token_id": 0, "eos_token_id": min(1, shape.vocab - 1), "pad_token_id": None}
-    common = {"vocab_size": shape.vocab, "tie_word_embeddings": shape.tied, **special}
+    common: dict[str, Any] = {"vocab_size": shape.vocab, "tie_word_embeddings": shape.tied,
+                              **special}
     config: PretrainedConfig
     if shape.family == "bert":
         config = hf.BertConfig(hidden_size=shape.hidden, num_hidden_layers=shape.layers,
@@ -84,7 +85,8 @@ def model_class(shape: Shape) -> type[PreTrainedModel]:
     """The HF class that runs `shape` (pooled BERT has its own subclass)."""
     if shape.family == "bert" and shape.pool > 1:
         return PooledBertForMaskedLM
-    return getattr(hf, family(shape.family).model_class)  # type: ignore[no-any-return]
+    cls: type[PreTrainedModel] = getattr(hf, family(shape.family).model_class)
+    return cls
 
 
 def build_from_config(config: PretrainedConfig, seed: int | None = 0) -> PreTrainedModel:
@@ -125,7 +127,7 @@ def load_model(src_dir: str | Path) -> PreTrainedModel:
     config = hf.AutoConfig.from_pretrained(str(src_dir), local_files_only=True)
     if is_plain(config):
         cls = model_class(shape_of(config))
-        return cls.from_pretrained(str(src_dir), local_files_only=True)  # type: ignore[no-any-return]
+        return cls.from_pretrained(str(src_dir), local_files_only=True)
     from safetensors.torch import load_file
 
     model = build_from_config(config, seed=None)

@@ -37,7 +37,7 @@ def pool_windows(x_BTD: torch.Tensor, p: int, mode: str) -> torch.Tensor:
 class PooledBertForMaskedLM(BertForMaskedLM):
     """BertForMaskedLM with pooled first-layer queries (`config.growdsl["pool"]`)."""
 
-    def forward(self, input_ids: torch.Tensor | None = None,  # type: ignore[override]
+    def forward(self, input_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None,

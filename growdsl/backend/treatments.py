@@ -30,7 +30,7 @@ def factorize_ffn(model: nn.Module, fam: Family, layers: int, rank: int, std: fl
     for i in range(layers):
         for suffix in (*fam.ffn_in, fam.ffn_out):
             dotted = fam.layer_key(i, suffix)
-            old = _module(model, dotted)
+            old: Any = _module(model, dotted)
             weight = old.weight.T if fam.conv1d else old.weight     # [out, in]
             d_out, d_in = weight.shape
             bias = getattr(old, "bias", None) is not None
@@ -43,10 +43,10 @@ def factorize_ffn(model: nn.Module, fam: Family, layers: int, rank: int, std: fl
             _set_module(model, dotted, nn.Sequential(low, high))
 
 
-def install_mask(model: nn.Module, fam: Family, mask: dict[str, Any]) -> None:
+def install_mask(model: Any, fam: Family, mask: dict[str, Any]) -> None:
     """Gate the layers in `mask["layers"]` (h + c * (Block(h) - h)) and the FFN units from
     `mask["ffn_from"]` on (activations times c); c is read live from `model.config`."""
-    config = model.config  # type: ignore[attr-defined]
+    config: Any = model.config
 
     def current() -> float:
         return float(config.growdsl["mask"]["c"])
@@ -64,7 +64,7 @@ def install_mask(model: nn.Module, fam: Family, mask: dict[str, Any]) -> None:
         keep[int(mask["ffn_from"]):] = current()
         return (a_BTF * keep, *args[1:])
 
-    layers = model.get_submodule(fam.layer_prefix.partition(".{i}")[0])
+    layers: Any = model.get_submodule(fam.layer_prefix.partition(".{i}")[0])
     for i in mask.get("layers", []):
         layers[i].register_forward_hook(gate, with_kwargs=True)
     if mask.get("ffn_from") is not None:
@@ -72,14 +72,14 @@ def install_mask(model: nn.Module, fam: Family, mask: dict[str, Any]) -> None:
             _module(model, fam.layer_key(i, fam.ffn_out)).register_forward_pre_hook(ffn_gate)
 
 
-def set_mask(model: nn.Module, c: float) -> None:
+def set_mask(model: Any, c: float) -> None:
     """Set the masked-growth gate value (0: new parts off, 1: fully on)."""
-    model.config.growdsl["mask"]["c"] = float(c)  # type: ignore[attr-defined]
+    model.config.growdsl["mask"]["c"] = float(c)
 
 
-def ramp_mask(model: nn.Module, steps_since_growth: int) -> float:
+def ramp_mask(model: Any, steps_since_growth: int) -> float:
     """Advance the MSG ramp: c = min(1, steps / ramp). Returns c (no-op without a mask)."""
-    mask = model.config.growdsl.get("mask")  # type: ignore[attr-defined]
+    mask = (getattr(model.config, "growdsl", None) or {}).get("mask")
     if not mask:
         return 1.0
     c = min(1.0, steps_since_growth / max(1, int(mask["ramp"])))

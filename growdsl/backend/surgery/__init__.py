@@ -17,7 +17,17 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
 from growdsl.backend.surgery import (
-    aki, clone, extend, fpi, identity, interleave, masked, split_heads, stack, unfactor, unpool,
+    aki,
+    clone,
+    extend,
+    fpi,
+    identity,
+    interleave,
+    masked,
+    split_heads,
+    stack,
+    unfactor,
+    unpool,
     unshare,
 )
 from growdsl.backend.surgery.core import Ctx, LazyState, lazy, materialize
@@ -43,6 +53,7 @@ class Grown:
     shape: Shape
     config: PretrainedConfig
     steps: list[OpResult]
+    seed: int = 0
 
 
 def plan_step(src: Shape, dst: Shape, growth: Growth) -> tuple[Shape, list[OpResult]]:
@@ -80,7 +91,8 @@ def grow_state(state: Mapping[str, torch.Tensor], src: Shape, dst: Shape, growth
     """Grow a (tied-copies-free) state dict of shape `src` by `growth` into `dst`'s shape."""
     final, steps = plan_step(src, dst, growth)
     grown = materialize(grow_lazy(lazy(state), steps, growth.seed, kind))
-    return Grown(state=grown, shape=final, config=step_config(final, steps), steps=steps)
+    return Grown(state=grown, shape=final, config=step_config(final, steps), steps=steps,
+                 seed=growth.seed)
 
 
 def grow_model(model: PreTrainedModel, dst: Shape, growth: Growth) -> tuple[PreTrainedModel, Grown]:
@@ -91,7 +103,7 @@ def grow_model(model: PreTrainedModel, dst: Shape, growth: Growth) -> tuple[PreT
     grown = grow_state(stored_state(model), src, dst, growth)
     new = build_from_config(grown.config, seed=None)
     param = next(model.parameters())
-    new.to(dtype=param.dtype, device=param.device)
+    new.to(device=param.device, dtype=param.dtype)  # type: ignore[call-arg]
     load_state(new, grown.state)
     return new, grown
 

@@ -4,7 +4,8 @@ A `LazyState` maps each stored key to a thunk that makes the tensor on demand, s
 operator code grows a model in memory or streams a safetensors checkpoint one tensor at a
 time (`backend.streaming`). `Ctx.kind` says what the tensors are: model weights, Adam's
 first or second moments (`transform`: rescaled to the grown gradients), or moments under
-`transfer` (old slots kept, new ones zero).
+`transfer` (old slots kept, new ones zero), or anything to be copied without rescaling
+(`copy`: e.g. the expected per-entry Adam update in tests).
 
 - `widen`: index every axis through its space's growth map g (Net2Net, Chen et al. 2016;
   bert2BERT FPI, Chen et al. 2022). Weights: `o` axes copy, `i` axes copy and divide by
@@ -27,7 +28,7 @@ from growdsl.shapes import Shape
 
 Thunk = Callable[[], torch.Tensor]
 LazyState = dict[str, Thunk]
-KINDS = ("weight", "exp_avg", "exp_avg_sq", "transfer")
+KINDS = ("weight", "exp_avg", "exp_avg_sq", "transfer", "copy")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -107,9 +108,7 @@ def expand(t: torch.Tensor, axes: Axes, maps: Mapping[str, Map], kind: str) -> t
         if m is None or (m.old == len(m.g) and m.keeps_old):
             continue
         t = t.index_select(axis, m.g)
-        if kind == "weight" and role == "i":
-            t = _scale(t, axis, 1.0 / m.counts)
-        elif kind == "exp_avg" and role == "o":
+        if (kind == "weight" and role == "i") or (kind == "exp_avg" and role == "o"):
             t = _scale(t, axis, 1.0 / m.counts)
         elif kind == "exp_avg_sq" and role == "o":
             t = _scale(t, axis, 1.0 / m.counts**2)

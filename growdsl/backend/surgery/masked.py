@@ -25,7 +25,7 @@ def mask_for(src: Shape, dst: Shape, args: dict[str, ArgValue]) -> dict[str, Any
     """The gate description stored in `config.growdsl["mask"]`."""
     return {"layers": list(range(src.layers, dst.layers)),
             "ffn_from": src.ffn_stored if dst.ffn_stored > src.ffn_stored else None,
-            "c": 0.0, "ramp": int(args["ramp"])}  # type: ignore[call-overload]
+            "c": 0.0, "ramp": int(str(args["ramp"]))}
 
 
 def grow(state: LazyState, src: Shape, dst: Shape, args: dict[str, ArgValue],
