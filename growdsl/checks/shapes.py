@@ -16,9 +16,15 @@ POSITIVE = ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab",
 
 def run(plan: Plan, graph: StageGraph) -> list[Diagnostic]:
     found: list[Diagnostic] = []
+    malformed = set()
     for stage in plan.stages:
-        found += stage_shape(stage)
+        problems = stage_shape(stage)
+        if problems:
+            malformed.add(stage.index)
+        found += problems
     for src, dst in zip(plan.stages, plan.stages[1:], strict=False):
+        if {src.index, dst.index} & malformed:
+            continue  # a malformed stage's growth errors would only repeat its own
         found += growth_chain(src, dst, graph.graph.edges[src.index, dst.index]["result"])
     if plan.stages:
         found += last_is_target(plan)
@@ -95,8 +101,8 @@ def growth_chain(src: Stage, dst: Stage, result: GrowthResult | None) -> list[Di
                        f"{_changes(result.final, dst.shape, diff)}, but no operator of this "
                        "growth step changes " + ("it" if len(diff) == 1 else "them"),
                        span=src.growth.span,
-                       help=(f"growth never shrinks a model: give {dst.name} "
-                             f"{_values(result.final, shrink)}") if shrink
+                       help=(f"growth never shrinks a model: {src.name} may have at most "
+                             f"{_values(dst.shape, shrink)}") if shrink
                        else f"add `{_suggest(diff)}` to this growth step")]
 
 

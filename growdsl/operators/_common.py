@@ -19,8 +19,8 @@ def grows(op: str, src: Shape, dst: Shape, dim: str) -> int:
     if new < old:
         raise ShapeError(
             f"`{op}` grows {dim}, but the next stage has {dim} {old} -> {new}",
-            "growth operators never shrink a model; give the next stage a larger "
-            f"{dim} or drop `{op}`",
+            f"growth operators never shrink a model; give the next stage {dim} >= {old}, "
+            f"or drop `{op}`",
         )
     return int(new)
 

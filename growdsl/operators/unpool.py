@@ -36,5 +36,5 @@ class Unpool:
 
     def verdict(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Verdict:
         return Verdict(kind=NONE, reason=f"removing {src.pool_mode} pooling {src.pool} -> "
-                                         f"{dst.pool} changes the function: later layers see "
+                                         f"{dst.pool} changes the function: later layers see about "
                                          f"{src.pool // max(dst.pool, 1)}x more positions")
