@@ -93,3 +93,44 @@ def test_tiny_models_match_flop_counter(family: str) -> None:
 def test_real_size_models_match_flop_counter(family: str) -> None:
     shape = REAL[family]
     check(shape, batch=1, seq=shape.seq, device="meta")
+
+
+TREATED = [
+    TINY["bert"].replace(layers=3, pool=2),
+    TINY["bert"].replace(ffn_share=4),
+    TINY["bert"].replace(ffn_rank=8),
+    TINY["bert"].replace(layers=3, ffn_share=2, pool=2),
+    TINY["gpt2"].replace(ffn_share=4),
+    TINY["gpt2"].replace(ffn_rank=8),
+    TINY["llama"].replace(ffn_share=2),
+    TINY["llama"].replace(ffn_rank=8),
+]
+
+
+@pytest.mark.parametrize("shape", TREATED, ids=lambda s: f"{s.family}-p{s.pool}-k{s.ffn_share}"
+                         f"-r{s.ffn_rank}")
+def test_treated_backend_models_match_flop_counter(shape: Shape) -> None:
+    """Pooling, sharing and factorization counted as growdsl's backend runs them."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from growdsl.backend.models import build_from_config, config_for
+
+    model = build_from_config(config_for(shape, _attn_implementation="eager"))
+    batch, seq, masked = 2, 40, 6
+    ids_BT = torch.randint(0, shape.vocab, (batch, seq))
+    # the math kernel makes the pooled first layer's attention visible to the counter
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        if shape.family == "bert" and shape.pool > 1:
+            positions_BM = torch.arange(masked).repeat(batch, 1) + 3
+            loss = model(input_ids=ids_BT, labels=ids_BT[:, :masked],
+                         mlm_positions=positions_BM).loss
+        elif shape.family == "bert":
+            hidden_BMD = model.bert(input_ids=ids_BT).last_hidden_state[:, :masked]
+            loss = model.cls(hidden_BMD).logsumexp(-1).mean()
+        else:
+            loss = model(input_ids=ids_BT, labels=ids_BT).loss
+        loss.backward()
+    got = float(counter.get_total_flops())
+    want = train_flops_per_step(shape, batch, seq, mlm_probability=masked / seq)
+    assert abs(want - got) / got < 0.02, (want, got)
+    assert param_count(shape) == sum(p.numel() for p in model.parameters())
