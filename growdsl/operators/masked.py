@@ -29,6 +29,9 @@ class Masked:
 
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
         ramp = arg(self.params, args, "ramp")
+        if ramp is None:
+            raise ShapeError("`masked` needs `ramp`: the steps over which the mask goes 0 -> 1",
+                             "write e.g. `masked(ramp=10k)`")
         if not isinstance(ramp, int) or isinstance(ramp, bool) or ramp <= 0:
             raise ShapeError(f"`masked` needs ramp = a positive number of steps, got {ramp}",
                              "write e.g. `masked(ramp=10k)`")
