@@ -18,6 +18,7 @@ app = typer.Typer(
 
 # Each module registers its commands on `app` when imported.
 from growdsl.cli import check as _check  # noqa: E402,F401
+from growdsl.cli import run as _run  # noqa: E402,F401
 from growdsl.cli import plan as _plan  # noqa: E402,F401
 
 

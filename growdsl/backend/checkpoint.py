@@ -1,0 +1,204 @@
+"""Atomic, resumable checkpoints of a run.
+
+One checkpoint is a folder `checkpoints/step-<global step>/`:
+
+- `model_optim/`: model and optimizer state through `torch.distributed.checkpoint` (DCP),
+  keyed by parameter name (`get_state_dict`), so that a sharded FSDP2 run writes and reads
+  the same layout and can reshard it;
+- `config.json`: the model's HF config (its shape and treatments: what to build before
+  loading);
+- `scheduler.json`: the LR scheduler's state;
+- `rng-rank<r>.pt`: python, numpy, torch and CUDA RNG states (one file per rank);
+- `state.json`: stage index, step within the stage, global step, data position (a global
+  sample offset), cumulative FLOPs and tokens, wall time, the run's plan key;
+- `manifest.json`, written LAST: every file's size and SHA-256.
+
+It is written to a temporary folder, every file fsynced, the manifest written and fsynced,
+then the folder renamed into place (and the parent fsynced). A folder without its manifest,
+or whose files do not match it, is never loaded: `latest` skips it with a warning and falls
+back to the previous one. Only the newest `keep` checkpoints are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+log = logging.getLogger("growdsl.run")
+
+MANIFEST = "manifest.json"
+PREFIX = "step-"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunState:
+    """Where a run stands: what `state.json` holds."""
+
+    stage: int                  # index of the stage being trained
+    step: int                   # optimizer steps done in that stage
+    global_step: int            # optimizer steps done in the whole run
+    data_offset: int            # global sample offset: samples consumed so far
+    flops: float                # cumulative training FLOPs
+    tokens: int                 # cumulative training tokens
+    wall: float                 # seconds spent training so far
+    stage_done: bool = False    # the stage finished (growth into the next one comes next)
+    plan_key: str = ""
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG a training step may draw from."""
+    return {"python": random.getstate(), "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _dcp_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model_sd, optim_sd = get_state_dict(model, optimizer)
+    return {"model": model_sd, "optim": optim_sd}
+
+
+def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+         scheduler: torch.optim.lr_scheduler.LRScheduler, state: RunState,
+         keep: int, rank: int = 0) -> Path:
+    """Write a checkpoint atomically under `root`; drop all but the newest `keep`."""
+    import torch.distributed.checkpoint as dcp
+
+    name = f"{PREFIX}{state.global_step:08d}"
+    final, tmp = root / name, root / f".tmp-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dcp.save(_dcp_state(model, optimizer), checkpoint_id=str(tmp / "model_optim"))
+    model.config.to_json_file(str(tmp / "config.json"))  # type: ignore[union-attr,operator]
+    (tmp / "scheduler.json").write_text(json.dumps(scheduler.state_dict()))
+    torch.save(rng_state(), tmp / f"rng-rank{rank}.pt")
+    (tmp / "state.json").write_text(json.dumps(asdict(state), indent=1))
+    files = sorted(p for p in tmp.rglob("*") if p.is_file())
+    for path in files:
+        _fsync_file(path)
+    manifest = {str(p.relative_to(tmp)): {"size": p.stat().st_size, "sha256": _sha256(p)}
+                for p in files}
+    (tmp / MANIFEST).write_text(json.dumps({"files": manifest, "state": asdict(state)}, indent=1))
+    _fsync_file(tmp / MANIFEST)
+    _fsync_dir(tmp)
+    if final.exists():
+        old = root / f".old-{name}"
+        final.rename(old)
+        shutil.rmtree(old)
+    tmp.rename(final)
+    _fsync_dir(root)
+    prune(root, keep)
+    return final
+
+
+def prune(root: Path, keep: int) -> None:
+    """Remove all but the newest `keep` complete checkpoints, and any leftover temp folder."""
+    for stale in root.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    complete = [p for p in candidates(root) if (p / MANIFEST).exists()]
+    for old in complete[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def candidates(root: Path) -> list[Path]:
+    """Checkpoint folders under `root`, oldest first."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
+
+
+def problem(path: Path) -> str | None:
+    """Why the checkpoint at `path` cannot be loaded, or None when it is complete."""
+    manifest = path / MANIFEST
+    if not manifest.exists():
+        return "no manifest (the write never finished)"
+    try:
+        files = json.loads(manifest.read_text())["files"]
+    except (ValueError, KeyError) as exc:
+        return f"unreadable manifest ({exc})"
+    for name, meta in files.items():
+        f = path / name
+        if not f.is_file():
+            return f"{name} is missing"
+        if f.stat().st_size != meta["size"]:
+            return f"{name} is truncated ({f.stat().st_size} of {meta['size']} bytes)"
+        if _sha256(f) != meta["sha256"]:
+            return f"{name} is corrupt (checksum mismatch)"
+    return None
+
+
+def latest(root: Path) -> Path | None:
+    """The newest complete checkpoint; incomplete or corrupt ones are skipped with a warning."""
+    for path in reversed(candidates(root)):
+        why = problem(path)
+        if why is None:
+            return path
+        log.warning("skipping checkpoint %s: %s", path, why)
+    return None
+
+
+def read_state(path: Path) -> RunState:
+    return RunState(**json.loads((path / "state.json").read_text()))
+
+
+def load_into(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+              scheduler: torch.optim.lr_scheduler.LRScheduler, rank: int = 0) -> RunState:
+    """Load a checkpoint's model, optimizer, scheduler and RNG states in place."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import set_state_dict
+
+    state = _dcp_state(model, optimizer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dcp.load(state, checkpoint_id=str(path / "model_optim"))
+        set_state_dict(model, optimizer, model_state_dict=state["model"],
+                       optim_state_dict=state["optim"])
+    scheduler.load_state_dict(json.loads((path / "scheduler.json").read_text()))
+    set_rng_state(torch.load(path / f"rng-rank{rank}.pt", weights_only=False))
+    return read_state(path)

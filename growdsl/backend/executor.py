@@ -1,0 +1,417 @@
+"""`growdsl run`: walk a checked plan -- train, grow, verify, rebuild the optimizer, train.
+
+1. The plan must pass the planner's checks (`--allow-unverified` overrides, loudly).
+2. The output directory is claimed for this plan (`run.json` holds the plan's key); one that
+   holds another run is refused, and `--resume` continues from the newest complete
+   checkpoint (mid-stage, or at a stage end just before its growth step).
+3. Each stage trains (`train.steps`), evaluating and checkpointing at the spec's intervals;
+   at its end: a validation loss, a checkpoint, and a plain HF model in `stages/`.
+4. Between stages the growth step runs on the weights (`surgery.grow_model`); the grown
+   model is compared with the old one on a held-out batch (`equivalence.compare`) and the
+   difference logged; a `preserve` step that does not preserve stops the run (E718). The
+   optimizer is rebuilt per the next stage's `optimizer_state` (reset / transfer /
+   transform) and its schedule restarts or continues.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import hashlib
+import json
+import logging
+import random
+import shutil
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+from growdsl.backend import checkpoint as ckpt
+from growdsl.backend.checkpoint import RunState
+from growdsl.backend.data import Corpus, prepare_corpus
+from growdsl.backend.models import build_from_config, build_model, load_model, save_model
+from growdsl.backend.report import Metrics
+from growdsl.backend.run_errors import fail, run_error
+from growdsl.backend.train import (
+    Device,
+    Loop,
+    evaluate,
+    make_optimizer,
+    make_schedule,
+    pick_device,
+    steps,
+)
+from growdsl.errors import GrowError
+from growdsl.flops import total_steps, train_flops_per_step
+from growdsl.ir import Growth, Plan, Stage
+from growdsl.source import Source
+
+log = logging.getLogger("growdsl.run")
+PRESERVE_ATOL = 1e-4
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Options:
+    """Command-line choices of one run."""
+
+    out: Path
+    resume: bool = False
+    allow_unverified: bool = False
+    data: Path | None = None
+    compile: bool = False
+    quiet: bool = False
+    verify_plan: bool = True
+
+
+@dataclass(kw_only=True)
+class Run:
+    """Everything a running plan holds; `state` is what a checkpoint records."""
+
+    plan: Plan
+    source: Source
+    opts: Options
+    corpus: Corpus
+    tokenizer: PreTrainedTokenizerBase
+    dev: Device
+    metrics: Metrics
+    model: PreTrainedModel
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    state: RunState
+    growth_lines: list[str] = field(default_factory=list)
+    stop: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Result:
+    out: Path
+    state: RunState
+    interrupted: bool
+    growth_lines: list[str]
+
+
+def execute(plan: Plan, source: Source, opts: Options) -> Result:
+    """Run `plan` into `opts.out` (see the module docstring)."""
+    if opts.verify_plan:
+        verify(plan, source, opts.allow_unverified)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    out = opts.out
+    claim(out, plan_key(plan), opts.resume, source)
+    handler = logging.FileHandler(out / "run.log")
+    logging.getLogger("growdsl").addHandler(handler)
+    try:
+        run = start(plan, source, opts)
+        with sigint_flag(run):
+            _walk(run)
+        run.metrics.close()
+        return Result(out=out, state=run.state, interrupted=run.stop,
+                      growth_lines=run.growth_lines)
+    finally:
+        logging.getLogger("growdsl").removeHandler(handler)
+        handler.close()
+
+
+def _walk(run: Run) -> None:
+    stages = run.plan.stages
+    while True:
+        stage = stages[run.state.stage]
+        if not run.state.stage_done:
+            train_stage(run, stage)
+            if run.stop:
+                return
+        if run.state.stage + 1 >= len(stages):
+            return
+        grow(run, stage, stages[run.state.stage + 1])
+
+
+def verify(plan: Plan, source: Source, allow_unverified: bool) -> None:
+    """The planner's checks; errors stop the run unless `--allow-unverified`."""
+    from growdsl.checks import check_plan
+
+    errors = [dataclasses.replace(d, source=source) for d in check_plan(plan)
+              if d.severity == "error"]
+    if not errors:
+        return
+    if not allow_unverified:
+        raise GrowError([*errors, dataclasses.replace(run_error(
+            "E719", "the plan does not pass the planner's checks; not running it",
+            "fix the errors above, or pass --allow-unverified to run it anyway").diagnostics[0],
+            source=source)])
+    log.warning("!!! RUNNING AN UNVERIFIED PLAN (--allow-unverified): %d check(s) failed:\n%s",
+                len(errors), GrowError(errors).render())
+
+
+def plan_key(plan: Plan) -> str:
+    """A hash of what the plan computes (spans and the file's name left out)."""
+    from growdsl.ir_json import to_json
+
+    def strip(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k not in ("span", "init_span", "source")}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    text = json.dumps(strip(to_json(plan)), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def claim(out: Path, key: str, resume: bool, source: Source) -> None:
+    """Make `out` this plan's output directory, or refuse one that holds another run."""
+    marker = out / "run.json"
+    if marker.exists():
+        other = json.loads(marker.read_text())
+        if other.get("plan_key") != key:
+            fail("E715", f"output directory {out} holds another run "
+                 f"(of {other.get('source', '?')}); not touching it",
+                 "choose another --out, or delete that directory", source)
+        if not resume:
+            fail("E715", f"output directory {out} already holds a run of this plan",
+                 "pass --resume to continue it, or choose another --out", source)
+        return
+    if resume:
+        log.warning("--resume: %s holds no run yet; starting from the beginning", out)
+    if out.exists() and any(out.iterdir()):
+        fail("E715", f"output directory {out} is not empty and holds no growdsl run",
+             "choose another --out", source)
+    out.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"plan_key": key, "source": source.path}, indent=1))
+
+
+def data_path(plan: Plan, source: Source, opts: Options) -> Path:
+    if opts.data is not None:
+        return opts.data
+    given = plan.stages[0].train.data or plan.train.data
+    if given is None:
+        fail("E710", "the plan names no corpus",
+             'add `data = "PATH"` to the train block, or pass --data PATH', source)
+    return source.directory / given
+
+
+def start(plan: Plan, source: Source, opts: Options) -> Run:
+    """Corpus, device, and the model / optimizer / schedule / state: fresh or resumed."""
+    from growdsl.backend.corpus import cache_dir
+
+    first = plan.stages[0]
+    seed = first.train.seed
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    tok_dir = first.train.tokenizer
+    corpus, tok = prepare_corpus(
+        data_path(plan, source, opts), source.directory / tok_dir if tok_dir else None,
+        plan.target.family, plan.target.vocab, max(s.shape.seq for s in plan.stages), seed,
+        cache_dir())
+    dev = pick_device(first.train.precision, opts.compile)
+    found = ckpt.latest(opts.out / "checkpoints") if opts.resume else None
+    if found is None:
+        model = initial_model(plan, source)
+        model.to(dev.device)  # type: ignore[arg-type]
+        state = RunState(stage=0, step=0, global_step=0, data_offset=0, flops=0.0, tokens=0,
+                         wall=0.0, plan_key=plan_key(plan))
+        optimizer = make_optimizer(model, first.train)
+        scheduler = schedule_for(plan, first, optimizer)
+    else:
+        log.info("resuming from %s", found)
+        config = AutoConfig.from_pretrained(str(found), local_files_only=True)
+        model = build_from_config(config, seed=None)
+        model.to(dev.device)  # type: ignore[arg-type]
+        stage = plan.stages[ckpt.read_state(found).stage]
+        optimizer = make_optimizer(model, stage.train)
+        scheduler = schedule_for(plan, stage, optimizer)
+        state = ckpt.load_into(found, model, optimizer, scheduler)
+    metrics = Metrics(opts.out, resume_step=state.global_step if opts.resume else None)
+    run = Run(plan=plan, source=source, opts=opts, corpus=corpus, tokenizer=tok, dev=dev,
+              metrics=metrics, model=model, optimizer=optimizer, scheduler=scheduler,
+              state=state)
+    if found is not None and state.stage_done:
+        save_stage_dir(run, plan.stages[state.stage])
+    return run
+
+
+def initial_model(plan: Plan, source: Source) -> PreTrainedModel:
+    """The first stage's model: fresh, or the spec's starting checkpoint (shape checked)."""
+    from growdsl.backend.models import shape_of
+    from growdsl.operators import structural_diff
+
+    first = plan.stages[0]
+    if plan.init is None:
+        return build_model(first.shape, seed=first.train.seed)
+    path = source.directory / plan.init
+    if not (path / "config.json").exists():
+        fail("E714", f"starting checkpoint {plan.init} has no config.json",
+             "give a local Hugging Face model directory", source, plan.init_span)
+    model = load_model(path)
+    diff = structural_diff(shape_of(model.config), first.shape)
+    if diff:
+        got = shape_of(model.config)
+        shown = ", ".join(f"{k} {getattr(got, k)} (stage wants {getattr(first.shape, k)})"
+                          for k in diff)
+        fail("E714", f"starting checkpoint {plan.init} does not match the first stage: {shown}",
+             "make the first stage's shape that of the checkpoint", source, plan.init_span)
+    return model
+
+
+def schedule_for(plan: Plan, stage: Stage,
+                 optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+    """The stage's LR schedule: anew over the stage, or one schedule over the whole plan."""
+    for group in optimizer.param_groups:
+        group.pop("initial_lr", None)
+    if stage.train.schedule == "continue":
+        offset = sum(s.steps for s in plan.stages[:stage.index])
+        return make_schedule(optimizer, stage.train, offset, total_steps(plan))
+    return make_schedule(optimizer, stage.train, 0, stage.steps)
+
+
+def train_stage(run: Run, stage: Stage) -> None:
+    """Train `stage` to its end: periodic evaluation and checkpoints, then the stage end."""
+    train = stage.train
+    step_flops = train_flops_per_step(stage.shape, train.batch, stage.shape.seq,
+                                      train.mlm_probability)
+    loop = Loop(model=run.model, optimizer=run.optimizer, scheduler=run.scheduler,
+                corpus=run.corpus, stage=stage, dev=run.dev, state=run.state,
+                step_flops=step_flops)
+    from growdsl.backend.progress import stage_progress
+
+    with stage_progress(stage, run.state.step, run.opts.quiet) as advance:
+        for done in steps(loop, lambda: run.stop):
+            run.state = s = done.state
+            run.metrics.log("train", stage=stage.index, step=s.step, global_step=s.global_step,
+                            tokens=s.tokens, flops=s.flops, wall=s.wall, lr=done.lr,
+                            loss=done.loss)
+            advance(done)
+            if s.step == stage.steps:
+                break
+            if train.eval_every and s.global_step % train.eval_every == 0:
+                log_val(run, stage)
+            if train.checkpoint_every and s.step % train.checkpoint_every == 0:
+                save_checkpoint(run)
+    if run.stop:
+        save_checkpoint(run)
+        log.warning("interrupted at step %d; checkpoint saved, continue with --resume",
+                    run.state.global_step)
+        return
+    log_val(run, stage)
+    run.state = dataclasses.replace(run.state, stage_done=True)
+    save_checkpoint(run)
+    save_stage_dir(run, stage)
+
+
+def log_val(run: Run, stage: Stage) -> float:
+    s = run.state
+    val = evaluate(run.model, run.corpus, stage, run.dev)
+    run.metrics.log("val", stage=stage.index, step=s.step, global_step=s.global_step,
+                    tokens=s.tokens, flops=s.flops, wall=s.wall, val_loss=val)
+    log.info("stage %s step %d: val loss %.4f", stage.name, s.step, val)
+    return val
+
+
+@contextmanager
+def disk_errors(what: str, run: Run) -> Iterator[None]:
+    """Turn a full disk (or another write failure) into E716; earlier checkpoints stay."""
+    try:
+        yield
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        reason = "the disk is full" if full else (exc.strerror or str(exc))
+        for tmp in (run.opts.out / "checkpoints").glob(".tmp-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        fail("E716", f"cannot write {what} at step {run.state.global_step}: {reason}",
+             "free some space and continue with --resume; the last complete checkpoint is kept",
+             run.source)
+
+
+def save_checkpoint(run: Run) -> None:
+    with disk_errors("a checkpoint", run):
+        path = ckpt.save(run.opts.out / "checkpoints", run.model, run.optimizer, run.scheduler,
+                         run.state, keep=run.plan.stages[run.state.stage].train.keep_checkpoints)
+    log.info("checkpoint %s", path)
+
+
+def save_stage_dir(run: Run, stage: Stage) -> Path:
+    """The stage's final model as a plain HF directory (with the tokenizer)."""
+    final = run.opts.out / "stages" / f"{stage.index}-{stage.name}"
+    tmp = final.with_name(final.name + ".tmp")
+    with disk_errors(f"the model of stage {stage.name}", run):
+        shutil.rmtree(tmp, ignore_errors=True)
+        save_model(run.model, tmp)
+        run.tokenizer.save_pretrained(str(tmp))
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+    return final
+
+
+def grow(run: Run, src: Stage, dst: Stage) -> None:
+    """The growth step from `src` into `dst`: weights, verification, optimizer, schedule."""
+    from growdsl.backend.equivalence import compare
+    from growdsl.backend.optim_state import grow_optimizer
+    from growdsl.backend.surgery import describe, grow_model
+
+    growth = src.growth or Growth(ops=())
+    old_model, old_opt = run.model, run.optimizer
+    new_model, grown = grow_model(old_model, dst.shape, growth)
+    batch = run.corpus.val_batches(src.shape.seq, min(4, src.train.batch), 1,
+                                   src.train.mlm_probability)[0]
+    batch = {k: v.to(run.dev.device) for k, v in batch.items()}
+    diff = compare(old_model, new_model, batch)
+    ops = ", ".join(f"{d['op']} ({d['verdict']})" for d in describe(grown)) or "(no operator)"
+    line = (f"- after stage `{src.name}` (step {run.state.global_step}): {ops}; "
+            f"max |logit diff| {diff.max_abs:.3g} (relative {diff.max_rel:.3g})")
+    log.info("growth %s -> %s: %s; max abs diff %.3g, rel %.3g", src.name, dst.name, ops,
+             diff.max_abs, diff.max_rel)
+    s = run.state
+    run.metrics.log("growth", stage=dst.index, step=0, global_step=s.global_step,
+                    tokens=s.tokens, flops=s.flops, wall=s.wall, max_abs_diff=diff.max_abs,
+                    max_rel_diff=diff.max_rel, note=ops)
+    if growth.preserve and diff.max_abs > PRESERVE_ATOL:
+        fail("E718", f"growth step after stage `{src.name}` is declared `preserve` but changed "
+             f"the logits by up to {diff.max_abs:.3g} (tolerance {PRESERVE_ATOL})",
+             "this is a bug in an operator or a model treatment: please report it; the stage's "
+             "checkpoint is kept", run.source, growth.span)
+    run.growth_lines.append(line)
+    policy = dst.train.optimizer_state
+    if dst.train.optimizer != src.train.optimizer:
+        policy = "reset"
+    if policy == "reset":
+        optimizer = make_optimizer(new_model, dst.train)
+    else:
+        optimizer = grow_optimizer(old_opt, old_model, new_model, grown, policy)
+    for i, group in enumerate(optimizer.param_groups):
+        group["lr"] = dst.train.lr
+        group["weight_decay"] = dst.train.weight_decay if i == 0 else 0.0
+        if "betas" in group:
+            group["betas"] = dst.train.betas
+    run.model, run.optimizer = new_model, optimizer
+    run.scheduler = schedule_for(run.plan, dst, optimizer)
+    run.state = dataclasses.replace(s, stage=dst.index, step=0, stage_done=False)
+
+
+@contextmanager
+def sigint_flag(run: Run) -> Iterator[None]:
+    """Ctrl-C asks the loop to stop after the current step and save a checkpoint."""
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(_sig: int, _frame: Any) -> None:
+        if run.stop:            # a second Ctrl-C: stop at once
+            raise KeyboardInterrupt
+        log.warning("Ctrl-C: stopping after this step and saving a checkpoint")
+        run.stop = True
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:          # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

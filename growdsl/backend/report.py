@@ -1,0 +1,166 @@
+"""Metrics and the final report of a run.
+
+`Metrics` appends one CSV row per event (`train` every step, `val` at each evaluation,
+`growth` at each growth step with its measured difference) and mirrors them to TensorBoard.
+On `--resume` it first drops the rows after the checkpoint's global step (and TensorBoard
+purges them), so the log reads as if nothing had happened.
+
+`write_report` draws training and validation loss against steps and against cumulative
+FLOPs (growth points marked; the scratch baseline beside the plan when there is one) and
+writes `report.md`, with the FLOPs and wall time each run needed to reach the scratch run's
+final validation loss.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+COLUMNS = ("event", "stage", "step", "global_step", "tokens", "flops", "wall", "lr",
+           "loss", "val_loss", "max_abs_diff", "max_rel_diff", "note")
+
+
+class Metrics:
+    """The run's metrics: `metrics.csv` plus TensorBoard under `tb/`."""
+
+    def __init__(self, out: Path, resume_step: int | None = None) -> None:
+        self.path = out / "metrics.csv"
+        rows = read_rows(self.path) if resume_step is not None else []
+        keep = [r for r in rows if int(r["global_step"]) <= (resume_step or 0)]
+        with open(self.path, "w", newline="") as f:
+            writer = csv.DictWriter(f, COLUMNS)
+            writer.writeheader()
+            writer.writerows(keep)
+        self._file = open(self.path, "a", newline="")  # noqa: SIM115
+        self._csv = csv.DictWriter(self._file, COLUMNS)
+        self._tb: Any = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            purge = None if resume_step is None else resume_step + 1
+            self._tb = SummaryWriter(str(out / "tb"), purge_step=purge)
+        except ImportError:  # tensorboard is optional at run time
+            self._tb = None
+
+    def log(self, event: str, **values: Any) -> None:
+        row = {k: _fmt(values.get(k, "")) for k in COLUMNS if k != "event"}
+        self._csv.writerow({"event": event, **row})
+        self._file.flush()
+        if self._tb is not None:
+            step = int(values["global_step"])
+            for key in ("loss", "val_loss", "lr", "max_abs_diff"):
+                if values.get(key) not in (None, ""):
+                    self._tb.add_scalar(f"{event}/{key}", float(values[key]), step)
+
+    def close(self) -> None:
+        self._file.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def _fmt(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Curve:
+    """One run's curves read back from its metrics.csv."""
+
+    label: str
+    train: list[tuple[int, float, float]]     # (global step, flops, loss)
+    val: list[tuple[int, float, float, float]]  # (global step, flops, val loss, wall)
+    growth: list[tuple[int, float]]           # (global step, flops)
+
+
+def curve(label: str, path: Path) -> Curve:
+    rows = read_rows(path)
+    train = [(int(r["global_step"]), float(r["flops"]), float(r["loss"]))
+             for r in rows if r["event"] == "train"]
+    val = [(int(r["global_step"]), float(r["flops"]), float(r["val_loss"]), float(r["wall"]))
+           for r in rows if r["event"] == "val"]
+    growth = [(int(r["global_step"]), float(r["flops"])) for r in rows if r["event"] == "growth"]
+    return Curve(label=label, train=train, val=val, growth=growth)
+
+
+def reach(c: Curve, target: float) -> tuple[float, float] | None:
+    """(FLOPs, wall seconds) at the first evaluation with val loss <= target."""
+    for _, flops, loss, wall in c.val:
+        if loss <= target:
+            return flops, wall
+    return None
+
+
+def _smooth(values: list[float], window: int = 10) -> list[float]:
+    out, acc = [], 0.0
+    for i, v in enumerate(values):
+        acc += v
+        if i >= window:
+            acc -= values[i - window]
+        out.append(acc / min(i + 1, window))
+    return out
+
+
+def plot(curves: list[Curve], x: str, path: Path) -> None:
+    """Training (smoothed) and validation loss against `steps` or `flops`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    col = 0 if x == "steps" else 1
+    for i, c in enumerate(curves):
+        color = f"C{i}"
+        ax.plot([t[col] for t in c.train], _smooth([t[2] for t in c.train]), color=color,
+                alpha=0.5, label=f"{c.label} train")
+        ax.plot([v[col] for v in c.val], [v[2] for v in c.val], "o-", color=color,
+                label=f"{c.label} val")
+        for j, g in enumerate(c.growth):
+            ax.axvline(g[col], color=color, linestyle="--", alpha=0.6,
+                       label=f"{c.label} growth" if j == 0 else None)
+    ax.set_xlabel("optimizer steps" if x == "steps" else "cumulative training FLOPs")
+    ax.set_ylabel("loss")
+    ax.set_title(f"loss vs {'steps' if x == 'steps' else 'FLOPs'}")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(out: Path, title: str, plan_csv: Path, growth_lines: list[str],
+                 baseline_csv: Path | None = None) -> Path:
+    """Write `report.md`, `loss_vs_steps.png` and `loss_vs_flops.png` into `out`."""
+    curves = [curve("plan", plan_csv)]
+    if baseline_csv is not None and baseline_csv.exists():
+        curves.append(curve("scratch", baseline_csv))
+    plot(curves, "steps", out / "loss_vs_steps.png")
+    plot(curves, "flops", out / "loss_vs_flops.png")
+    lines = [f"# growdsl run: {title}", ""]
+    lines += ["| run | steps | FLOPs | wall (s) | final val loss |", "|---|---|---|---|---|"]
+    for c in curves:
+        last = c.val[-1] if c.val else (0, 0.0, math.nan, 0.0)
+        lines.append(f"| {c.label} | {last[0]} | {last[1]:.3g} | {last[3]:.1f} | {last[2]:.4f} |")
+    if len(curves) == 2 and curves[1].val:
+        target = curves[1].val[-1][2]
+        lines += ["", f"To reach the scratch run's final validation loss ({target:.4f}):", ""]
+        for c in curves:
+            hit = reach(c, target)
+            lines.append(f"- {c.label}: " + (f"{hit[0]:.3g} FLOPs, {hit[1]:.1f} s" if hit
+                                             else "not reached"))
+    lines += ["", "## Growth steps", "", *(growth_lines or ["(none)"]), "",
+              "![loss vs steps](loss_vs_steps.png)", "", "![loss vs FLOPs](loss_vs_flops.png)",
+              ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path

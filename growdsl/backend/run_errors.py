@@ -1,0 +1,28 @@
+"""The user mistakes `growdsl run` can meet, as located diagnostics (codes E71x-E73x).
+
+E710 corpus missing, E711 corpus empty or too small, E712 corpus format not understood,
+E713 tokenizer missing or its vocabulary does not match the spec, E714 starting checkpoint
+of the wrong shape, E715 output directory holds another run, E716 disk full, E717 loss not
+finite, E718 a `preserve` growth step did not preserve, E719 plan not verified, E720
+nothing to resume.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from growdsl.errors import Diagnostic, GrowError
+from growdsl.source import NO_SPAN, Source, Span
+
+
+def run_error(code: str, message: str, help: str | None = None,
+              source: Source | None = None, span: Span = NO_SPAN) -> GrowError:
+    """A `GrowError` with one diagnostic (reported as `spec:line:col` when a span is known)."""
+    return GrowError([Diagnostic(code=code, message=message, help=help, source=source,
+                                 span=span)])
+
+
+def fail(code: str, message: str, help: str | None = None,
+         source: Source | None = None, span: Span = NO_SPAN) -> NoReturn:
+    """Raise `run_error(...)`."""
+    raise run_error(code, message, help, source, span)

@@ -1,0 +1,181 @@
+"""The training loop of one stage, readable top to bottom, and what it needs: device and
+precision, optimizer, learning-rate schedule, the loss of each family, evaluation.
+
+- Device: CUDA when present (bf16 autocast unless the spec says fp32; `torch.compile` on
+  request), the CPU otherwise (fp32). The same spec runs on both.
+- Loss: GPT-2 / LLaMA: causal LM on every position (HF shifts the labels). BERT: masked LM
+  with the head on the masked positions only (`mlm_positions`), as Google's BERT computes it
+  and as growdsl.flops counts it; a pooled BERT takes the positions itself.
+- Schedule: linear warmup, then linear / cosine decay to `min_lr` (or constant);
+  `restart` runs it anew over each stage, `continue` runs one schedule over the whole plan.
+- The loop stops cleanly (after a whole step) when `should_stop()` says so (Ctrl-C), and
+  raises E717 at the first non-finite loss, before the optimizer touches the weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from growdsl.backend.checkpoint import RunState
+from growdsl.backend.data import Corpus
+from growdsl.backend.run_errors import fail
+from growdsl.backend.treatments import ramp_mask
+from growdsl.ir import Stage, Train
+
+VAL_BATCHES = 4
+LOG_EVERY = 10
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Device:
+    """Where and in which precision a run trains."""
+
+    device: torch.device
+    autocast: torch.dtype | None        # None: plain fp32
+    compile: bool = False
+
+    def context(self) -> contextlib.AbstractContextManager[Any]:
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast)
+
+
+def pick_device(precision: str, compile: bool = False) -> Device:
+    """CUDA with bf16 autocast when present (unless fp32 is asked), else the CPU in fp32."""
+    if precision == "fp16":
+        fail("E719", "precision fp16 is not supported by `growdsl run`", "use bf16 or fp32")
+    if torch.cuda.is_available():
+        dtype = None if precision == "fp32" else torch.bfloat16
+        return Device(device=torch.device("cuda"), autocast=dtype, compile=compile)
+    return Device(device=torch.device("cpu"), autocast=None)
+
+
+def make_optimizer(model: nn.Module, train: Train) -> torch.optim.Optimizer:
+    """The spec's optimizer; no weight decay on biases and norm gains (1-D tensors)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    other = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": train.weight_decay},
+              {"params": other, "weight_decay": 0.0}]
+    if train.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=train.lr, momentum=train.betas[0])
+    cls = torch.optim.Adam if train.optimizer == "adam" else torch.optim.AdamW
+    return cls(groups, lr=train.lr, betas=train.betas, eps=train.eps)
+
+
+def lr_factor(step: int, total: int, train: Train) -> float:
+    """Multiplier of the peak LR after `step` of `total` steps of one schedule."""
+    if step < train.warmup:
+        return (step + 1) / train.warmup
+    if train.decay == "constant":
+        return 1.0
+    floor = train.min_lr / train.lr if train.lr else 0.0
+    progress = min(1.0, (step - train.warmup) / max(1, total - train.warmup))
+    shape = 1 - progress if train.decay == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
+    return floor + (1 - floor) * shape
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, train: Train, offset: int,
+                  total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """LambdaLR whose step i is schedule step `offset + i` of `total`."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda i: lr_factor(offset + i, total, train))
+
+
+def loss_of(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The training loss of `batch` (see the module docstring for each family)."""
+    if "mlm_positions" not in batch:
+        return model(input_ids=batch["input_ids"], labels=batch["labels"]).loss
+    if int(getattr(model.config, "growdsl", {}).get("pool", 1)) > 1:
+        return model(**batch).loss
+    bert: Any = model.bert
+    h_BTD = bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                 token_type_ids=batch["token_type_ids"]).last_hidden_state
+    pos_BM = batch["mlm_positions"]
+    h_BMD = h_BTD.gather(1, pos_BM[..., None].expand(-1, -1, h_BTD.shape[-1]))
+    logits_BMV = model.cls(h_BMD)
+    return F.cross_entropy(logits_BMV.flatten(0, 1).float(), batch["labels"].flatten())
+
+
+def to_device(batch: dict[str, torch.Tensor], dev: Device) -> dict[str, torch.Tensor]:
+    return {k: v.to(dev.device, non_blocking=True) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, corpus: Corpus, stage: Stage, dev: Device) -> float:
+    """Mean loss on the fixed held-out batches at the stage's length (dropout off)."""
+    was_training = model.training
+    model.eval()
+    losses = []
+    for batch in corpus.val_batches(stage.shape.seq, stage.train.batch, VAL_BATCHES,
+                                    stage.train.mlm_probability):
+        with dev.context():
+            losses.append(float(loss_of(model, to_device(batch, dev))))
+    model.train(was_training)
+    return sum(losses) / max(1, len(losses))
+
+
+@dataclass(kw_only=True)
+class Loop:
+    """What one stage's loop works on; `state` advances with every step."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    corpus: Corpus
+    stage: Stage
+    dev: Device
+    state: RunState
+    step_flops: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StepLog:
+    """What one finished step reports."""
+
+    state: RunState
+    loss: float
+    lr: float
+    tokens_per_s: float
+
+
+def steps(loop: Loop, should_stop: Callable[[], bool]) -> Iterator[StepLog]:
+    """Train `loop.stage` from `loop.state.step` to its end, yielding after every step."""
+    stage, train, state = loop.stage, loop.stage.train, loop.state
+    model = torch.compile(loop.model) if loop.dev.compile else loop.model
+    loop.model.train()
+    while state.step < stage.steps and not should_stop():
+        start = time.perf_counter()
+        ramp_mask(loop.model, state.step)
+        batch = loop.corpus.batch(state.data_offset, train.batch, stage.shape.seq,
+                                  train.mlm_probability)
+        with loop.dev.context():
+            loss = loss_of(model, to_device(batch, loop.dev))
+        if not torch.isfinite(loss):
+            fail("E717", f"loss is {float(loss)} at step {state.global_step + 1} "
+                 f"(stage {stage.name}, step {state.step + 1}); stopped before updating the weights",
+                 "the last good checkpoint is kept; lower `lr`, raise `warmup` or set grad_clip")
+        loss.backward()
+        if train.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(loop.model.parameters(), train.grad_clip)
+        lr = loop.optimizer.param_groups[0]["lr"]
+        loop.optimizer.step()
+        loop.scheduler.step()
+        loop.optimizer.zero_grad(set_to_none=True)
+        elapsed = time.perf_counter() - start
+        tokens = train.batch * stage.shape.seq
+        state = replace(state, step=state.step + 1, global_step=state.global_step + 1,
+                        data_offset=state.data_offset + train.batch,
+                        flops=state.flops + loop.step_flops, tokens=state.tokens + tokens,
+                        wall=state.wall + elapsed)
+        loop.state = state
+        yield StepLog(state=state, loss=loss.item(), lr=float(lr),
+                      tokens_per_s=tokens / max(elapsed, 1e-9))

@@ -1,0 +1,122 @@
+"""`growdsl run` (train a plan: grow, verify, checkpoint, report) and `growdsl demo` (fetch
+the Shakespeare corpus and run specs/tiny/demo.grow beside its scratch baseline).
+
+torch is imported inside the commands only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from growdsl.cli import app
+from growdsl.errors import GrowError
+from growdsl.ir import Plan, Stage
+from growdsl.source import Source
+
+DEMO_SPEC = Path(__file__).resolve().parents[2] / "specs" / "tiny" / "demo.grow"
+
+
+def baseline_plan(plan: Plan) -> Plan:
+    """The target trained from scratch on the same data and the plan's FLOP budget."""
+    from growdsl.flops import stage_flops, train_flops_per_step
+
+    last = plan.stages[-1]
+    budget = sum(stage_flops(s) for s in plan.stages)
+    per_step = train_flops_per_step(plan.target, last.train.batch, plan.target.seq,
+                                    last.train.mlm_probability)
+    steps = max(1, round(budget / per_step))
+    train = replace(last.train, schedule="restart", data=plan.stages[0].train.data,
+                    tokenizer=plan.stages[0].train.tokenizer, seed=plan.stages[0].train.seed)
+    stage = Stage(index=0, name="scratch", steps=steps,
+                  tokens=steps * train.batch * plan.target.seq, shape=plan.target, train=train)
+    return replace(plan, stages=(stage,), init=None)
+
+
+def _setup_logging(quiet: bool) -> None:
+    logger = logging.getLogger("growdsl")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
+                                               "%H:%M:%S"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def run_plan(spec: Path, out: Path | None, resume: bool, baseline: bool,
+             allow_unverified: bool, data: Path | None, compile: bool, quiet: bool) -> int:
+    """Run a spec (and its baseline); write the report. Returns the exit code."""
+    from growdsl.lower import load
+
+    source, plan = load(spec)
+    return _run_loaded(source, plan, out or Path("runs") / spec.stem, resume, baseline,
+                       allow_unverified, data, compile, quiet)
+
+
+def _run_loaded(source: Source, plan: Plan, out: Path, resume: bool, baseline: bool,
+                allow_unverified: bool, data: Path | None, compile: bool, quiet: bool) -> int:
+    from growdsl.backend.executor import Options, execute
+    from growdsl.backend.report import write_report
+
+    opts = Options(out=out, resume=resume, allow_unverified=allow_unverified, data=data,
+                   compile=compile, quiet=quiet)
+    result = execute(plan, source, opts)
+    if result.interrupted:
+        return 130
+    base_csv = None
+    if baseline:
+        base = execute(baseline_plan(plan), source,
+                       replace(opts, out=out / "baseline", verify_plan=False))
+        if base.interrupted:
+            return 130
+        base_csv = out / "baseline" / "metrics.csv"
+    report = write_report(out, source.path, out / "metrics.csv", result.growth_lines, base_csv)
+    print(f"report: {report}")
+    return 0
+
+
+@app.command()
+def run(spec: Annotated[Path, typer.Argument(help="a .grow file")],
+        out: Annotated[Path | None, typer.Option(help="output directory "
+                                                 "(default: runs/<spec name>)")] = None,
+        resume: Annotated[bool, typer.Option(help="continue from the newest complete "
+                                             "checkpoint")] = False,
+        baseline: Annotated[bool, typer.Option(help="also train the target from scratch on "
+                                               "the same data and FLOPs")] = False,
+        allow_unverified: Annotated[bool, typer.Option(help="run a plan that fails the "
+                                                       "planner's checks")] = False,
+        data: Annotated[Path | None, typer.Option(help="corpus (overrides the spec)")] = None,
+        compile: Annotated[bool, typer.Option(help="torch.compile the model (CUDA)")] = False,
+        quiet: Annotated[bool, typer.Option("-q", "--quiet", help="warnings only")] = False,
+        ) -> None:
+    """Train a plan: each stage, each growth step (verified), checkpoints, a report."""
+    _setup_logging(quiet)
+    try:
+        code = run_plan(spec, out, resume, baseline, allow_unverified, data, compile, quiet)
+    except GrowError as error:
+        print(error.render(), file=sys.stderr)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(out: Annotated[Path, typer.Option(help="output directory")] = Path("runs/demo"),
+         resume: Annotated[bool, typer.Option(help="continue an interrupted demo")] = False,
+         ) -> None:
+    """Fetch the Shakespeare corpus and run specs/tiny/demo.grow with its scratch baseline."""
+    from growdsl.backend.corpus import fetch_shakespeare
+
+    _setup_logging(False)
+    corpus = fetch_shakespeare()
+    print(f"corpus: {corpus}")
+    try:
+        code = run_plan(DEMO_SPEC, out, resume, True, False, corpus, False, False)
+    except GrowError as error:
+        print(error.render(), file=sys.stderr)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
