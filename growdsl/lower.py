@@ -11,8 +11,8 @@ import dataclasses
 import json
 import math
 from collections.abc import Callable, Iterable
-from functools import partial
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
