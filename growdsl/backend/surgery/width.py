@@ -27,6 +27,8 @@ def width_maps(src: Shape, dst: Shape, mapping: str, ctx: Ctx) -> dict[str, Map]
     """Maps for spaces D, Q, KV, QKV and F (mapping: uniform | auto | random)."""
     if dst.head_dim != src.head_dim:
         raise ValueError("width growth keeps the head size; use split_heads first")
+    if src.heads % src.kv_heads or dst.heads % dst.kv_heads:
+        raise ValueError("key/value heads must divide the query heads")
     group, new_group = src.heads // src.kv_heads, dst.heads // dst.kv_heads
     if new_group < group:
         raise ValueError(f"query heads per key/value head cannot shrink {group} -> {new_group}")
