@@ -54,6 +54,13 @@ class Map:
         return torch.bincount(self.g, minlength=self.old)[self.g].to(torch.float64)
 
     @property
+    def first_copies(self) -> torch.Tensor:
+        """True where a new unit is the first copy of its source (the old slot)."""
+        first = torch.full((self.old,), len(self.g), dtype=torch.long)
+        first.scatter_reduce_(0, self.g, torch.arange(len(self.g)), reduce="amin")
+        return first[self.g] == torch.arange(len(self.g))
+
+    @property
     def keeps_old(self) -> bool:
         return bool(torch.equal(self.g[: self.old], torch.arange(self.old)))
 
@@ -113,9 +120,7 @@ def expand(t: torch.Tensor, axes: Axes, maps: Mapping[str, Map], kind: str) -> t
         elif kind == "exp_avg_sq" and role == "o":
             t = _scale(t, axis, 1.0 / m.counts**2)
         elif kind == "transfer":
-            if not m.keeps_old:
-                raise ValueError("transfer needs a map that keeps the old units in place")
-            t = _scale(t, axis, (torch.arange(len(m.g)) < m.old).to(torch.float64))
+            t = _scale(t, axis, m.first_copies.to(torch.float64))
     return t
 
 
