@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from growdsl.backend import faults
+
 log = logging.getLogger("growdsl.run")
 
 MANIFEST = "manifest.json"
@@ -54,6 +56,7 @@ class RunState:
     tokens: int                 # cumulative training tokens
     wall: float                 # seconds spent training so far
     stage_done: bool = False    # the stage finished (growth into the next one comes next)
+    log_rows: int = 0           # metrics rows written so far (a resumed log is cut there)
     plan_key: str = ""
 
 
@@ -122,11 +125,13 @@ def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     files = sorted(p for p in tmp.rglob("*") if p.is_file())
     for path in files:
         _fsync_file(path)
+    faults.point(f"checkpoint-{state.global_step}-files")
     manifest = {str(p.relative_to(tmp)): {"size": p.stat().st_size, "sha256": _sha256(p)}
                 for p in files}
     (tmp / MANIFEST).write_text(json.dumps({"files": manifest, "state": asdict(state)}, indent=1))
     _fsync_file(tmp / MANIFEST)
     _fsync_dir(tmp)
+    faults.point(f"checkpoint-{state.global_step}-manifest")
     if final.exists():
         old = root / f".old-{name}"
         final.rename(old)

@@ -34,6 +34,7 @@ import torch
 from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from growdsl.backend import checkpoint as ckpt
+from growdsl.backend import faults
 from growdsl.backend.checkpoint import RunState
 from growdsl.backend.data import Corpus, prepare_corpus
 from growdsl.backend.models import build_from_config, build_model, load_model, save_model
@@ -229,7 +230,8 @@ def start(plan: Plan, source: Source, opts: Options) -> Run:
         optimizer = make_optimizer(model, stage.train)
         scheduler = schedule_for(plan, stage, optimizer)
         state = ckpt.load_into(found, model, optimizer, scheduler)
-    metrics = Metrics(opts.out, resume_step=state.global_step if opts.resume else None)
+    metrics = (Metrics(opts.out, resume_rows=state.log_rows, resume_step=state.global_step)
+               if opts.resume else Metrics(opts.out))
     run = Run(plan=plan, source=source, opts=opts, corpus=corpus, tokenizer=tok, dev=dev,
               metrics=metrics, model=model, optimizer=optimizer, scheduler=scheduler,
               state=state)
@@ -289,6 +291,7 @@ def train_stage(run: Run, stage: Stage) -> None:
                             tokens=s.tokens, flops=s.flops, wall=s.wall, lr=done.lr,
                             loss=done.loss)
             advance(done)
+            faults.point(f"step-{s.global_step}")
             if s.step == stage.steps:
                 break
             if train.eval_every and s.global_step % train.eval_every == 0:
@@ -331,6 +334,7 @@ def disk_errors(what: str, run: Run) -> Iterator[None]:
 
 
 def save_checkpoint(run: Run) -> None:
+    run.state = dataclasses.replace(run.state, log_rows=run.metrics.rows)
     with disk_errors("a checkpoint", run):
         path = ckpt.save(run.opts.out / "checkpoints", run.model, run.optimizer, run.scheduler,
                          run.state, keep=run.plan.stages[run.state.stage].train.keep_checkpoints)
@@ -393,6 +397,7 @@ def grow(run: Run, src: Stage, dst: Stage) -> None:
     run.model, run.optimizer = new_model, optimizer
     run.scheduler = schedule_for(run.plan, dst, optimizer)
     run.state = dataclasses.replace(s, stage=dst.index, step=0, stage_done=False)
+    faults.point(f"growth-{dst.index}")
 
 
 @contextmanager

@@ -2,8 +2,8 @@
 
 `Metrics` appends one CSV row per event (`train` every step, `val` at each evaluation,
 `growth` at each growth step with its measured difference) and mirrors them to TensorBoard.
-On `--resume` it first drops the rows after the checkpoint's global step (and TensorBoard
-purges them), so the log reads as if nothing had happened.
+On `--resume` it first drops the rows written after the checkpoint (their count is in the
+checkpoint's state; TensorBoard purges the steps after it), so the log reads as if nothing had happened.
 
 `write_report` draws training and validation loss against steps and against cumulative
 FLOPs (growth points marked; the scratch baseline beside the plan when there is one) and
@@ -26,10 +26,11 @@ COLUMNS = ("event", "stage", "step", "global_step", "tokens", "flops", "wall", "
 class Metrics:
     """The run's metrics: `metrics.csv` plus TensorBoard under `tb/`."""
 
-    def __init__(self, out: Path, resume_step: int | None = None) -> None:
+    def __init__(self, out: Path, resume_rows: int | None = None,
+                 resume_step: int = 0) -> None:
         self.path = out / "metrics.csv"
-        rows = read_rows(self.path) if resume_step is not None else []
-        keep = [r for r in rows if int(r["global_step"]) <= (resume_step or 0)]
+        keep = read_rows(self.path)[:resume_rows] if resume_rows is not None else []
+        self.rows = len(keep)
         with open(self.path, "w", newline="") as f:
             writer = csv.DictWriter(f, COLUMNS)
             writer.writeheader()
@@ -40,7 +41,7 @@ class Metrics:
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            purge = None if resume_step is None else resume_step + 1
+            purge = None if resume_rows is None else resume_step + 1
             self._tb = SummaryWriter(str(out / "tb"), purge_step=purge)
         except ImportError:  # tensorboard is optional at run time
             self._tb = None
@@ -48,6 +49,7 @@ class Metrics:
     def log(self, event: str, **values: Any) -> None:
         row = {k: _fmt(values.get(k, "")) for k in COLUMNS if k != "event"}
         self._csv.writerow({"event": event, **row})
+        self.rows += 1
         self._file.flush()
         if self._tb is not None:
             step = int(values["global_step"])

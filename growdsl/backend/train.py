@@ -67,8 +67,10 @@ def make_optimizer(model: nn.Module, train: Train) -> torch.optim.Optimizer:
               {"params": other, "weight_decay": 0.0}]
     if train.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=train.lr, momentum=train.betas[0])
-    cls = torch.optim.Adam if train.optimizer == "adam" else torch.optim.AdamW
-    return cls(groups, lr=train.lr, betas=train.betas, eps=train.eps)
+    # AdamW is Adam with decoupled weight decay (torch.optim.AdamW subclasses it); built as
+    # Adam so that the optimizer's own defaults rebuild it after growth.
+    return torch.optim.Adam(groups, lr=train.lr, betas=train.betas, eps=train.eps,
+                            decoupled_weight_decay=train.optimizer == "adamw")
 
 
 def lr_factor(step: int, total: int, train: Train) -> float:

@@ -1,0 +1,157 @@
+"""`growdsl run` end to end on CPU: tiny BERT, GPT-2 and LLaMA plans train, grow, verify,
+checkpoint, leave loadable HF models and a report (with a scratch baseline)."""
+
+from __future__ import annotations
+
+import csv
+import random
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from growdsl.lower import lower_text
+
+pytestmark = pytest.mark.torch
+
+TEXT = ("the king and queen of a land far away rode to the old castle where lords and "
+        "ladies sang of war and love while the fool told tales to the young prince")
+WORDS = TEXT.split(" ")
+
+
+def make_corpus(root: Path, docs: int = 12, words: int = 400, seed: int = 0) -> Path:
+    """A folder of small English-ish text files (no network)."""
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(docs):
+        text = " ".join(rng.choice(WORDS) for _ in range(words))
+        (root / f"doc{i:02d}.txt").write_text(text + ".\n")
+    return root
+
+
+def write_spec(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+@pytest.fixture()
+def cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    where = tmp_path_factory.getbasetemp() / "growdsl-cache"
+    monkeypatch.setenv("GROWDSL_CACHE", str(where))
+    return where
+
+
+def rows(out: Path, event: str) -> list[dict[str, str]]:
+    with open(out / "metrics.csv", newline="") as f:
+        return [r for r in csv.DictReader(f) if r["event"] == event]
+
+
+def run_spec(spec: Path, out: Path, **kw: object) -> int:
+    from growdsl.cli.run import run_plan
+
+    args = {"resume": False, "baseline": False, "allow_unverified": False, "data": None,
+            "compile": False, "quiet": True, **kw}
+    return run_plan(spec, out, **args)  # type: ignore[arg-type]
+
+
+BERT = """
+    model bert(layers=4, hidden=32, heads=2, ffn=64, seq=32, vocab=160)
+    train {
+      batch = 4
+      lr = 2e-3
+      warmup = 2
+      data = "corpus"
+      eval_every = 4
+    }
+    stage 8: depth=L/2 width=ffn/4 pool=2 -> stack, unshare, unpool
+    stage 8:
+"""
+
+
+@pytest.mark.slow
+def test_bert_compoundgrow_plan_runs_with_baseline_and_report(tmp_path: Path, cache: Path) -> None:
+    make_corpus(tmp_path / "corpus")
+    spec = write_spec(tmp_path / "bert.grow", BERT)
+    out = tmp_path / "out"
+    assert run_spec(spec, out, baseline=True) == 0
+    train = rows(out, "train")
+    assert [int(r["global_step"]) for r in train] == list(range(1, 17))
+    assert [int(r["stage"]) for r in train] == [0] * 8 + [1] * 8
+    growth = rows(out, "growth")
+    assert len(growth) == 1 and growth[0]["note"].startswith("stack")
+    val = [float(r["val_loss"]) for r in rows(out, "val")]
+    assert len(val) == 4 and val[-1] < val[0]
+    # the FLOPs column follows the planner's formula: the pooled, shared stage is cheaper
+    flops = [float(r["flops"]) for r in train]
+    assert flops[1] - flops[0] < flops[-1] - flops[-2]
+    # each stage leaves a plain HF model that loads and has the stage's shape
+    from transformers import BertForMaskedLM
+
+    final = BertForMaskedLM.from_pretrained(str(out / "stages" / "1-stage2"),
+                                            local_files_only=True)
+    assert final.config.num_hidden_layers == 4 and final.config.intermediate_size == 64
+    # the baseline trains the target for about the same FLOPs
+    base = rows(out / "baseline", "train")
+    assert abs(float(base[-1]["flops"]) / flops[-1] - 1) < 0.2
+    for name in ("report.md", "loss_vs_steps.png", "loss_vs_flops.png"):
+        assert (out / name).stat().st_size > 0
+    report = (out / "report.md").read_text()
+    assert "scratch" in report and "stack (none), unshare (exact), unpool (none)" in report
+
+
+GPT2 = """
+    model gpt2(layers=4, hidden=32, heads=4, ffn=64, seq=16, vocab=300)
+    train {
+      batch = 2
+      lr = 1e-3
+      warmup = 1
+      data = "corpus"
+      optimizer_state = transform
+    }
+    stage 5: depth=L/2 hidden=D/2 heads=H/2 ffn=F/2 -> clone, identity preserve
+    stage 5:
+"""
+
+LLAMA = """
+    model llama(layers=4, hidden=32, heads=4, kv_heads=2, ffn=64, seq=16, vocab=300)
+    train {
+      batch = 2
+      lr = 1e-3
+      warmup = 1
+      data = "corpus"
+      optimizer_state = transfer
+      schedule = continue
+    }
+    stage 5: depth=L/2 ffn=F/2 -> fpi, identity(where=interleave) preserve
+    stage 5:
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", [GPT2, LLAMA], ids=["gpt2", "llama"])
+def test_causal_plan_preserves_at_growth_and_trains(tmp_path: Path, cache: Path,
+                                                    text: str) -> None:
+    make_corpus(tmp_path / "corpus")
+    spec = write_spec(tmp_path / "plan.grow", text)
+    out = tmp_path / "out"
+    assert run_spec(spec, out) == 0
+    growth = rows(out, "growth")
+    assert len(growth) == 1
+    assert float(growth[0]["max_abs_diff"]) < 1e-4     # declared `preserve`, and it does
+    train = rows(out, "train")
+    assert len(train) == 10 and all(torch.isfinite(torch.tensor(float(r["loss"])))
+                                    for r in train)
+    assert (out / "stages" / "1-stage2" / "model.safetensors").exists()
+
+
+def test_baseline_plan_has_the_plans_flop_budget() -> None:
+    from growdsl.cli.run import baseline_plan
+    from growdsl.flops import stage_flops
+
+    _, plan = lower_text(textwrap.dedent(BERT))
+    base = baseline_plan(plan)
+    assert len(base.stages) == 1 and base.stages[0].shape == plan.target
+    plan_flops = sum(stage_flops(s) for s in plan.stages)
+    assert abs(stage_flops(base.stages[0]) / plan_flops - 1) < 0.1
+    assert base.stages[0].steps < sum(s.steps for s in plan.stages)
