@@ -57,7 +57,7 @@ def grow_optimizer(old_opt: torch.optim.Optimizer, old_model: PreTrainedModel,
     """A new optimizer of the same class over `new_model`, state per `policy`."""
     if policy not in POLICIES:
         raise ValueError(f"optimizer state policy must be one of {POLICIES}, got {policy!r}")
-    new_opt = type(old_opt)(_groups(old_opt, old_model, new_model))
+    new_opt = type(old_opt)(_groups(old_opt, old_model, new_model))  # type: ignore[call-arg]
     if policy == "reset" or not old_opt.state:
         return new_opt
     old_names = {id(p): n for n, p in old_model.named_parameters()}

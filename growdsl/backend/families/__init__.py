@@ -85,6 +85,20 @@ def weight_map(shape: Shape) -> WeightMap:
     return out
 
 
+def space_sizes(shape: Shape, type_vocab: int = 2) -> dict[str, int]:
+    """The length of every space for `shape` (the `N` space never appears in a map)."""
+    q, kv = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
+    return {"D": shape.hidden, "Q": q, "KV": kv, "QKV": q + 2 * kv, "F": shape.ffn_stored,
+            "R": shape.ffn_rank, "V": shape.vocab, "P": shape.positions, "T": type_vocab}
+
+
+def tensor_shapes(shape: Shape, type_vocab: int = 2) -> dict[str, tuple[int, ...]]:
+    """Every stored tensor's shape, without building the model."""
+    size = space_sizes(shape, type_vocab)
+    return {key: tuple(size[space] for space, _ in axes)
+            for key, axes in weight_map(shape).items()}
+
+
 def family(name: str) -> Family:
     """The family record for `bert`, `gpt2` or `llama`."""
     from growdsl.backend.families import bert, gpt2, llama
