@@ -39,7 +39,7 @@ from growdsl.backend.checkpoint import RunState
 from growdsl.backend.data import Corpus, prepare_corpus
 from growdsl.backend.models import build_from_config, build_model, load_model, save_model
 from growdsl.backend.report import Metrics
-from growdsl.backend.run_errors import fail, run_error
+from growdsl.backend.run_errors import fail, run_error, with_source
 from growdsl.backend.train import (
     Device,
     Loop,
@@ -116,6 +116,8 @@ def execute(plan: Plan, source: Source, opts: Options) -> Result:
         run.metrics.close()
         return Result(out=out, state=run.state, interrupted=run.stop,
                       growth_lines=run.growth_lines)
+    except GrowError as error:
+        raise with_source(error, source) from None
     finally:
         logging.getLogger("growdsl").removeHandler(handler)
         handler.close()

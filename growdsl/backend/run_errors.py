@@ -9,6 +9,7 @@ nothing to resume.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NoReturn
 
 from growdsl.errors import Diagnostic, GrowError
@@ -20,6 +21,12 @@ def run_error(code: str, message: str, help: str | None = None,
     """A `GrowError` with one diagnostic (reported as `spec:line:col` when a span is known)."""
     return GrowError([Diagnostic(code=code, message=message, help=help, source=source,
                                  span=span)])
+
+
+def with_source(error: GrowError, source: Source) -> GrowError:
+    """`error` with `source` filled into diagnostics that have none (for the file name)."""
+    return GrowError([d if d.source is not None else dataclasses.replace(d, source=source)
+                      for d in error.diagnostics])
 
 
 def fail(code: str, message: str, help: str | None = None,

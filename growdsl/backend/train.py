@@ -162,7 +162,7 @@ def steps(loop: Loop, should_stop: Callable[[], bool]) -> Iterator[StepLog]:
         with loop.dev.context():
             loss = loss_of(model, to_device(batch, loop.dev))
         if not torch.isfinite(loss):
-            fail("E717", f"loss is {float(loss)} at step {state.global_step + 1} "
+            fail("E717", f"loss is {loss.item()} at step {state.global_step + 1} "
                  f"(stage {stage.name}, step {state.step + 1}); stopped before updating the weights",
                  "the last good checkpoint is kept; lower `lr`, raise `warmup` or set grad_clip")
         loss.backward()
