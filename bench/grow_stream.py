@@ -45,11 +45,11 @@ class PeakSampler(threading.Thread):
 def child(src: str, out: str, layers: int, in_memory: bool) -> dict:
     """Grow src -> out to `layers` layers by stacking; measure."""
     import torch
+    from transformers import AutoConfig
 
     from growdsl.backend.models import shape_of
     from growdsl.backend.streaming import grow_checkpoint
     from growdsl.backend.testing import growth
-    from transformers import AutoConfig
 
     torch.set_num_threads(1)
     dst = shape_of(AutoConfig.from_pretrained(src)).replace(layers=layers)
