@@ -346,8 +346,11 @@ class _Lowering:
 
 def _complete(base: Shape, values: dict[str, Any], stage: bool = False) -> Shape:
     """`base` with `values` set, and the fields that follow from them recomputed."""
-    heads = values.get("heads", base.heads)
     hidden = values.get("hidden", base.hidden)
+    keeps_head_size = "heads" not in values and "head_dim" not in values
+    if keeps_head_size and "hidden" in values and hidden % base.head_dim == 0:
+        values["heads"] = hidden // base.head_dim       # growth copies whole heads
+    heads = values.get("heads", base.heads)
     if "kv_heads" not in values:
         ratio = Fraction(base.kv_heads, base.heads)
         kv = heads * ratio
@@ -368,3 +371,36 @@ def _unquote(text: str) -> str:
 
 def _position(d: Diagnostic) -> tuple[int, int]:
     return (d.span.line, d.span.col)
+
+
+def lower_growth_cli(to: str, ops: str, src: Shape) -> tuple[Shape, Growth]:
+    """`growdsl grow --to "depth=2*L hidden=2*D" --ops "fpi, stack"`: the target shape and
+    the growth step, with symbols standing for the SOURCE model's dimensions."""
+    from growdsl.parser import parse_fragment
+
+    to_source, ops_source = Source(path="--to", text=to), Source(path="--ops", text=ops)
+    items = parse_fragment(to_source, "settings")
+    decl = parse_fragment(ops_source, "ops")
+    assert isinstance(items, tuple) and isinstance(decl, ast.GrowthDecl)
+    lowering = _Lowering(to_source)
+    for item in items:
+        if item.key not in STAGE_SHAPE_KEYS or STAGE_SHAPE_KEYS[item.key] in _TREATMENTS:
+            lowering.error("E204", f"`{item.key}` is not a target dimension", item.key_span,
+                           one_of(k for k, f in STAGE_SHAPE_KEYS.items() if f not in _TREATMENTS))
+    shape = lowering.stage_shape(list(items), src, target_env(src)) if not lowering.diagnostics \
+        else None
+    _raise_if_any(lowering)
+    grow_lowering = _Lowering(ops_source)
+    growth = grow_lowering.growth(decl)
+    _raise_if_any(grow_lowering)
+    assert shape is not None and growth is not None
+    return shape, growth
+
+
+_TREATMENTS = ("ffn_share", "ffn_rank", "pool", "submodels")
+
+
+def _raise_if_any(lowering: _Lowering) -> None:
+    if lowering.diagnostics:
+        raise GrowError([dataclasses.replace(d, source=lowering.source)
+                         for d in sorted(lowering.diagnostics, key=_position)])

@@ -55,6 +55,12 @@ class ToAst(Transformer[Token, ast.File]):
         preserve = any(p == "preserve" for p in parts if isinstance(p, str))
         return ast.GrowthDecl(ops=ops, items=items, preserve=preserve, span=span_of(meta))
 
+    def settings(self, meta: Meta, *items: ast.Item) -> tuple[ast.Item, ...]:
+        return items
+
+    def ops(self, meta: Meta, *parts: Any) -> ast.GrowthDecl:
+        return self.growth(meta, *parts)
+
     def preserve(self, meta: Meta) -> str:
         return "preserve"
 
