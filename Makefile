@@ -21,8 +21,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m growdsl check -v specs/tiny/demo.grow
-	$(PY) -m growdsl emit specs/tiny/demo.grow
+	$(PY) -m growdsl demo
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
