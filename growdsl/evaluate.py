@@ -28,12 +28,22 @@ def fail(code: str, message: str, span: Span, help: str | None = None) -> EvalEr
     return EvalError(Diagnostic(code=code, message=message, span=span, help=help))
 
 
+MAX_EXPONENT = 30          # numbers stay within 1e-30 .. 1e30 (FLOP budgets reach ~1e26)
+MAX_WHOLE = 10**18        # steps, tokens
+MAX_DIM = 2**24           # a model dimension, a batch
+
+
 def number(node: ast.Number) -> Fraction:
     """`200k` -> 200000, `1.5M` -> 1500000, `1e-4` -> 1/10000 (exactly)."""
     text = node.text
     scale = 1
     if text[-1] in UNIT_SUFFIXES:
         scale, text = UNIT_SUFFIXES[text[-1]], text[:-1]
+    mantissa, _, exponent = text.lower().partition("e")
+    digits = len(mantissa.split(".")[0].lstrip("0"))
+    if (exponent and abs(int(exponent)) > MAX_EXPONENT) or digits > MAX_EXPONENT:
+        raise fail("E304", f"number `{node.text}` is out of range", node.span,
+                   f"growdsl reads numbers between 1e-{MAX_EXPONENT} and 1e{MAX_EXPONENT}")
     return Fraction(text) * scale
 
 
@@ -44,8 +54,10 @@ def evaluate(node: ast.Value, env: Mapping[str, Fraction]) -> Fraction:
             return number(node)
         case ast.Symbol(name=name):
             if name not in env:
-                raise fail("E201", f"unknown symbol `{name}`", node.span,
-                           did_you_mean(name, env) or "symbols: " + ", ".join(sorted(env)))
+                hint = (did_you_mean(name, env) or "symbols: " + ", ".join(sorted(env))
+                        if env else "symbols stand for the target's dimensions in shapes and "
+                        "stage lengths only; write a number here")
+                raise fail("E201", f"unknown symbol `{name}`", node.span, hint)
             return env[name]
         case ast.Neg(operand=operand):
             return -evaluate(operand, env)
@@ -62,8 +74,9 @@ def evaluate(node: ast.Value, env: Mapping[str, Fraction]) -> Fraction:
     raise TypeError(f"not a value: {node!r}")
 
 
-def whole(node: ast.Value, env: Mapping[str, Fraction], what: str, minimum: int = 1) -> int:
-    """An expression that must be a whole number >= `minimum`."""
+def whole(node: ast.Value, env: Mapping[str, Fraction], what: str, minimum: int = 1,
+          maximum: int = MAX_WHOLE) -> int:
+    """An expression that must be a whole number in [`minimum`, `maximum`]."""
     value = evaluate(node, env)
     if value.denominator != 1:
         raise fail("E303", f"{what} must be a whole number, got {_show(value)}", node.span,
@@ -71,16 +84,23 @@ def whole(node: ast.Value, env: Mapping[str, Fraction], what: str, minimum: int 
     if value < minimum:
         word = "positive" if minimum == 1 else f"at least {minimum}"
         raise fail("E304", f"{what} must be {word}, got {value}", node.span, None)
+    if value > maximum:
+        raise fail("E304", f"{what} must be at most {maximum:,}, got {int(value):,}", node.span, None)
     return int(value)
 
 
 def real(node: ast.Value, env: Mapping[str, Fraction], what: str,
-         minimum: float | None = None) -> float:
-    """An expression read as a float, with an optional lower bound."""
+         minimum: float | None = None, maximum: float | None = None) -> float:
+    """An expression read as a float, within optional bounds."""
     value = evaluate(node, env)
     if minimum is not None and value < minimum:
-        raise fail("E304", f"{what} must be at least {minimum}, got {float(value):g}",
+        raise fail("E304", f"{what} must be at least {minimum:g}, got {float(value):g}",
                    node.span, None)
+    if maximum is not None and value > maximum:
+        raise fail("E304", f"{what} must be at most {maximum:g}, got {float(value):g}",
+                   node.span, None)
+    if abs(value) > 10**MAX_EXPONENT:
+        raise fail("E304", f"{what} is out of range: {float(value):g}", node.span, None)
     return float(value)
 
 

@@ -49,10 +49,12 @@ class TrainKey:
     type: str                    # int | float | str | path | betas | bool
     choices: tuple[str, ...] = ()
     minimum: float | None = None
+    maximum: float | None = None
+    plan_wide: bool = False      # set in `train { }` only, not per stage
 
 
 TRAIN_KEYS: dict[str, TrainKey] = {
-    "batch": TrainKey(type="int", minimum=1),
+    "batch": TrainKey(type="int", minimum=1, maximum=2**24),
     "optimizer": TrainKey(type="str", choices=("adamw", "adam", "sgd")),
     "lr": TrainKey(type="float", minimum=0),
     "betas": TrainKey(type="betas"),
@@ -65,13 +67,13 @@ TRAIN_KEYS: dict[str, TrainKey] = {
     "schedule": TrainKey(type="str", choices=("restart", "continue")),
     "optimizer_state": TrainKey(type="str", choices=("reset", "transfer", "transform")),
     "precision": TrainKey(type="str", choices=("auto", "fp32", "bf16", "fp16")),
-    "mlm_probability": TrainKey(type="float", minimum=0),
+    "mlm_probability": TrainKey(type="float", minimum=0, maximum=1),
     "seed": TrainKey(type="int", minimum=0),
-    "data": TrainKey(type="path"),
-    "tokenizer": TrainKey(type="path"),
+    "data": TrainKey(type="path", plan_wide=True),
+    "tokenizer": TrainKey(type="path", plan_wide=True),
     "eval_every": TrainKey(type="int", minimum=0),
     "checkpoint_every": TrainKey(type="int", minimum=0),
-    "keep_checkpoints": TrainKey(type="int", minimum=1),
+    "keep_checkpoints": TrainKey(type="int", minimum=1, plan_wide=True),
 }
 
 GROWTH_KEYS = ("seed",)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from fractions import Fraction
 from functools import partial
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 
 from growdsl import ast
 from growdsl.errors import Diagnostic, GrowError, did_you_mean, one_of
-from growdsl.evaluate import EvalError, evaluate, fail, real, whole
+from growdsl.evaluate import MAX_DIM, EvalError, evaluate, fail, real, whole
 from growdsl.ir import Growth, Limit, Model, Plan, Stage, Train
 from growdsl.keys import (
     BOOLEANS,
@@ -78,6 +79,21 @@ class _Lowering:
     def error(self, code: str, message: str, span: Any, help: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code=code, message=message, span=span, help=help))
 
+    def once(self, items: Iterable[ast.Item], field_of: Callable[[str], str]) -> list[ast.Item]:
+        """`items` less those setting a field already set (each reported as E210)."""
+        first: dict[str, ast.Item] = {}
+        kept = []
+        for item in items:
+            field = field_of(item.key)
+            if field in first:
+                earlier = first[field]
+                self.error("E210", f"`{item.key}` is set twice", item.key_span,
+                           f"`{earlier.key}` was already set at line {earlier.span.line}")
+                continue
+            first[field] = item
+            kept.append(item)
+        return kept
+
     # ---- the file ----
     def file(self, file: ast.File) -> Plan:
         models = [s for s in file.statements if isinstance(s, ast.ModelDecl)]
@@ -96,7 +112,11 @@ class _Lowering:
             self.error("E207", "no `stage` statement", NO_SPAN,
                        "a plan trains at least one stage, e.g. `stage 100k:`")
         train = self.train_items(trains[0].items, Train()) if trains else Train()
-        out_stages = self.stages(stages, model, train) if model else ()
+        before = len(self.diagnostics)
+        out_stages = self.stages(stages, model or _STAND_IN, train, bool(inits))
+        if model is None:    # of the stages' mistakes, keep those that name no dimension
+            mistakes = self.diagnostics[before:]
+            self.diagnostics[before:] = [d for d in mistakes if d.code in _TARGET_FREE]
         limits = tuple(x for lim in file.statements if isinstance(lim, ast.LimitDecl)
                        if (x := self.limit(lim)) is not None)
         if self.diagnostics:
@@ -116,7 +136,9 @@ class _Lowering:
         shape, family = base
         overrides: dict[str, Any] = {}
         env = target_env(shape)
-        for arg in decl.args or ():
+        named = self.once([a for a in decl.args or () if isinstance(a, ast.Item)],
+                          lambda k: MODEL_KEYS.get(k, k))
+        for arg in [*named, *(a for a in decl.args or () if not isinstance(a, ast.Item))]:
             if not isinstance(arg, ast.Item):
                 self.error("E208", "model arguments are named", arg.span,
                            "write `key=value`, e.g. `layers=12`")
@@ -129,7 +151,8 @@ class _Lowering:
             if field == "tied":
                 overrides[field] = self.boolean(arg.value, "tied")
             else:
-                overrides[field] = self.attempt(partial(whole, arg.value, env, arg.key), None)
+                overrides[field] = self.attempt(partial(whole, arg.value, env, arg.key, 1, MAX_DIM),
+                                                None)
         if any(v is None for v in overrides.values()):
             return None
         shape = _complete(shape, overrides)
@@ -155,30 +178,33 @@ class _Lowering:
         return None
 
     def read_config(self, family: str, where: ast.String) -> Shape | None:
-        path = self.source.directory / _unquote(where.text) / "config.json"
+        shown = Path(_unquote(where.text)) / "config.json"
         try:
-            config = json.loads(path.read_text(encoding="utf-8"))
+            config = json.loads((self.source.directory / shown).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            shown = Path(_unquote(where.text)) / "config.json"
             self.error("E703", f"cannot read {shown}: {getattr(exc, 'strerror', None) or exc}",
                        where.span, "give a local Hugging Face model directory with a config.json")
+            return None
+        problem = _config_problem(family, config)
+        if problem:
+            self.error("E703", f"{shown}: {problem}", where.span,
+                       "growdsl reads the Hugging Face config of a bert, gpt2 or llama model")
             return None
         fields = HF_FIELDS[family]
         base = PRESETS[FAMILY_DEFAULT[family]]
         values = {f: config[k] for f, k in fields.items() if config.get(k) is not None}
         if family == "gpt2" and "ffn" not in values:
             values["ffn"] = 4 * values.get("hidden", base.hidden)
-        bad = [k for k in ("layers", "hidden", "heads", "vocab") if k not in values]
-        if bad:
-            self.error("E703", f"{_unquote(where.text)}/config.json lacks "
-                       f"{', '.join(fields[k] for k in bad)}", where.span)
-            return None
         return _complete(base, values)
 
     # ---- training ----
-    def train_items(self, items: Iterable[ast.Item], base: Train) -> Train:
+    def train_items(self, items: Iterable[ast.Item], base: Train, stage: bool = False) -> Train:
         changes: dict[str, Any] = {}
-        for item in items:
+        for item in items if stage else self.once(items, str):
+            if stage and item.key in TRAIN_KEYS and TRAIN_KEYS[item.key].plan_wide:
+                self.error("E212", f"`{item.key}` applies to the whole plan", item.key_span,
+                           "set it in `train { }`, not in a stage")
+                continue
             if item.key not in TRAIN_KEYS:
                 self.error("E204", f"unknown training key `{item.key}`", item.key_span,
                            did_you_mean(item.key, TRAIN_KEYS) or one_of(TRAIN_KEYS))
@@ -202,8 +228,10 @@ class _Lowering:
         if spec.type == "betas":
             return self.betas(node)
         if spec.type == "int":
-            return self.attempt(lambda: whole(node, env, item.key, int(spec.minimum or 0)), None)
-        return self.attempt(lambda: real(node, env, item.key, spec.minimum), None)
+            top = int(spec.maximum) if spec.maximum is not None else 10**18
+            return self.attempt(partial(whole, node, env, item.key, int(spec.minimum or 0), top),
+                                None)
+        return self.attempt(partial(real, node, env, item.key, spec.minimum, spec.maximum), None)
 
     def betas(self, node: ast.Value) -> tuple[float, float] | None:
         if not (isinstance(node, ast.Tuple) and len(node.items) == 2):
@@ -211,6 +239,9 @@ class _Lowering:
             return None
         b1, b2 = (self.attempt(partial(real, n, {}, "a beta", 0.0), None) for n in node.items)
         if b1 is None or b2 is None:
+            return None
+        if max(b1, b2) >= 1:
+            self.error("E304", "Adam's betas must be below 1", node.span, "e.g. (0.9, 0.999)")
             return None
         return (b1, b2)
 
@@ -228,43 +259,60 @@ class _Lowering:
         return BOOLEANS[word] if word else None
 
     # ---- stages ----
-    def stages(self, decls: list[ast.StageDecl], model: Model, train: Train) -> tuple[Stage, ...]:
+    def stages(self, decls: list[ast.StageDecl], model: Model, train: Train,
+               has_init: bool) -> tuple[Stage, ...]:
         out = []
+        names: dict[str, Stage] = {}
         for index, decl in enumerate(decls):
             stage = self.stage(index, decl, model, train)
             if stage is not None:
+                if stage.name in names:
+                    self.error("E210", f"two stages are named `{stage.name}`", decl.span,
+                               f"the other is at line {names[stage.name].span.line}")
+                names[stage.name] = stage
                 out.append(stage)
-            is_last = index == len(decls) - 1
-            if is_last and decl.growth is not None:
+            if index == len(decls) - 1 and decl.growth is not None:
                 self.error("E209", "a growth step after the last stage", decl.growth.span,
                            "the last stage trains the target; remove this `-> ...`")
+        if out and out[0].steps == 0 and not has_init:
+            self.error("E211", "the first stage has length 0 but nothing to start from",
+                       decls[0].length.span,
+                       'add `init from "DIR"` (a pretrained model of this shape) or train it')
         return tuple(out)
 
     def stage(self, index: int, decl: ast.StageDecl, model: Model, train: Train) -> Stage | None:
         env = target_env(model.shape)
-        shape_items = [i for i in decl.items if i.key in STAGE_SHAPE_KEYS]
-        train_items = [i for i in decl.items if i.key in TRAIN_KEYS]
-        name = f"stage{index + 1}"
-        for item in decl.items:
-            if item.key == "name":
-                name = _unquote(item.value.text) if isinstance(item.value, ast.String) else name
-            elif item.key not in STAGE_SHAPE_KEYS and item.key not in TRAIN_KEYS:
-                known = [*STAGE_SHAPE_KEYS, *TRAIN_KEYS, *STAGE_OTHER_KEYS]
+        items = self.once(decl.items, lambda k: STAGE_SHAPE_KEYS.get(k, k))
+        known = [*STAGE_SHAPE_KEYS, *TRAIN_KEYS, *STAGE_OTHER_KEYS]
+        for item in items:
+            if item.key not in known:
                 self.error("E204", f"unknown stage key `{item.key}`", item.key_span,
                            did_you_mean(item.key, known) or "see docs/language.md for the keys")
-        stage_train = self.train_items(train_items, train)
-        shape = self.stage_shape(shape_items, model.shape, env)
-        length = self.attempt(lambda: whole(decl.length, env, "a stage length", 0), None)
+        name = self.stage_name(items, index)
+        stage_train = self.train_items([i for i in items if i.key in TRAIN_KEYS], train, stage=True)
+        shape = self.stage_shape([i for i in items if i.key in STAGE_SHAPE_KEYS], model.shape, env)
+        length = self.attempt(partial(whole, decl.length, env, "a stage length", 0), None)
         growth = self.growth(decl.growth) if decl.growth else None
         if length == 0 and decl.growth is None:
             self.error("E304", "a stage of length 0 needs a growth step", decl.length.span,
                        "length 0 marks a starting shape (e.g. an `init` checkpoint) to grow from")
-        if shape is None or length is None:
+        if shape is None or length is None or name is None:
             return None
         per_step = stage_train.batch * shape.seq
         steps = math.ceil(length / per_step) if decl.unit == "tokens" else length
         return Stage(index=index, name=name, steps=steps, tokens=steps * per_step, shape=shape,
                      train=stage_train, growth=growth, span=decl.span)
+
+    def stage_name(self, items: list[ast.Item], index: int) -> str | None:
+        item = next((i for i in items if i.key == "name"), None)
+        if item is None:
+            return f"stage{index + 1}"
+        value = _unquote(item.value.text) if isinstance(item.value, ast.String) else None
+        if value is None or not _NAME.fullmatch(value):
+            self.error("E305", "a stage name is a quoted word of letters, digits, `_`, `-`, `.`",
+                       item.value.span, 'e.g. name="short-seq" (it names folders and reports)')
+            return None
+        return value
 
     def stage_shape(self, items: list[ast.Item], target: Shape, env: dict[str, Fraction]
                     ) -> Shape | None:
@@ -273,7 +321,8 @@ class _Lowering:
         for item in items:
             field = STAGE_SHAPE_KEYS[item.key]
             got: Any = (self.pool(item) if field == "pool" else
-                        self.attempt(partial(whole, item.value, env, f"`{item.key}`"), None))
+                        self.attempt(partial(whole, item.value, env, f"`{item.key}`", 1, MAX_DIM),
+                                     None))
             if got is None:
                 ok = False
             elif field == "pool":
@@ -298,18 +347,21 @@ class _Lowering:
         node = item.value
         mode = "mean"
         if isinstance(node, ast.Call):
-            if node.name not in POOL_MODES or len(node.args) != 1:
+            if node.name not in POOL_MODES or len(node.args) != 1 or \
+                    not isinstance(node.args[0], ast.Positional):
+                hint = None if node.name in POOL_MODES else did_you_mean(node.name, POOL_MODES)
                 self.error("E306", f"`pool` takes a window or {' / '.join(POOL_MODES)}(window)",
-                           node.span, did_you_mean(node.name, POOL_MODES) or "e.g. pool=max(2)")
+                           node.span, hint or f"e.g. pool={POOL_MODES[-1]}(2)")
                 return None
             mode, node = node.name, node.args[0].value
-        size: int | None = self.attempt(partial(whole, node, {}, "a pooling window"), None)
+        size: int | None = self.attempt(partial(whole, node, {}, "a pooling window", 1, MAX_DIM),
+                                        None)
         return (size, mode) if size is not None else None
 
     # ---- growth ----
     def growth(self, decl: ast.GrowthDecl) -> Growth | None:
         seed = 0
-        for item in decl.items:
+        for item in self.once(decl.items, str):
             if item.key not in GROWTH_KEYS:
                 self.error("E204", f"unknown growth-step key `{item.key}`", item.key_span,
                            one_of(GROWTH_KEYS))
@@ -332,6 +384,14 @@ class _Lowering:
             self.diagnostics.append(exc.diagnostic)
             return None
         relative = one != two
+        if relative and decl.metric == "steps":
+            self.error("E307", "a step budget cannot be relative to scratch", decl.value.span,
+                       "scratch trains as many steps as the plan; give a number of steps")
+            return None
+        if decl.metric == "saving" and not 0 < one < 1:
+            self.error("E304", f"a saving is a fraction between 0 and 1, got {float(one):g}",
+                       decl.value.span, "0.4 means 40% fewer FLOPs than scratch")
+            return None
         if relative and (two != 2 * one or decl.kind == "expect"):
             self.diagnostics.append(fail(
                 "E307", "a relative budget must be a multiple of `scratch`", decl.value.span,
@@ -365,8 +425,40 @@ def _complete(base: Shape, values: dict[str, Any], stage: bool = False) -> Shape
     return base.replace(**values)
 
 
+def _config_problem(family: str, config: object) -> str | None:
+    """What is wrong with a config.json for `family`, or None."""
+    if not isinstance(config, dict):
+        return "not a JSON object"
+    model_type = config.get("model_type")
+    if model_type is not None and model_type != family:
+        return f"model_type is `{model_type}`, not `{family}`"
+    fields = HF_FIELDS[family]
+    missing = [fields[k] for k in ("layers", "hidden", "heads", "vocab") if k not in config and
+               fields[k] not in config]
+    if missing:
+        return "lacks " + ", ".join(missing)
+    for name, key in fields.items():
+        value = config.get(key)
+        if value is None:
+            continue
+        if name == "tied":
+            if not isinstance(value, bool):
+                return f"{key} is {value!r}, not true or false"
+        elif isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DIM:
+            return f"{key} is {value!r}, not a positive whole number"
+    return None
+
+
 def _unquote(text: str) -> str:
-    return str(json.loads(text)) if text.startswith('"') else text
+    """A string token's value: `\\"` and `\\\\` are escapes, other backslashes are kept."""
+    body = text[1:-1] if text.startswith('"') else text
+    out, i = [], 0
+    while i < len(body):
+        if body[i] == "\\" and i + 1 < len(body) and body[i + 1] in '"\\':
+            i += 1
+        out.append(body[i])
+        i += 1
+    return "".join(out)
 
 
 def _position(d: Diagnostic) -> tuple[int, int]:
@@ -398,6 +490,11 @@ def lower_growth_cli(to: str, ops: str, src: Shape) -> tuple[Shape, Growth]:
 
 
 _TREATMENTS = ("ffn_share", "ffn_rank", "pool", "submodels")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+# Stages are still lowered when the model is wrong, against this stand-in, so that their
+# own naming mistakes are reported too.
+_STAND_IN = Model(family="bert", shape=PRESETS["bert-base"])
+_TARGET_FREE = ("E203", "E204", "E208", "E209", "E210", "E212", "E305", "E306")
 
 
 def _raise_if_any(lowering: _Lowering) -> None:

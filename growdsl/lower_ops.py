@@ -29,6 +29,7 @@ def lower_ops(decls: tuple[ast.OpDecl, ...], diagnostics: list[Diagnostic]) -> l
 def _args(decl: ast.OpDecl, params: dict[str, Param],
           diagnostics: list[Diagnostic]) -> dict[str, ArgValue]:
     out: dict[str, ArgValue] = {}
+    seen: set[str] = set()
     names = list(params)
     for position, arg in enumerate(decl.args or ()):
         if isinstance(arg, ast.Item):
@@ -40,6 +41,11 @@ def _args(decl: ast.OpDecl, params: dict[str, Param],
                 code="E208", message=f"`{decl.name}` takes {len(names)} argument(s)",
                 span=arg.span, help=one_of(names) if names else "write it without arguments"))
             continue
+        if key in out or key in seen:
+            diagnostics.append(Diagnostic(code="E210", message=f"`{key}` is set twice", span=span,
+                                          help=f"`{decl.name}` takes `{key}` once"))
+            continue
+        seen.add(key)
         if key not in params:
             diagnostics.append(Diagnostic(
                 code="E204", message=f"`{decl.name}` has no argument `{key}`", span=span,

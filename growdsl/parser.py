@@ -15,7 +15,7 @@ from lark.exceptions import VisitError
 
 from growdsl import ast
 from growdsl.errors import Diagnostic, GrowError
-from growdsl.source import Source, Span
+from growdsl.source import NO_SPAN, Source, Span
 from growdsl.transformer import ToAst, span_of
 
 GRAMMAR_NAME = "grow.lark"
@@ -59,7 +59,7 @@ def read_source(path: str | Path) -> Source:
                                     help="a .grow file is UTF-8 text",
                                     source=Source(path=name, text=""))])
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")     # a leading byte-order mark is not content
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise GrowError([Diagnostic(code="E702", message="not valid UTF-8 text",
@@ -101,19 +101,47 @@ def _to_ast(tree: object) -> object:
         raise exc.orig_exc from exc
 
 
+MAX_DEPTH = 200
+
+
+def _depth(tree: object) -> int:
+    """The nesting depth of a parse tree, measured without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in getattr(node, "children", ()))
+    return deepest
+
+
 def _parse_tree(source: Source, start: str, comments: list[Token]) -> object:
     try:
         tree = _lark(start).parse(source.text)
     except UnexpectedInput as exc:
         raise GrowError([_syntax_diagnostic(source, exc)]) from None
+    if _depth(tree) > MAX_DEPTH:
+        raise GrowError([Diagnostic(code="E104", message="expression nested too deeply",
+                                    span=_deepest_span(tree), source=source,
+                                    help=f"growdsl reads expressions up to {MAX_DEPTH} levels deep")])
     comments.extend(_comment_tokens(source.text))
     return tree
+
+
+def _deepest_span(tree: object) -> Span:
+    """The span of the statement holding the deepest node (for the E104 caret)."""
+    best: tuple[int, object] = (0, tree)
+    for statement in getattr(tree, "children", ()):
+        depth = _depth(statement)
+        if depth > best[0]:
+            best = (depth, statement)
+    meta = getattr(best[1], "meta", None)
+    return span_of(meta) if meta is not None else NO_SPAN
 
 
 def _comment_tokens(text: str) -> list[Token]:
     """The grammar ignores comments; find them again (outside strings) for the formatter."""
     out: list[Token] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):
         in_string = escaped = False
         for col, ch in enumerate(line, start=1):
             if in_string:
@@ -143,9 +171,23 @@ def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
         line = max(1, len(source.text.splitlines()))
         last = source.line_text(line)
         span = Span(line=line, col=len(last) + 1, end_line=line, end_col=len(last) + 2)
+        brace = _unclosed_brace(source.text, len(source.text))
+        if brace is not None:
+            return Diagnostic(code="E103", message="this `{` is never closed", span=brace,
+                              source=source, help="close the block with `}`")
         return Diagnostic(code="E103", message="unexpected end of file: unterminated construct",
                           span=span, help=f"expected {expected}", source=source)
     previous = (getattr(exc, "token_history", None) or [None])[-1]
+    brace = _unclosed_brace(source.text, token.start_pos or 0)
+    word = next((str(t) for t in (token, previous) if t is not None and str(t) in _STATEMENT_WORDS),
+                None)
+    if brace is not None and word is not None and _unclosed_brace(source.text, len(source.text)):
+        return Diagnostic(code="E103", message="this `{` is never closed", span=brace,
+                          source=source, help=f"close the block with `}}` before `{word}`")
+    if brace is not None and word == str(token):
+        return Diagnostic(code="E102", message=f"`{token}` is a reserved word, not a key",
+                          span=span_of(token), source=source,
+                          help="see docs/language.md for the keys of a block")
     if exc.expected == {"EQUAL"} and previous is not None and previous.type == "NAME":
         return Diagnostic(code="E102", message=f"`{previous}` is neither a setting nor an operator",
                           span=span_of(previous), source=source,
@@ -172,6 +214,28 @@ def _bad_character(source: Source, exc: UnexpectedCharacters) -> Diagnostic:
         message = f"unexpected character `{exc.char}`"
         hint = "comments start with `#`" if exc.char in "/;" else None
     return Diagnostic(code="E100", message=message, span=span, help=hint, source=source)
+
+
+_STATEMENT_WORDS = {"model", "init", "train", "stage", "budget", "expect"}
+
+
+def _unclosed_brace(text: str, upto: int) -> Span | None:
+    """The last `{` before offset `upto` with no `}` after it (strings, comments skipped)."""
+    opened: list[Span] = []
+    for lineno, line in enumerate(text[:upto].split("\n"), start=1):
+        in_string = False
+        for col, ch in enumerate(line, start=1):
+            if ch == '"':
+                in_string = not in_string
+            elif in_string:
+                continue
+            elif ch == "#":
+                break
+            elif ch == "{":
+                opened.append(Span(line=lineno, col=col, end_line=lineno, end_col=col + 1))
+            elif ch == "}" and opened:
+                opened.pop()
+    return opened[-1] if opened else None
 
 
 def _word_at(line: str, col: int) -> str:

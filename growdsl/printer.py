@@ -111,7 +111,7 @@ def _with_inner_comments(stmt: ast.Statement, inner: list[ast.Comment]) -> list[
     lines = statement_lines(stmt)
     if not inner:
         return lines
-    if isinstance(stmt, ast.TrainDecl) and stmt.items:
+    if isinstance(stmt, ast.TrainDecl):
         return _train_with_comments(stmt, inner)
     trailing = " ".join(c.text for c in inner)
     return [*lines[:-1], f"{lines[-1]}  {trailing}"]
@@ -125,11 +125,12 @@ def _train_with_comments(stmt: ast.TrainDecl, inner: list[ast.Comment]) -> list[
     if head:
         out[0] += "  " + " ".join(c.text for c in head)
     rest = [c for c in inner if c.span.line != stmt.span.line]
-    for item, following in zip(stmt.items, [*stmt.items[1:], None], strict=True):
+    for item, following in zip(stmt.items, [*stmt.items[1:], None], strict=False):
         before = [c for c in rest if c.span.line < item.span.line]
         shares_line = following is not None and following.span.line == item.span.end_line
         same = [] if shares_line else [c for c in rest if c.span.line == item.span.end_line]
-        rest = [c for c in rest if c.span.line >= item.span.line and c not in same]
+        taken = {id(c) for c in same}     # by identity: comments with equal text are distinct
+        rest = [c for c in rest if c.span.line >= item.span.line and id(c) not in taken]
         out.extend(f"  {c.text}" for c in before)
         line = f"  {item.key} = {expr(item.value)}"
         out.append(line + ("  " + " ".join(c.text for c in same) if same else ""))

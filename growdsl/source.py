@@ -35,8 +35,8 @@ class Source:
 
     def line_text(self, line: int) -> str:
         """The text of 1-based `line`, without its newline; empty past the end."""
-        lines = self.text.splitlines()
-        return lines[line - 1] if 0 < line <= len(lines) else ""
+        lines = self.text.split("\n")        # Lark counts lines by "\n" alone
+        return lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""
 
     @property
     def directory(self) -> Path:

@@ -34,7 +34,7 @@ def test_user_mistakes_exit_1_with_a_located_message(name: str, tmp_path: Path) 
     result = runner.invoke(app, ["check", str(path)])
     assert result.exit_code == 1
     assert f"{path}:" in result.output and expected in result.output
-    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit), result.exception
     assert ("^" in result.output) == bool(text)
 
 

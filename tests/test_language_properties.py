@@ -10,10 +10,12 @@ from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 from lark import Lark
 
-from growdsl import ast
+from growdsl import ast, ir_json
+from growdsl.checks import check_plan
 from growdsl.errors import GrowError
 from growdsl.lower import lower_text
 from growdsl.parser import grammar_text, parse
+from growdsl.plan import build
 from growdsl.printer import print_file
 from growdsl.source import Source
 
@@ -24,11 +26,16 @@ KEYWORDS = {"model", "init", "train", "stage", "preserve", "from", "steps", "tok
 
 
 def _front_end(text: str) -> None:
-    """Parse and lower; a user mistake is fine, anything else is a bug."""
+    """Parse, lower, check, plan and emit; a user mistake is fine, anything else is a bug."""
     try:
-        lower_text(text, "fuzz.grow")
+        _, plan = lower_text(text, "fuzz.grow")
     except GrowError as error:
         assert error.render()
+        return
+    diagnostics = check_plan(plan)
+    build(plan)
+    if not diagnostics:
+        ir_json.to_json(plan)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -69,7 +76,7 @@ _names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True).filter(
     lambda n: n not in KEYWORDS)
 _presets = st.from_regex(r"[a-z][a-z0-9]{0,5}(-[a-z0-9.]{1,4}){0,2}", fullmatch=True).filter(
     lambda n: n not in KEYWORDS)
-_numbers = st.from_regex(r"(\d{1,4}|\d{1,3}\.\d{1,3})([eE]-?\d)?[kMBT]?", fullmatch=True)
+_numbers = st.from_regex(r"([0-9]{1,4}|[0-9]{1,3}\.[0-9]{1,3})([eE]-?[0-9])?[kMBT]?", fullmatch=True)
 _strings = st.from_regex(r'"[a-z/._ -]{0,10}"', fullmatch=True)
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from growdsl.cli import app
-from growdsl.errors import GrowError
+from growdsl.errors import Diagnostic, GrowError
 from growdsl.ir import Plan
 from growdsl.source import Source
 
@@ -76,8 +76,13 @@ def fmt(files: FilesArg,
             changed += 1
             if check_only:
                 print(f"would reformat {path}")
-            else:
+                continue
+            try:
                 path.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                report(GrowError([Diagnostic(code="E704", message=f"cannot write: {exc.strerror}",
+                                             source=Source(path=str(path), text=""))]))
+                failed += 1
     raise typer.Exit(1 if failed or (check_only and changed) else 0)
 
 
