@@ -101,3 +101,19 @@ def test_keep_last_k_and_stale_temporaries_removed(tmp_path: Path) -> None:
 
 def test_no_checkpoint_at_all(tmp_path: Path) -> None:
     assert ckpt.latest(tmp_path / "nothing") is None
+
+
+def test_parameters_without_optimizer_state_stay_without(tmp_path: Path) -> None:
+    """A sub-model step leaves the upper layers without Adam state; a resumed optimizer must
+    not invent any (DCP's loader would otherwise initialise it with step 1)."""
+    model, opt, sched = trained()
+    top = [p for n, p in model.named_parameters() if n.startswith("transformer.h.1.")]
+    for p in top:
+        del opt.state[p]
+    path = ckpt.save(tmp_path, model, opt, sched, state(2), keep=2)  # type: ignore[arg-type]
+    model2, opt2, sched2 = trained(seed=1)
+    ckpt.load_into(path, model2, opt2, sched2)  # type: ignore[arg-type]
+    names2 = {id(p): n for n, p in model2.named_parameters()}
+    with_state = {names2[id(p)] for p in opt2.state}
+    assert with_state and not any(n.startswith("transformer.h.1.") for n in with_state)
+    assert len(with_state) == len(opt.state)

@@ -188,6 +188,10 @@ def latest(root: Path) -> Path | None:
     return None
 
 
+def _flat_keys(tree: dict[str, Any], prefix: str) -> list[str]:
+    return [f"{prefix}.{k}" for k in tree]
+
+
 def read_state(path: Path) -> RunState:
     return RunState(**json.loads((path / "state.json").read_text()))
 
@@ -196,14 +200,26 @@ def load_into(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
               scheduler: torch.optim.lr_scheduler.LRScheduler, rank: int = 0) -> RunState:
     """Load a checkpoint's model, optimizer, scheduler and RNG states in place."""
     import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
     from torch.distributed.checkpoint.state_dict import set_state_dict
 
+    where = str(path / "model_optim")
     state = _dcp_state(model, optimizer)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dcp.load(state, checkpoint_id=str(path / "model_optim"))
+        saved = set(dcp.FileSystemReader(where).read_metadata().state_dict_metadata)
+        dcp.load(state, checkpoint_id=where,
+                 planner=DefaultLoadPlanner(allow_partial_load=True))
         set_state_dict(model, optimizer, model_state_dict=state["model"],
                        optim_state_dict=state["optim"])
+    missing = sorted(k for k in _flat_keys(state["model"], "model") if k not in saved)
+    if missing:
+        raise ValueError(f"{path}: the model's {missing[:3]}... are not in the checkpoint")
+    # parameters that had no optimizer state when saved (never stepped yet) get none again
+    names = {id(p): n for n, p in model.named_parameters()}
+    for param in list(optimizer.state):
+        if f"optim.state.{names[id(param)]}.step" not in saved:
+            del optimizer.state[param]
     scheduler.load_state_dict(json.loads((path / "scheduler.json").read_text()))
     set_rng_state(torch.load(path / f"rng-rank{rank}.pt", weights_only=False))
     return read_state(path)

@@ -300,6 +300,9 @@ def train_stage(run: Run, stage: Stage) -> None:
                 log_val(run, stage)
             if train.checkpoint_every and s.step % train.checkpoint_every == 0:
                 save_checkpoint(run)
+    if stage.steps == 0:        # a starting shape (e.g. `init from`), grown at once
+        run.state = dataclasses.replace(run.state, stage_done=True)
+        return
     if run.stop:
         save_checkpoint(run)
         log.warning("interrupted at step %d; checkpoint saved, continue with --resume",
@@ -336,6 +339,10 @@ def disk_errors(what: str, run: Run) -> Iterator[None]:
 
 
 def save_checkpoint(run: Run) -> None:
+    """A checkpoint of the run as it stands (none before a stage's first step: the previous
+    one, or the start, already describes it, and the optimizer has no state yet)."""
+    if run.state.step == 0:
+        return
     run.state = dataclasses.replace(run.state, log_rows=run.metrics.rows)
     with disk_errors("a checkpoint", run):
         path = ckpt.save(run.opts.out / "checkpoints", run.model, run.optimizer, run.scheduler,

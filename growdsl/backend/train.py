@@ -8,6 +8,9 @@ precision, optimizer, learning-rate schedule, the loss of each family, evaluatio
   and as growdsl.flops counts it; a pooled BERT takes the positions itself.
 - Schedule: linear warmup, then linear / cosine decay to `min_lr` (or constant);
   `restart` runs it anew over each stage, `continue` runs one schedule over the whole plan.
+- bert2BERT's two-stage training (`submodels` = n > 1): step s trains the sub-model made of
+  the bottom ceil(L (s mod n + 1) / n) layers with the shared head (Chen et al. ACL 2022,
+  sec. 4.3); layers above it get no gradient and no update that step.
 - The loop stops cleanly (after a whole step) when `should_stop()` says so (Ctrl-C), and
   raises E717 at the first non-finite loss, before the optimizer touches the weights.
 """
@@ -29,6 +32,7 @@ from growdsl.backend.checkpoint import RunState
 from growdsl.backend.data import Corpus
 from growdsl.backend.run_errors import fail
 from growdsl.backend.treatments import ramp_mask
+from growdsl.flops import submodel_depths
 from growdsl.ir import Stage, Train
 
 VAL_BATCHES = 4
@@ -107,6 +111,25 @@ def loss_of(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return F.cross_entropy(logits_BMV.flatten(0, 1).float(), batch["labels"].flatten())
 
 
+@contextlib.contextmanager
+def submodel(model: nn.Module, family_name: str, depth: int) -> Iterator[None]:
+    """Run `model` on its bottom `depth` layers only (the layer list truncated, then restored)."""
+    from growdsl.backend.families import family
+
+    dotted = family(family_name).layer_prefix.partition(".{i}")[0]
+    parent_name, _, leaf = dotted.rpartition(".")
+    parent = model.get_submodule(parent_name)
+    full = getattr(parent, leaf)
+    if depth >= len(full):
+        yield
+        return
+    setattr(parent, leaf, nn.ModuleList(list(full)[:depth]))
+    try:
+        yield
+    finally:
+        setattr(parent, leaf, full)
+
+
 def to_device(batch: dict[str, torch.Tensor], dev: Device) -> dict[str, torch.Tensor]:
     return {k: v.to(dev.device, non_blocking=True) for k, v in batch.items()}
 
@@ -153,13 +176,15 @@ def steps(loop: Loop, should_stop: Callable[[], bool]) -> Iterator[StepLog]:
     """Train `loop.stage` from `loop.state.step` to its end, yielding after every step."""
     stage, train, state = loop.stage, loop.stage.train, loop.state
     model = torch.compile(loop.model) if loop.dev.compile else loop.model
+    depths = submodel_depths(stage.shape)
     loop.model.train()
     while state.step < stage.steps and not should_stop():
         start = time.perf_counter()
         ramp_mask(loop.model, state.step)
         batch = loop.corpus.batch(state.data_offset, train.batch, stage.shape.seq,
                                   train.mlm_probability)
-        with loop.dev.context():
+        depth = depths[state.step % len(depths)]
+        with loop.dev.context(), submodel(loop.model, stage.shape.family, depth):
             loss = loss_of(model, to_device(batch, loop.dev))
         if not torch.isfinite(loss):
             fail("E717", f"loss is {loss.item()} at step {state.global_step + 1} "
