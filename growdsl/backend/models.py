@@ -17,11 +17,20 @@ import transformers as hf
 from transformers import PretrainedConfig, PreTrainedModel
 
 from growdsl.backend.families import family
+from growdsl.backend.families.layout import Layout
 from growdsl.backend.pooling import PooledBertForMaskedLM
 from growdsl.backend.treatments import factorize_ffn, install_mask
 from growdsl.shapes import Shape
 
 _EXTRA = ("ffn", "ffn_share", "ffn_rank", "pool", "pool_mode", "seq", "submodels")
+# The config fields `config_for` derives from a shape (the rest are settings).
+_SHAPE_KEYS = {
+    "bert": ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+             "max_position_embeddings"),
+    "gpt2": ("n_embd", "n_layer", "n_head", "n_inner", "n_positions"),
+    "llama": ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+              "head_dim", "intermediate_size", "max_position_embeddings"),
+}
 
 
 def config_for(shape: Shape, **overrides: Any) -> PretrainedConfig:
@@ -50,6 +59,17 @@ def config_for(shape: Shape, **overrides: Any) -> PretrainedConfig:
     for key, value in overrides.items():
         setattr(config, key, value)
     return config
+
+
+def derive_config(base: PretrainedConfig, shape: Shape) -> PretrainedConfig:
+    """`base` (a source checkpoint's config) with `shape`'s shape fields; every other
+    setting (activation, norm eps, rope, token ids, `architectures`) is kept."""
+    shaped = config_for(shape)
+    out = type(base).from_dict(base.to_dict())
+    for key in (*_SHAPE_KEYS[shape.family], "vocab_size", "tie_word_embeddings"):
+        setattr(out, key, getattr(shaped, key))
+    out.growdsl = shaped.growdsl
+    return out
 
 
 def shape_of(config: PretrainedConfig) -> Shape:
@@ -103,6 +123,20 @@ def build_from_config(config: PretrainedConfig, seed: int | None = 0) -> PreTrai
     if mask:
         install_mask(model, fam, mask)
     return model
+
+
+def build_for_layout(config: PretrainedConfig, layout: Layout) -> PreTrainedModel:
+    """An uninitialised-weights model of `layout`'s class (bare ones without treatments;
+    BERT's pooler only when the layout stores one); load its state with `load_state`."""
+    if layout.head:
+        return build_from_config(config, seed=None)
+    if not is_plain(config):
+        raise ValueError(f"a bare {layout.architecture} cannot carry growdsl's treatments")
+    cls = getattr(hf, family(layout.family).bare_class)
+    if layout.family == "bert":
+        pooler = any(key.startswith("bert.pooler.") for key, _ in layout.extra)
+        return cls(config, add_pooling_layer=pooler)
+    return cls(config)
 
 
 def build_model(shape: Shape, seed: int = 0) -> PreTrainedModel:

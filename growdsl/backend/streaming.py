@@ -7,6 +7,12 @@ width growth one tensor and its copy (AKI: two layers' worth). The output is one
 `model.safetensors`: its header is known in advance from the weight map of the grown shape,
 so the file is written front to back. (The safetensors library writes only whole state
 dicts; the format is an 8-byte header length, a JSON header, then raw little-endian bytes.)
+
+The checkpoint may be a full model (`BertForMaskedLM`, ...) or a bare one (`BertModel`,
+...: `families.layout`); the grown one is written in the same layout, with the source's
+config settings and `architectures` kept. A checkpoint growdsl cannot read (no config,
+unsupported type or architecture, no safetensors, missing or mis-shaped tensors) is a
+GrowError (E730-E737), never a traceback.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import shutil
 import struct
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +31,61 @@ import torch
 from safetensors import safe_open
 from transformers import AutoConfig, PretrainedConfig
 
-from growdsl.backend.families import tensor_shapes
-from growdsl.backend.models import shape_of
+from growdsl.backend.families import family
+from growdsl.backend.families.layout import Layout, detect
+from growdsl.backend.models import is_plain, shape_of
 from growdsl.backend.surgery import grow_lazy, plan_step, step_config
 from growdsl.backend.surgery.core import LazyState
+from growdsl.errors import Diagnostic, GrowError
 from growdsl.ir import Growth
 from growdsl.operators import OpResult
-from growdsl.shapes import Shape
+from growdsl.shapes import FAMILIES, Shape
+from growdsl.source import Source
 
 WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.h5", "*.msgpack")
 DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
           torch.float64: "F64"}
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Checkpoint:
+    """An open source checkpoint: its config and shape, its layout, thunks reading single
+    tensors (canonical keys), the weights' dtype, and the stored tensors growth leaves out
+    (outside the layout's map: legacy buffers, a pretraining model's extra heads)."""
+
+    config: PretrainedConfig
+    shape: Shape
+    layout: Layout
+    state: LazyState
+    dtype: torch.dtype
+    dropped: tuple[str, ...]
+
+
+def read_config(src_dir: Path) -> tuple[PretrainedConfig, Shape]:
+    """The checkpoint's config and shape; a GrowError when growdsl cannot read them."""
+    if not (src_dir / "config.json").is_file():
+        raise checkpoint_error(src_dir, "E730", "not a Hugging Face model directory (no "
+                               "config.json)", "save the model with `save_pretrained`")
+    try:
+        config = AutoConfig.from_pretrained(str(src_dir), local_files_only=True)
+    except (OSError, ValueError, KeyError) as error:
+        raise checkpoint_error(src_dir, "E731", f"config.json cannot be read: {error}",
+                               f"growdsl grows model types {', '.join(FAMILIES)}") from None
+    if config.model_type not in FAMILIES:
+        raise checkpoint_error(src_dir, "E731", f"model type `{config.model_type}` is not "
+                               "supported", f"growdsl grows model types {', '.join(FAMILIES)}")
+    return config, shape_of(config)
+
+
 def source_files(src_dir: Path) -> list[Path]:
     """The checkpoint's safetensors files (single or sharded)."""
     files = sorted(src_dir.glob("*.safetensors"))
     if not files:
-        raise FileNotFoundError(f"{src_dir}: no *.safetensors file (save with save_pretrained)")
+        others = sorted(p.name for pattern in WEIGHT_FILES[1:] for p in src_dir.glob(pattern))
+        found = f" (found {', '.join(others)})" if others else ""
+        raise checkpoint_error(src_dir, "E733", f"no *.safetensors weights{found}",
+                               "load it once and save it with `save_pretrained` (safetensors "
+                               "is the default), then grow that copy")
     return files
 
 
@@ -50,18 +94,56 @@ def _read(handle: Any, key: str) -> torch.Tensor:
     return tensor
 
 
-def open_lazy(stack: ExitStack, src_dir: Path) -> tuple[LazyState, torch.dtype]:
-    """Thunks reading single tensors from the checkpoint, and its (first tensor's) dtype."""
-    state: LazyState = {}
+def open_checkpoint(stack: ExitStack, src_dir: Path) -> Checkpoint:
+    """Open `src_dir` for growth: layout detected, every tensor its map needs present with
+    the shape config.json implies; a GrowError otherwise. Nothing is read yet."""
+    config, shape = read_config(src_dir)
+    stored: dict[str, Any] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     dtype: torch.dtype | None = None
     for path in source_files(src_dir):
-        handle = stack.enter_context(safe_open(str(path), framework="pt"))
+        try:
+            handle = stack.enter_context(safe_open(str(path), framework="pt"))
+        except Exception as error:
+            raise checkpoint_error(src_dir, "E736", f"{path.name} cannot be read: {error}",
+                                   None) from None
         for key in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
-            state[key] = functools.partial(_read, handle, key)
-            if dtype is None:
-                name = handle.get_slice(key).get_dtype()
-                dtype = {v: k for k, v in DTYPES.items()}.get(name, torch.float32)
-    return state, dtype or torch.float32
+            stored[key] = handle
+            info = handle.get_slice(key)
+            shapes[key] = tuple(info.get_shape())
+            dtype = dtype or {v: k for k, v in DTYPES.items()}.get(info.get_dtype())
+    layout = detect(shape.family, getattr(config, "architectures", None), stored)
+    if isinstance(layout, str):
+        raise checkpoint_error(src_dir, "E732", layout, None)
+    expected = layout.tensor_shapes(shape, getattr(config, "type_vocab_size", 2))
+    _check_tensors(src_dir, layout, expected, shapes)
+    state: LazyState = {layout.canonical_key(k): functools.partial(_read, stored[k], k)
+                        for k in expected}
+    dropped = tuple(k for k in stored if k not in expected)
+    return Checkpoint(config=config, shape=shape, layout=layout, state=state,
+                      dtype=dtype or torch.float32, dropped=dropped)
+
+
+def _check_tensors(src_dir: Path, layout: Layout, expected: dict[str, tuple[int, ...]],
+                   found: dict[str, tuple[int, ...]]) -> None:
+    missing = [k for k in expected if k not in found]
+    if missing:
+        more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+        raise checkpoint_error(src_dir, "E734", f"the {layout.describe()} checkpoint lacks "
+                               f"tensors its config.json implies: {', '.join(missing[:4])}{more}",
+                               "is config.json (`architectures`, sizes) the one saved with "
+                               "these weights?")
+    wrong = [f"{k} is {list(found[k])}, config.json implies {list(v)}"
+             for k, v in expected.items() if found[k] != v]
+    if wrong:
+        raise checkpoint_error(src_dir, "E735", f"tensor shapes disagree with config.json: "
+                               f"{'; '.join(wrong[:3])}", None)
+
+
+def checkpoint_error(src_dir: Path, code: str, message: str, hint: str | None) -> GrowError:
+    """A user-facing error about the checkpoint at `src_dir`."""
+    return GrowError([Diagnostic(code=code, message=message, help=hint,
+                                 source=Source(path=str(src_dir), text=""))])
 
 
 def write_streaming(path: Path, shapes: dict[str, tuple[int, ...]], tensors: Iterator[
@@ -91,36 +173,26 @@ def write_streaming(path: Path, shapes: dict[str, tuple[int, ...]], tensors: Ite
 
 def grow_checkpoint(src_dir: str | Path, out_dir: str | Path, dst: Shape,
                     growth: Growth) -> tuple[Shape, list[OpResult], PretrainedConfig, int]:
-    """Stream-grow `src_dir` into `out_dir`; returns the grown shape, the per-operator
-    static results, the new config and the bytes written."""
+    """Stream-grow `src_dir` into `out_dir` in the source's layout; returns the grown
+    shape, the per-operator static results, the new config and the bytes written."""
     src_dir, out_dir = Path(src_dir), Path(out_dir)
-    config = AutoConfig.from_pretrained(str(src_dir), local_files_only=True)
-    src = shape_of(config)
-    final, steps = plan_step(src, dst, growth)
-    new_config = step_config(final, steps)
-    _carry_settings(config, new_config)
-    shapes = tensor_shapes(final, getattr(config, "type_vocab_size", 2))
-    out_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        source, dtype = open_lazy(stack, src_dir)
-        missing = [k for k in tensor_shapes(src) if k not in source]
-        if missing:
-            raise KeyError(f"{src_dir} lacks tensors the {src.family} model needs: "
-                           f"{', '.join(missing[:4])}")
-        grown = grow_lazy(source, steps, growth.seed, "weight")
-        made = ((key, grown[key]()) for key in shapes)
-        written = write_streaming(out_dir / "model.safetensors", shapes, made, dtype)
+        source = open_checkpoint(stack, src_dir)
+        final, steps = plan_step(source.shape, dst, growth)
+        new_config = step_config(final, steps, base=source.config)
+        if not source.layout.head and not is_plain(new_config):
+            raise checkpoint_error(src_dir, "E737", f"the bare {source.layout.architecture} "
+                                   "cannot carry the gate `masked` growth installs",
+                                   f"grow a {family(final.family).model_class} checkpoint")
+        shapes = source.layout.tensor_shapes(final, getattr(source.config, "type_vocab_size", 2))
+        grown = grow_lazy(source.state, steps, growth.seed, "weight", layout=source.layout)
+        made = ((source.layout.stored_key(key), grown[key]()) for key in
+                source.layout.weight_map(final))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = write_streaming(out_dir / "model.safetensors", shapes, made, source.dtype)
     new_config.save_pretrained(str(out_dir))
     _copy_side_files(src_dir, out_dir)
     return final, steps, new_config, written
-
-
-def _carry_settings(old: PretrainedConfig, new: PretrainedConfig) -> None:
-    """Keep the source's non-shape settings (activation, eps, token ids, dropout...)."""
-    shape_fields = set(new.to_diff_dict())
-    for key, value in old.to_diff_dict().items():
-        if key not in shape_fields and key not in ("architectures", "transformers_version"):
-            setattr(new, key, value)
 
 
 def _copy_side_files(src_dir: Path, out_dir: Path) -> None:

@@ -4,9 +4,11 @@ checkpoint to a target shape (bert2BERT's reuse of a smaller pretrained model).
 The target and the operator list use the `.grow` syntax of a stage shape and a growth
 step, parsed by the front end (`growdsl.lower.lower_growth_cli`). The checkpoint is grown
 by streaming (one tensor at a time); `--verify` replays the step operator by operator in
-memory, prints each one's verdict and measured logit difference, and exits 1 when an
-operator whose verdict is exact does not preserve the function. torch is imported only
-inside the command.
+memory, prints each one's verdict and measured logit difference (a bare model's: last
+hidden states), and exits 1 when an operator whose verdict is exact does not preserve the
+function. Full (`BertForMaskedLM`, ...) and bare (`BertModel`, ...) checkpoints are grown
+in their own layout; a checkpoint growdsl cannot read is a located error (exit 1). torch is
+imported only inside the command.
 """
 
 from __future__ import annotations
@@ -21,21 +23,20 @@ from growdsl.cli import app
 
 
 def _lower(to: str, ops: str, src_dir: Path, seed: int | None) -> tuple:
-    """(source shape, target shape, growth) from the command line, via the front end."""
-    from transformers import AutoConfig
+    """(source shape, target shape, growth, layout, dropped keys) from the command line and
+    the checkpoint (a GrowError when growdsl cannot read it)."""
+    from contextlib import ExitStack
 
     from growdsl import lower
-    from growdsl.backend.models import shape_of
+    from growdsl.backend.streaming import open_checkpoint
 
-    src = shape_of(AutoConfig.from_pretrained(str(src_dir), local_files_only=True))
-    lower_growth_cli = getattr(lower, "lower_growth_cli", None)
-    if lower_growth_cli is None:
-        raise RuntimeError("growdsl.lower.lower_growth_cli is not available in this build")
-    dst, growth = lower_growth_cli(to, ops, src)
+    with ExitStack() as stack:
+        source = open_checkpoint(stack, src_dir)
+    dst, growth = lower.lower_growth_cli(to, ops, source.shape)
     if seed is not None:
         growth = type(growth)(ops=growth.ops, seed=seed, preserve=growth.preserve,
                               span=growth.span)
-    return src, dst, growth
+    return source.shape, dst, growth, source.layout, source.dropped
 
 
 @app.command()
@@ -51,12 +52,8 @@ def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory"
     from growdsl.errors import GrowError
     from growdsl.operators import GrowthStepError
 
-    if not (src_dir / "config.json").is_file():
-        print(f"error: {src_dir} is not a Hugging Face model directory (no config.json)",
-              file=sys.stderr)
-        raise typer.Exit(1)
     try:
-        src, dst, growth = _lower(to, ops, src_dir, seed)
+        src, dst, growth, layout, dropped = _lower(to, ops, src_dir, seed)
         from growdsl.backend.streaming import grow_checkpoint
 
         final, steps, _config, written = grow_checkpoint(src_dir, out_dir, dst, growth)
@@ -70,19 +67,24 @@ def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory"
     print(f"grew {src_dir} -> {out_dir}: layers {src.layers}->{final.layers}, hidden "
           f"{src.hidden}->{final.hidden}, heads {src.heads}->{final.heads}, ffn "
           f"{src.ffn}->{final.ffn} ({written / 1e6:.1f} MB written)")
+    print(f"  layout: {layout.describe()}")
+    if dropped:
+        print(f"  not carried over ({len(dropped)} tensors the model class does not use): "
+              f"{', '.join(dropped[:4])}{' ...' if len(dropped) > 4 else ''}")
     for call, _before, _after, verdict in steps:
         print(f"  {call.name}: {verdict.kind} ({verdict.reason})")
     if verify:
-        _verify(src_dir, out_dir, steps, growth.seed)
+        _verify(src_dir, out_dir, steps, growth.seed, "logits" if layout.head else
+                "last hidden states")
 
 
-def _verify(src_dir: Path, out_dir: Path, steps: list, growth_seed: int) -> None:
+def _verify(src_dir: Path, out_dir: Path, steps: list, growth_seed: int, what: str) -> None:
     from growdsl.backend.verify import verify_steps, verify_written
 
     checks = verify_steps(src_dir, steps, growth_seed)
     for check in checks:
         status = "BROKEN" if check.broken else "ok"
-        print(f"verify {check.op}: {check.verdict}, max |diff| {check.diff.max_abs:.3g} "
+        print(f"verify {check.op}: {check.verdict}, {what} max |diff| {check.diff.max_abs:.3g} "
               f"(relative {check.diff.max_rel:.3g}) {status}")
     written = verify_written(src_dir, out_dir, steps, growth_seed)
     print(f"verify written checkpoint vs in-memory growth: max |diff| {written.max_abs:.3g}")

@@ -42,9 +42,18 @@ class Family:
     conv1d: bool = False                            # weights stored [in, out] (GPT-2 Conv1D)
     ffn_bias: bool = True
     position_key: str | None = None                 # learned position table, if any
+    base_prefix: str = ""                           # the base model's keys ("bert.")
+    bare_class: str = ""                            # the headless base model ("BertModel")
+    head_prefixes: tuple[str, ...] = ()             # keys of the LM head ("cls.", "lm_head.")
+    optional: tuple[tuple[str, Axes], ...] = ()     # global tensors a bare checkpoint may
+    #                                                 hold or not (BertModel's pooler)
 
     def layer_key(self, i: int, suffix: str) -> str:
         return self.layer_prefix.format(i=i) + suffix
+
+    def is_head(self, key: str) -> bool:
+        """True for a key of the language-model head (absent from a bare model)."""
+        return key.startswith(self.head_prefixes)
 
     def split_layer_key(self, key: str) -> tuple[int, str] | None:
         """`(layer, suffix)` for a per-layer key, None for a global one."""

@@ -1,4 +1,6 @@
-"""BERT (`BertForMaskedLM`): post-LN, token type embeddings, MLM transform, tied decoder.
+"""BERT (`BertForMaskedLM`): post-LN, token type embeddings, MLM transform, tied decoder;
+the bare `BertModel` (no `bert.` prefix, no `cls.` head, optional pooler) through
+`families.layout`.
 
 Devlin et al., NAACL 2019. The MLM transform's LayerNorm feeds the (tied) decoder, so it
 consumes the residual space when the head is tied.
@@ -51,10 +53,16 @@ def global_axes(shape: Shape) -> WeightMap:
     return out
 
 
+# `BertModel`'s pooler, tanh(W h_CLS + b): present or not in a bare checkpoint.
+POOLER = (("bert.pooler.dense.weight", (D_O, D_I)), ("bert.pooler.dense.bias", (D_O,)))
+
+
 FAMILY = Family(
     name="bert", model_class="BertForMaskedLM", layer_prefix="bert.encoder.layer.{i}.",
     layer_axes=layer_axes, global_axes=global_axes,
     ffn_in=("intermediate.dense",), ffn_out="output.dense",
     residual_out=("attention.output.dense", "output.dense"),
     position_key="bert.embeddings.position_embeddings.weight",
+    base_prefix="bert.", bare_class="BertModel", head_prefixes=("cls.",),
+    optional=POOLER,
 )

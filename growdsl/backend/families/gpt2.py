@@ -48,4 +48,5 @@ FAMILY = Family(
     ffn_in=("mlp.c_fc",), ffn_out="mlp.c_proj",
     residual_out=("attn.c_proj", "mlp.c_proj"), conv1d=True,
     position_key="transformer.wpe.weight",
+    base_prefix="transformer.", bare_class="GPT2Model", head_prefixes=("lm_head.",),
 )

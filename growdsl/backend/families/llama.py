@@ -39,4 +39,5 @@ FAMILY = Family(
     layer_axes=layer_axes, global_axes=global_axes,
     ffn_in=("mlp.gate_proj", "mlp.up_proj"), ffn_out="mlp.down_proj",
     residual_out=("self_attn.o_proj", "mlp.down_proj"), ffn_bias=False,
+    base_prefix="model.", bare_class="LlamaModel", head_prefixes=("lm_head.",),
 )

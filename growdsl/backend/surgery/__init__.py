@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
+from growdsl.backend.families.layout import Layout
 from growdsl.backend.surgery import (
     aki,
     clone,
@@ -65,20 +66,25 @@ def plan_step(src: Shape, dst: Shape, growth: Growth) -> tuple[Shape, list[OpRes
     return final.replace(seq=dst.seq, submodels=dst.submodels), steps
 
 
-def grow_lazy(state: LazyState, steps: list[OpResult], seed: int, kind: str) -> LazyState:
-    """Run the tensor halves of a statically walked step over a lazy state."""
-    for index, (call, before, after, _verdict) in enumerate(steps):
+def grow_lazy(state: LazyState, steps: list[OpResult], seed: int, kind: str, *,
+              layout: Layout | None = None, start: int = 0) -> LazyState:
+    """Run the tensor halves of a statically walked step over a lazy state (canonical keys
+    of `layout`, the full model's when None). `start` is the index of `steps[0]` in the
+    whole step, so that a step run operator by operator draws the same random maps."""
+    for index, (call, before, after, _verdict) in enumerate(steps, start):
         args = resolve_args(REGISTRY[call.name], call.args)
-        ctx = Ctx(kind=kind, seed=seed * 1009 + index)
+        ctx = Ctx(kind=kind, seed=seed * 1009 + index, layout=layout)
         state = TENSOR_OPS[call.name](state, before, after, args, ctx)
     return state
 
 
-def step_config(final: Shape, steps: list[OpResult]) -> PretrainedConfig:
-    """The grown model's config (with an MSG gate when the step has `masked`)."""
-    from growdsl.backend.models import config_for
+def step_config(final: Shape, steps: list[OpResult],
+                base: PretrainedConfig | None = None) -> PretrainedConfig:
+    """The grown model's config (with an MSG gate when the step has `masked`): `base`'s
+    settings (a source checkpoint's) with `final`'s shape fields, or `final`'s defaults."""
+    from growdsl.backend.models import config_for, derive_config
 
-    config = config_for(final)
+    config = derive_config(base, final) if base is not None else config_for(final)
     for call, before, after, _verdict in steps:
         if call.name == "masked":
             args = resolve_args(REGISTRY[call.name], call.args)

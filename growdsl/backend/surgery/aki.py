@@ -11,7 +11,7 @@ import functools
 
 import torch
 
-from growdsl.backend.families import Axes, family, weight_map
+from growdsl.backend.families import Axes, family
 from growdsl.backend.surgery.core import Ctx, LazyState, Map, Thunk, widen
 from growdsl.backend.surgery.width import width_maps
 from growdsl.ir import ArgValue
@@ -24,7 +24,7 @@ def grow(state: LazyState, src: Shape, dst: Shape, args: dict[str, ArgValue],
     base = widen(state, src, maps, ctx)
     fam = family(src.family)
     out = dict(base)
-    for key, axes in weight_map(src).items():
+    for key, axes in ctx.weight_map(src).items():
         split = fam.split_layer_key(key)
         if split is None or split[0] + 1 >= src.layers:
             continue

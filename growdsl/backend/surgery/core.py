@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
-from growdsl.backend.families import Axes, family, weight_map
+from growdsl.backend.families import Axes, WeightMap, family, weight_map
+from growdsl.backend.families.layout import Layout
 from growdsl.shapes import Shape
 
 Thunk = Callable[[], torch.Tensor]
@@ -33,10 +34,16 @@ KINDS = ("weight", "exp_avg", "exp_avg_sq", "transfer", "copy")
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Ctx:
-    """What the state holds (`kind`) and the growth step's seed for random maps."""
+    """What the state holds (`kind`), the growth step's seed for random maps, and the
+    checkpoint's layout (None: the full model's weight map)."""
 
     kind: str = "weight"
     seed: int = 0
+    layout: Layout | None = None
+
+    def weight_map(self, shape: Shape) -> WeightMap:
+        """The tensors the state holds for `shape` (canonical keys)."""
+        return self.layout.weight_map(shape) if self.layout else weight_map(shape)
 
     def generator(self, salt: int) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed * 1_000_003 + salt)
@@ -127,7 +134,7 @@ def expand(t: torch.Tensor, axes: Axes, maps: Mapping[str, Map], kind: str) -> t
 def widen(state: LazyState, src: Shape, maps: Mapping[str, Map], ctx: Ctx) -> LazyState:
     """Every tensor of `src`'s weight map grown through `maps`."""
     return {key: functools.partial(_expand_thunk, state[key], axes, maps, ctx.kind)
-            for key, axes in weight_map(src).items()}
+            for key, axes in ctx.weight_map(src).items()}
 
 
 def _expand_thunk(thunk: Thunk, axes: Axes, maps: Mapping[str, Map], kind: str) -> torch.Tensor:
@@ -141,7 +148,7 @@ def relayer(state: LazyState, src: Shape, sources: list[int], zeroed: set[int],
     fam = family(src.family)
     out: LazyState = {}
     layer_suffixes: list[str] = []
-    for key in weight_map(src):
+    for key in ctx.weight_map(src):
         split = fam.split_layer_key(key)
         if split is None:
             out[key] = state[key]

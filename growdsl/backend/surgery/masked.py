@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from growdsl.backend.families import Axes, weight_map
+from growdsl.backend.families import Axes
 from growdsl.backend.surgery.core import Ctx, LazyState, Thunk, relayer
 from growdsl.ir import ArgValue
 from growdsl.shapes import Shape
@@ -36,7 +36,7 @@ def grow(state: LazyState, src: Shape, dst: Shape, args: dict[str, ArgValue],
     if dst.ffn_stored == src.ffn_stored:
         return state
     out = dict(state)
-    for key, axes in weight_map(deeper).items():
+    for key, axes in ctx.weight_map(deeper).items():
         if any(space == "F" for space, _ in axes):
             out[key] = functools.partial(_fresh, state[key], axes, dst.ffn_stored, key, ctx)
     return out

@@ -10,7 +10,7 @@ import functools
 
 import torch
 
-from growdsl.backend.families import family, weight_map
+from growdsl.backend.families import family
 from growdsl.backend.surgery.core import Ctx, LazyState, Thunk
 from growdsl.ir import ArgValue
 from growdsl.shapes import Shape
@@ -21,7 +21,7 @@ def grow(state: LazyState, src: Shape, dst: Shape, args: dict[str, ArgValue],
     fam = family(src.family)
     modules = (*fam.ffn_in, fam.ffn_out)
     out: LazyState = {}
-    for key in weight_map(src):
+    for key in ctx.weight_map(src):
         split = fam.split_layer_key(key)
         module = next((m for m in modules if split and split[1].startswith(m + ".")), None)
         if split is None or module is None:

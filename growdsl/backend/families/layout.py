@@ -1,0 +1,102 @@
+"""Checkpoint layouts: which of a family's weight-map keys a checkpoint stores, and under
+which names. The weight maps are written once, for the full model with its LM head
+(`BertForMaskedLM`, `GPT2LMHeadModel`, `LlamaForCausalLM`); a `Layout` is the thin layer
+over them for the other layouts a real checkpoint comes in:
+
+- `prefixed`: stored keys carry the base model's prefix (`bert.`, `transformer.`,
+  `model.`); a bare model's (`BertModel`, `GPT2Model`, `LlamaModel`) do not.
+- `head`: the LM head is stored. Without it, nothing reads the final norm but the caller,
+  so it keeps its outputs as copies (role `o`, the untied map's) and the head's keys are
+  left out: the function to preserve is the last hidden state.
+- `extra`: further global entries, each with its axes: the optional modules a checkpoint
+  holds (`BertModel`'s pooler), or a verification probe.
+
+Operators work on canonical (full-model) keys; `stored_key` / `canonical_key` translate at
+the checkpoint's edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from growdsl.backend.families import Axes, WeightMap, family, space_sizes, weight_map
+from growdsl.shapes import Shape
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Layout:
+    """How one checkpoint stores a family's weight map (see the module doc)."""
+
+    family: str
+    prefixed: bool = True
+    head: bool = True
+    extra: tuple[tuple[str, Axes], ...] = ()
+
+    @property
+    def architecture(self) -> str:
+        """The HF class that loads this layout (written to `config.architectures`)."""
+        fam = family(self.family)
+        return fam.model_class if self.head else fam.bare_class
+
+    def describe(self) -> str:
+        fam = family(self.family)
+        keys = f"keys with `{fam.base_prefix}`" if self.prefixed else \
+            f"keys without `{fam.base_prefix}`"
+        head = "LM head" if self.head else "no LM head: last hidden states compared"
+        return f"{self.architecture} ({keys}, {head})"
+
+    def weight_map(self, shape: Shape) -> WeightMap:
+        """Canonical key -> axes of every tensor this layout stores for `shape`."""
+        fam = family(self.family)
+        full = weight_map(shape if self.head else shape.replace(tied=False))
+        out = {k: axes for k, axes in full.items() if self.head or not fam.is_head(k)}
+        out.update(self.extra)
+        return out
+
+    def tensor_shapes(self, shape: Shape, type_vocab: int = 2) -> dict[str, tuple[int, ...]]:
+        """Stored key -> shape of every tensor this layout stores for `shape`."""
+        size = space_sizes(shape, type_vocab)
+        return {self.stored_key(k): tuple(size[space] for space, _ in axes)
+                for k, axes in self.weight_map(shape).items()}
+
+    def stored_key(self, key: str) -> str:
+        """The checkpoint's name for canonical `key`."""
+        fam = family(self.family)
+        return key if self.prefixed else key.removeprefix(fam.base_prefix)
+
+    def canonical_key(self, stored: str) -> str:
+        """The weight map's name for the checkpoint's `stored` key."""
+        fam = family(self.family)
+        if self.prefixed or fam.is_head(stored):
+            return stored
+        return fam.base_prefix + stored
+
+    def with_extra(self, entries: dict[str, Axes]) -> Layout:
+        return Layout(family=self.family, prefixed=self.prefixed, head=self.head,
+                      extra=(*self.extra, *entries.items()))
+
+
+def detect(family_name: str, architectures: list[str] | None,
+           keys: Iterable[str]) -> Layout | str:
+    """The layout of a checkpoint from its `architectures` and stored keys, or a message
+    saying why it is not one growdsl can grow."""
+    fam = family(family_name)
+    keys = list(keys)
+    arch = architectures[0] if architectures else None
+    prefixed = any(k.startswith(fam.base_prefix) for k in keys)
+    if arch == fam.model_class:
+        head = True
+    elif arch == fam.bare_class:
+        head = False
+    elif arch is None:
+        head = prefixed or any(fam.is_head(k) for k in keys)
+    else:
+        return (f"architecture `{arch}` is not supported: growdsl grows `{fam.model_class}` "
+                f"and the bare `{fam.bare_class}`")
+    layout = Layout(family=family_name, prefixed=prefixed, head=head)
+    if not head:
+        stored = set(keys)
+        layout = layout.with_extra({k: axes for k, axes in fam.optional
+                                    if layout.stored_key(k) in stored})
+    return layout
