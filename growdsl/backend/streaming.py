@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, PretrainedConfig
 
 from growdsl.backend.families import family
@@ -67,13 +67,19 @@ def read_config(src_dir: Path) -> tuple[PretrainedConfig, Shape]:
         raise checkpoint_error(src_dir, "E730", "not a Hugging Face model directory (no "
                                "config.json)", "save the model with `save_pretrained`")
     try:
+        raw = json.loads((src_dir / "config.json").read_text())
+        model_type = raw.get("model_type") if isinstance(raw, dict) else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise checkpoint_error(src_dir, "E730", f"config.json cannot be read: {error}",
+                               None) from None
+    if model_type not in FAMILIES:
+        raise checkpoint_error(src_dir, "E731", f"model type `{model_type}` is not supported",
+                               f"growdsl grows model types {', '.join(FAMILIES)}")
+    try:
         config = AutoConfig.from_pretrained(str(src_dir), local_files_only=True)
-    except (OSError, ValueError, KeyError) as error:
-        raise checkpoint_error(src_dir, "E731", f"config.json cannot be read: {error}",
-                               f"growdsl grows model types {', '.join(FAMILIES)}") from None
-    if config.model_type not in FAMILIES:
-        raise checkpoint_error(src_dir, "E731", f"model type `{config.model_type}` is not "
-                               "supported", f"growdsl grows model types {', '.join(FAMILIES)}")
+    except Exception as error:  # transformers raises many kinds for a bad config
+        raise checkpoint_error(src_dir, "E730", f"config.json cannot be read: {error}",
+                               None) from None
     return config, shape_of(config)
 
 
@@ -104,7 +110,7 @@ def open_checkpoint(stack: ExitStack, src_dir: Path) -> Checkpoint:
     for path in source_files(src_dir):
         try:
             handle = stack.enter_context(safe_open(str(path), framework="pt"))
-        except Exception as error:
+        except (SafetensorError, OSError) as error:
             raise checkpoint_error(src_dir, "E736", f"{path.name} cannot be read: {error}",
                                    None) from None
         for key in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
