@@ -1,6 +1,7 @@
 """Crash and resume: a run SIGKILLed mid-stage, while a checkpoint is written (before and
 after its manifest) and right after a growth step, then resumed each time, ends with the
-same loss log and bitwise the same final weights as a run never interrupted (CPU)."""
+same loss log and bitwise the same final weights as a run never interrupted (CPU); so does
+a run stopped by Ctrl-C, which first saves a checkpoint where it stands."""
 
 from __future__ import annotations
 
@@ -35,13 +36,13 @@ SPEC = """
 
 
 def growdsl_run(spec: Path, out: Path, cache: Path, kill_at: str = "",
-                resume: bool = False) -> int:
+                resume: bool = False, sigint_at: str = "") -> int:
     env = {**os.environ, "GROWDSL_CACHE": str(cache), "OMP_NUM_THREADS": "1",
-           "GROWDSL_KILL_AT": kill_at, "HF_HUB_OFFLINE": "1"}
+           "GROWDSL_KILL_AT": kill_at, "GROWDSL_SIGINT_AT": sigint_at, "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "growdsl", "run", str(spec), "--out", str(out), "-q"]
     done = subprocess.run(cmd + (["--resume"] if resume else []), env=env,
                           capture_output=True, text=True, timeout=300)
-    if done.returncode not in (0, -signal.SIGKILL):
+    if done.returncode not in (0, 130, -signal.SIGKILL):
         raise AssertionError(done.stderr)
     return done.returncode
 
@@ -52,13 +53,27 @@ def loss_log(out: Path) -> list[tuple[str, ...]]:
         return [tuple(v for k, v in r.items() if k != "wall") for r in csv.DictReader(f)]
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(spec, cache, output of an uninterrupted run)."""
+    root = tmp_path_factory.mktemp("resume")
+    make_corpus(root / "corpus")
+    spec = write_spec(root / "plan.grow", SPEC)
+    assert growdsl_run(spec, root / "ref", root / "cache") == 0
+    return spec, root / "cache", root / "ref"
+
+
+def same_weights(a_dir: Path, b_dir: Path) -> bool:
+    name = "stages/1-stage2/model.safetensors"
+    a, b = load_file(str(a_dir / name)), load_file(str(b_dir / name))
+    return a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
+
+
 @pytest.mark.slow
-def test_sigkill_anywhere_then_resume_is_bitwise_identical(tmp_path: Path) -> None:
-    make_corpus(tmp_path / "corpus")
-    spec = write_spec(tmp_path / "plan.grow", SPEC)
-    cache = tmp_path / "cache"
-    ref, crashed = tmp_path / "ref", tmp_path / "crashed"
-    assert growdsl_run(spec, ref, cache) == 0
+def test_sigkill_anywhere_then_resume_is_bitwise_identical(
+        tmp_path: Path, reference: tuple[Path, Path, Path]) -> None:
+    spec, cache, ref = reference
+    crashed = tmp_path / "crashed"
 
     kills = ["step-5",                    # mid-stage (last checkpoint: step 3)
              "checkpoint-8-files",        # stage end, checkpoint written but no manifest
@@ -71,10 +86,20 @@ def test_sigkill_anywhere_then_resume_is_bitwise_identical(tmp_path: Path) -> No
 
     assert loss_log(crashed) == loss_log(ref)
     assert len([r for r in loss_log(ref) if r[0] == "train"]) == 16
-    name = "stages/1-stage2/model.safetensors"
-    a, b = load_file(str(ref / name)), load_file(str(crashed / name))
-    assert a.keys() == b.keys()
-    assert all(a[k].equal(b[k]) for k in a)
+    assert same_weights(ref, crashed)
     # only the newest complete checkpoints are kept; no temporary folder is left behind
     left = sorted(p.name for p in (crashed / "checkpoints").iterdir())
     assert left == ["step-00000014", "step-00000016"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_and_resume_is_identical(
+        tmp_path: Path, reference: tuple[Path, Path, Path]) -> None:
+    spec, cache, ref = reference
+    out = tmp_path / "interrupted"
+    assert growdsl_run(spec, out, cache, sigint_at="step-11") == 130
+    newest = sorted((out / "checkpoints").iterdir())[-1]
+    assert newest.name == "step-00000011"            # saved right where it stopped
+    assert growdsl_run(spec, out, cache, resume=True) == 0
+    assert loss_log(out) == loss_log(ref)
+    assert same_weights(ref, out)

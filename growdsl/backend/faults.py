@@ -1,6 +1,7 @@
 """Crash injection for the crash/resume tests: `GROWDSL_KILL_AT=name[,name...]` makes the
 process SIGKILL itself when it reaches a named point (nothing is flushed, nothing cleaned
-up: exactly what a dying machine does). Unset, `point` is a no-op.
+up: exactly what a dying machine does); `GROWDSL_SIGINT_AT=name` sends SIGINT instead (a
+Ctrl-C at a known moment). Unset, `point` is a no-op.
 
 Points: `step-<global step>` (after a training step is logged), `growth-<stage index>`
 (right after growing into that stage, before its first checkpoint),
@@ -15,7 +16,8 @@ import signal
 
 
 def point(name: str) -> None:
-    """SIGKILL this process if `name` is listed in `GROWDSL_KILL_AT`."""
-    wanted = os.environ.get("GROWDSL_KILL_AT")
-    if wanted and name in wanted.split(","):
-        os.kill(os.getpid(), signal.SIGKILL)
+    """SIGKILL (SIGINT) this process if `name` is listed in `GROWDSL_KILL_AT` (`_SIGINT_AT`)."""
+    for var, sig in (("GROWDSL_KILL_AT", signal.SIGKILL), ("GROWDSL_SIGINT_AT", signal.SIGINT)):
+        wanted = os.environ.get(var)
+        if wanted and name in wanted.split(","):
+            os.kill(os.getpid(), sig)
