@@ -60,7 +60,7 @@ def grown(draw: st.DrawFn, src: Shape) -> Shape:
 
 
 def _args(name: str, data: st.DataObject) -> dict:
-    args = {}
+    args: dict[str, str | int] = {}
     for key, param in REGISTRY[name].params.items():
         if param.choices:
             args[key] = data.draw(st.sampled_from(param.choices))
@@ -83,18 +83,71 @@ def test_registry_metadata() -> None:
                 assert param.default in param.choices
 
 
-@settings(max_examples=150, deadline=None)
-@given(data=st.data(), name=st.sampled_from(sorted(REGISTRY)))
-def test_apply_moves_only_owned_dims_and_verdict_is_given(data: st.DataObject, name: str) -> None:
+def _plain(src: Shape) -> Shape:
+    return src.replace(ffn_share=1, ffn_rank=0)
+
+
+def _widen(draw: st.DrawFn, src: Shape, whole: bool) -> Shape:
+    """`src` grown in width with the head size fixed (every factor whole when `whole`)."""
+    k = draw(st.integers(2, 3)) if whole else 1
+    heads = src.heads * k if whole else src.heads + draw(st.integers(0, 4))
+    kv = src.kv_heads * k if whole else (src.kv_heads if src.kv_heads != src.heads else heads)
+    if src.family == "llama" and not whole and heads % kv:
+        heads = src.heads
+    ffn = src.ffn * (k if whole else 1) + (0 if whole else 16 * draw(st.integers(0, 4)))
+    hidden = heads * src.head_dim
+    if (hidden, ffn) == (src.hidden, src.ffn):
+        ffn += 16
+    return src.replace(hidden=hidden, heads=heads, kv_heads=kv, ffn=ffn)
+
+
+@st.composite
+def accepted(draw: st.DrawFn, name: str) -> tuple[Shape, Shape, dict]:
+    """A source shape, a next-stage shape and arguments that operator `name` accepts."""
+    src = draw(shapes(family="gpt2" if name == "identity" else None))
+    more = draw(st.integers(1, 12))
+    args: dict = {}
+    if name == "stack":
+        args["remainder"] = draw(st.sampled_from(["bottom", "top"]))
+        return src, src.replace(layers=src.layers + more), args
+    if name == "interleave":
+        return src, src.replace(layers=src.layers * draw(st.integers(2, 3))), args
+    if name == "identity":
+        args["where"] = draw(st.sampled_from(["append", "interleave"]))
+        added = src.layers if args["where"] == "interleave" else more
+        return src, src.replace(layers=src.layers + added), args
+    if name == "masked":
+        src = _plain(src)
+        args["ramp"] = draw(st.integers(1, 10_000))
+        grow_ffn = draw(st.booleans())
+        return src, src.replace(layers=src.layers + (0 if grow_ffn else more),
+                                ffn=src.ffn + (16 * more if grow_ffn else 0)), args
+    if name in ("fpi", "aki", "clone"):
+        if name == "fpi":
+            args["mapping"] = draw(st.sampled_from(["auto", "random"]))
+        src = _plain(src)
+        return src, _widen(draw, src, whole=name == "clone" or draw(st.booleans())), args
+    if name == "split_heads":
+        k = draw(st.sampled_from([2, 4]))
+        return src, src.replace(heads=src.heads * k, kv_heads=src.kv_heads * k,
+                                head_dim=src.head_dim // k), args
+    if name == "unshare":
+        src = src.replace(ffn_share=draw(st.sampled_from([2, 4])))
+        return src, src.replace(ffn_share=draw(st.sampled_from([1, src.ffn_share // 2]))), args
+    if name == "unfactor":
+        src = src.replace(ffn_rank=8)
+        return src, src.replace(ffn_rank=0), args
+    if name == "unpool":
+        src = src.replace(pool=draw(st.sampled_from([2, 4])), pool_mode="max")
+        return src, src.replace(pool=draw(st.sampled_from([1, src.pool // 2])),
+                                pool_mode="mean"), args
+    assert name == "extend", name
+    args["init"] = draw(st.sampled_from(["copy", "zero"]))
+    return src, src.replace(positions=src.positions * draw(st.integers(2, 4))), args
+
+
+def _moves_only_owned_dims(name: str, src: Shape, dst: Shape, out: Shape, args: dict) -> None:
     op = REGISTRY[name]
-    src = data.draw(shapes())
-    dst = data.draw(grown(src))
-    args = resolve_args(op, _args(name, data))
-    try:
-        out = op.apply(src, dst, args)
-    except ShapeError as err:
-        assert err.message and isinstance(err.message, str)
-        return
     changed = {f for f in FIELDS if getattr(out, f) != getattr(src, f)}
     assert changed, f"{name} applied but changed nothing"
     assert changed <= set(op.dims), (name, changed)
@@ -105,6 +158,29 @@ def test_apply_moves_only_owned_dims_and_verdict_is_given(data: st.DataObject, n
     verdict = op.verdict(src, out, args)
     assert verdict.kind in (EXACT, APPROXIMATE, NONE)
     assert len(verdict.reason) > 10
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), name=st.sampled_from(sorted(REGISTRY)))
+def test_every_operator_applies_to_what_it_accepts(data: st.DataObject, name: str) -> None:
+    src, dst, args = data.draw(accepted(name))
+    out = REGISTRY[name].apply(src, dst, resolve_args(REGISTRY[name], args))
+    assert structural_diff(out, dst) == [], (name, src, dst)
+    _moves_only_owned_dims(name, src, dst, out, resolve_args(REGISTRY[name], args))
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), name=st.sampled_from(sorted(REGISTRY)))
+def test_any_pair_either_applies_cleanly_or_says_why(data: st.DataObject, name: str) -> None:
+    src = data.draw(shapes())
+    dst = data.draw(grown(src))
+    args = resolve_args(REGISTRY[name], _args(name, data))
+    try:
+        out = REGISTRY[name].apply(src, dst, args)
+    except ShapeError as err:
+        assert err.message and isinstance(err.message, str)
+        return
+    _moves_only_owned_dims(name, src, dst, out, args)
 
 
 @settings(max_examples=60, deadline=None)
@@ -193,3 +269,35 @@ def test_masked_needs_a_positive_ramp() -> None:
         REGISTRY["masked"].apply(bert, bert.replace(layers=24), {})
     out = REGISTRY["masked"].apply(bert, bert.replace(layers=24), {"ramp": 500})
     assert REGISTRY["masked"].verdict(bert, out, {"ramp": 500}).kind == EXACT
+
+
+def test_extend_is_exact_only_where_the_old_model_runs() -> None:
+    bert = PRESETS["bert-base"].replace(positions=128, seq=128)
+    verdict = REGISTRY["extend"].verdict(bert, bert.replace(positions=512), {"init": "copy"})
+    assert verdict.kind == EXACT
+    assert verdict.reason.startswith("exact on inputs of at most 128 tokens")
+    assert "on longer inputs there is no old function to preserve" in verdict.reason
+
+
+def test_split_heads_keeps_query_and_key_value_widths() -> None:
+    llama = PRESETS["tinyllama-1.1b"]                       # 32 heads, 4 kv heads, of 64
+    split = llama.replace(heads=64, kv_heads=8, head_dim=32)
+    assert REGISTRY["split_heads"].apply(llama, split, {}) == split
+    with pytest.raises(ShapeError, match="key/value width 4 x 64 = 256") as info:
+        REGISTRY["split_heads"].apply(llama, split.replace(kv_heads=4), {})
+    assert info.value.hint and "kv_heads=8" in info.value.hint
+
+
+@pytest.mark.parametrize(("name", "field"), [("unshare", "ffn_share"), ("unpool", "pool")])
+def test_unshare_and_unpool_lower_their_factor_to_a_divisor(name: str, field: str) -> None:
+    src = PRESETS["bert-base"].replace(**{field: 4})
+    for ok in (1, 2):
+        assert getattr(REGISTRY[name].apply(src, src.replace(**{field: ok}), {}), field) == ok
+    for bad in (3, 4, 8):
+        with pytest.raises(ShapeError, match=f"factor 4 to a divisor of it, but the next stage "
+                                             f"has {bad}"):
+            REGISTRY[name].apply(src, src.replace(**{field: bad}), {})
+    with pytest.raises(ShapeError, match="needs a stage with") as info:
+        REGISTRY[name].apply(src.replace(**{field: 1}), src.replace(**{field: 1}), {})
+    assert info.value.hint and ("`width=ffn/4`" if name == "unshare" else "`pool=2`") in \
+        info.value.hint

@@ -1,16 +1,13 @@
-"""Helpers shared by the operators' static halves: argument lookup, grow-only moves,
-and the grouped-query-attention rule used by the width operators."""
+"""Helpers shared by the operators' static halves: grow-only moves, lowering a treatment
+factor to a divisor, and the grouped-query-attention rule used by the width operators.
+
+Operators receive their arguments already resolved (`growdsl.operators.resolve_args`: every
+default filled in), so they read `args[name]`; a required argument may be absent."""
 
 from __future__ import annotations
 
-from growdsl.ir import ArgValue
-from growdsl.operators.base import Param, ShapeError
+from growdsl.operators.base import ShapeError
 from growdsl.shapes import Shape
-
-
-def arg(params: dict[str, Param], args: dict[str, ArgValue], name: str) -> ArgValue | None:
-    """The value of argument `name`: given, else its default (None when required and absent)."""
-    return args.get(name, params[name].default)
 
 
 def grows(op: str, src: Shape, dst: Shape, dim: str) -> int:
@@ -22,6 +19,22 @@ def grows(op: str, src: Shape, dst: Shape, dim: str) -> int:
             f"growth operators never shrink a model; give the next stage {dim} >= {old}, "
             f"or drop `{op}`",
         )
+    return int(new)
+
+
+def lower_to_divisor(op: str, src: Shape, dst: Shape, dim: str, what: str,
+                     key: str) -> int:
+    """`dst`'s value of the treatment factor `dim` (FFN sharing, pooling window), checked to
+    be a proper divisor of `src`'s, which must be above 1; returns it. `what` names the
+    treatment in messages, `key` the stage key that asks for it (e.g. `width=ffn/4`)."""
+    old, new = getattr(src, dim), getattr(dst, dim)
+    if old <= 1:
+        raise ShapeError(f"`{op}` needs a stage with {what}, but this one has none",
+                         f"drop `{op}`, or give this stage {what} (e.g. `{key}`)")
+    if new >= old or old % new:
+        raise ShapeError(f"`{op}` lowers the {what} factor {old} to a divisor of it, but the "
+                         f"next stage has {new}",
+                         f"the next stage usually has no {what} (no `{key.split('=')[0]}=`)")
     return int(new)
 
 

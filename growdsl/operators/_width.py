@@ -21,9 +21,23 @@ def grow_width(op: str, src: Shape, dst: Shape) -> Shape:
         raise ShapeError(
             f"`{op}` copies whole heads and keeps the head size {src.head_dim}, "
             f"but the next stage has head size {dst.head_dim}",
-            f"give the next stage heads = hidden / {src.head_dim}, or put `split_heads` first",
+            same_head_size(src, dst),
         )
     out = src.replace(**{d: grows(op, src, dst, d) for d in WIDTH_DIMS})
     width_unshared(op, src, out)
     needs_change(op, src, out, WIDTH_DIMS)
     return out
+
+
+def same_head_size(src: Shape, dst: Shape) -> str:
+    """Help for a head-size mismatch: the head count that gives this stage (the one the
+    growth step leaves) the next stage's head size, or the other way round."""
+    if src.family == "llama":
+        return f"give this stage `head_dim={dst.head_dim}`, the next stage's head size"
+    if src.hidden % dst.head_dim == 0:
+        return (f"give this stage heads={src.hidden // dst.head_dim}: hidden {src.hidden} in "
+                f"heads of the next stage's size {dst.head_dim}")
+    if dst.hidden % src.head_dim == 0:
+        return (f"give the next stage heads={dst.hidden // src.head_dim}: hidden {dst.hidden} "
+                f"in heads of this stage's size {src.head_dim}")
+    return "give both stages the same head size (hidden / heads)"

@@ -3,7 +3,10 @@
 The second phase of BERT's own schedule (Devlin et al., NAACL 2019: 128 then 512 tokens)
 and CompoundGrow's data truncation (Gu et al., NAACL 2021): the learned position table
 grows, new rows copied from the old ones or zero. Outputs on sequences no longer than the
-old table are unchanged. Rotary models (LLaMA) have no table: only the limit moves.
+old table are unchanged, which is what the `exact` verdict claims: the smaller model takes no
+longer input, so there is nothing to compare there (growth-operators.md section 6's "longer
+sequence: no" is about training on the new positions, which the verdict does not cover).
+Rotary models (LLaMA) have no table: only the limit moves.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from growdsl.ir import ArgValue
-from growdsl.operators._common import arg, grows, needs_change
+from growdsl.operators._common import grows, needs_change
 from growdsl.operators.base import EXACT, Param, Verdict
 from growdsl.shapes import Shape
 
@@ -37,7 +40,9 @@ class Extend:
         if src.family == "llama":
             return Verdict(kind=EXACT, reason=f"rotary positions have no table; the limit "
                                               f"{src.positions} -> {dst.positions} only moves")
-        init = arg(self.params, args, "init")
-        return Verdict(kind=EXACT, reason=f"exact on sequences of at most {src.positions} "
-                                          f"tokens; positions {src.positions}-"
-                                          f"{dst.positions - 1} are new ({init})")
+        init = args["init"]
+        return Verdict(kind=EXACT, reason=f"exact on inputs of at most {src.positions} tokens, "
+                                          f"the only ones the smaller model takes; positions "
+                                          f"{src.positions}-{dst.positions - 1} are new "
+                                          f"({init}, never trained there): on longer inputs "
+                                          "there is no old function to preserve")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from growdsl.ir import ArgValue
-from growdsl.operators._common import arg, gqa_change
+from growdsl.operators._common import gqa_change
 from growdsl.operators._width import WIDTH_DIMS, grow_width, norm_name
 from growdsl.operators.base import APPROXIMATE, EXACT, NONE, Param, Verdict
 from growdsl.shapes import Shape
@@ -34,7 +34,7 @@ class Fpi:
         return grow_width(self.name, src, dst)
 
     def verdict(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Verdict:
-        return width_verdict(src, dst, str(arg(self.params, args, "mapping")))
+        return width_verdict(src, dst, str(args["mapping"]))
 
 
 def width_verdict(src: Shape, dst: Shape, mapping: str) -> Verdict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from growdsl.ir import ArgValue
-from growdsl.operators._common import arg, grows, needs_change
+from growdsl.operators._common import grows, needs_change
 from growdsl.operators.base import EXACT, Param, ShapeError, Verdict
 from growdsl.shapes import Shape
 
@@ -40,7 +40,7 @@ class Identity:
             )
         new = grows(self.name, src, dst, "layers")
         added = new - src.layers
-        if arg(self.params, args, "where") == "interleave" and added and src.layers % added:
+        if args["where"] == "interleave" and added and src.layers % added:
             raise ShapeError(
                 f"`identity(where=interleave)` adds {added} layers to {src.layers}, "
                 f"which does not split into equal groups",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from growdsl.ir import ArgValue
-from growdsl.operators._common import arg, grows, needs_change, width_unshared
+from growdsl.operators._common import grows, needs_change, width_unshared
 from growdsl.operators.base import EXACT, Param, ShapeError, Verdict
 from growdsl.shapes import Shape
 
@@ -23,17 +23,19 @@ class Masked:
     summary: ClassVar[str] = "add layers / FFN units behind a mask ramping from 0 to 1"
     paper: ClassVar[str] = "Yao et al., ICLR 2024 (MSG)"
     params: ClassVar[dict[str, Param]] = {
-        "ramp": Param(type=int, default=None, doc="steps over which the mask goes 0 -> 1 (> 0)"),
+        "ramp": Param(type=int, default=None,
+                      doc="steps over which the mask goes 0 -> 1 (>= 1, within the next stage)"),
     }
     dims: ClassVar[tuple[str, ...]] = ("layers", "ffn")
 
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
-        ramp = arg(self.params, args, "ramp")
+        ramp = args.get("ramp")
         if ramp is None:
             raise ShapeError("`masked` needs `ramp`: the steps over which the mask goes 0 -> 1",
                              "write e.g. `masked(ramp=10k)`")
         if not isinstance(ramp, int) or isinstance(ramp, bool) or ramp <= 0:
-            raise ShapeError(f"`masked` needs ramp = a positive number of steps, got {ramp}",
+            raise ShapeError(f"`ramp` must be a whole number >= 1, got {ramp}: the mask goes "
+                             "0 -> 1 over at least one step",
                              "write e.g. `masked(ramp=10k)`")
         out = src.replace(layers=grows(self.name, src, dst, "layers"),
                           ffn=grows(self.name, src, dst, "ffn"))
@@ -42,6 +44,6 @@ class Masked:
         return out
 
     def verdict(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Verdict:
-        ramp = arg(self.params, args, "ramp")
+        ramp = args.get("ramp")
         return Verdict(kind=EXACT, reason=f"new units are masked to 0 at growth (mask ramps "
                                           f"to 1 over {ramp} steps)")

@@ -28,13 +28,14 @@ class SplitHeads:
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
         heads = grows(self.name, src, dst, "heads")
         kv_heads = grows(self.name, src, dst, "kv_heads")
-        if heads * dst.head_dim != src.heads * src.head_dim:
-            raise ShapeError(
-                f"`split_heads` keeps the attention width {src.heads} x {src.head_dim} = "
-                f"{src.heads * src.head_dim}, but the next stage has {heads} x "
-                f"{dst.head_dim} = {heads * dst.head_dim}",
-                "grow the hidden size with `fpi` or `clone`, which keep the head size",
-            )
+        for what, old, new in (("attention", src.heads, heads),
+                               ("key/value", src.kv_heads, kv_heads)):
+            if new * dst.head_dim != old * src.head_dim:
+                raise ShapeError(
+                    f"`split_heads` keeps the {what} width {old} x {src.head_dim} = "
+                    f"{old * src.head_dim}, but the next stage has {new} x {dst.head_dim} = "
+                    f"{new * dst.head_dim}",
+                    _width_hint(what, src, dst))
         out = src.replace(heads=heads, kv_heads=kv_heads, head_dim=dst.head_dim)
         needs_change(self.name, src, out, self.dims)
         return out
@@ -44,3 +45,17 @@ class SplitHeads:
                                          f"{dst.heads} of {dst.head_dim} changes the attention "
                                          f"temperature 1/sqrt({src.head_dim}) -> "
                                          f"1/sqrt({dst.head_dim})")
+
+
+def _width_hint(what: str, src: Shape, dst: Shape) -> str:
+    """How to keep the width: this stage's or the next stage's key/value head count."""
+    if what == "attention":
+        return "grow the hidden size with `fpi` or `clone`, which keep the head size"
+    options = []
+    kept = dst.kv_heads * dst.head_dim
+    if kept % src.head_dim == 0 and src.heads % max(kept // src.head_dim, 1) == 0:
+        options.append(f"give this stage kv_heads={kept // src.head_dim}")
+    if src.kv_heads * src.head_dim % dst.head_dim == 0:
+        options.append(f"give the next stage kv_heads={src.kv_heads * src.head_dim // dst.head_dim}")
+    return (" or ".join(options) or "keep the key/value width") + \
+        ": key/value heads split like the query heads"

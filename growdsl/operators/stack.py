@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from growdsl.ir import ArgValue
-from growdsl.operators._common import arg, grows, needs_change
+from growdsl.operators._common import grows, needs_change
 from growdsl.operators.base import NONE, Param, Verdict
 from growdsl.shapes import Shape
 
@@ -40,7 +40,7 @@ class Stack:
         k, rest = divmod(new, max(old, 1))
         how = f"{old} -> {new} layers is {k} whole copies"
         if rest:
-            side = arg(self.params, args, "remainder")
+            side = args["remainder"]
             which = f"layers 0-{rest - 1}" if side == "bottom" else f"layers {old - rest}-{old - 1}"
             how += f" plus {rest} more taken from the {side} ({which})"
         return Verdict(kind=NONE, reason=f"stacking changes the function ({how})")

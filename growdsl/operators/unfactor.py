@@ -25,7 +25,8 @@ class Unfactor:
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
         if src.ffn_rank <= 0:
             raise ShapeError("`unfactor` needs a stage with a factorized FFN, but this one has "
-                             "a full FFN", "drop `unfactor`, or give the previous stage `rank=r`")
+                             "a full FFN",
+                             "drop `unfactor`, or give this stage a factorized FFN (e.g. `rank=64`)")
         if dst.ffn_rank != 0:
             raise ShapeError(f"`unfactor` makes the FFN full, but the next stage has rank "
                              f"{dst.ffn_rank}", "remove `rank=` from the next stage")

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from growdsl.ir import ArgValue
-from growdsl.operators.base import NONE, Param, ShapeError, Verdict
+from growdsl.operators._common import lower_to_divisor
+from growdsl.operators.base import NONE, Param, Verdict
 from growdsl.shapes import Shape
 
 
@@ -24,15 +25,8 @@ class Unpool:
     dims: ClassVar[tuple[str, ...]] = ("pool", "pool_mode")
 
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
-        old, new = src.pool, dst.pool
-        if old <= 1:
-            raise ShapeError("`unpool` needs a stage with pooling, but this one has none",
-                             "drop `unpool`, or give the previous stage `pool=p`")
-        if new >= old or old % new:
-            raise ShapeError(f"`unpool` lowers the pooling window to a divisor, but the next "
-                             f"stage has pool {old} -> {new}",
-                             "the next stage usually has no pooling (pool=1)")
-        return src.replace(pool=new, pool_mode=dst.pool_mode)
+        pool = lower_to_divisor(self.name, src, dst, "pool", "pooling", "pool=2")
+        return src.replace(pool=pool, pool_mode=dst.pool_mode)
 
     def verdict(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Verdict:
         return Verdict(kind=NONE, reason=f"removing {src.pool_mode} pooling {src.pool} -> "

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from growdsl.ir import ArgValue
-from growdsl.operators.base import EXACT, Param, ShapeError, Verdict
+from growdsl.operators._common import lower_to_divisor
+from growdsl.operators.base import EXACT, Param, Verdict
 from growdsl.shapes import Shape
 
 
@@ -24,15 +25,8 @@ class Unshare:
     dims: ClassVar[tuple[str, ...]] = ("ffn_share",)
 
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
-        old, new = src.ffn_share, dst.ffn_share
-        if old <= 1:
-            raise ShapeError("`unshare` needs a stage with FFN sharing, but this one has none",
-                             "drop `unshare`, or give the previous stage `share=k`")
-        if new >= old or old % new:
-            raise ShapeError(f"`unshare` lowers the sharing factor to a divisor, but the next "
-                             f"stage has share {old} -> {new}",
-                             "the next stage usually has no sharing (share=1)")
-        return src.replace(ffn_share=new)
+        return src.replace(ffn_share=lower_to_divisor(self.name, src, dst, "ffn_share",
+                                                      "FFN sharing", "width=ffn/4"))
 
     def verdict(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Verdict:
         k = src.ffn_share // max(dst.ffn_share, 1)
