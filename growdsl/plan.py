@@ -2,8 +2,9 @@
 growth step, its totals against the scratch baseline, and its exports (JSON, DOT, Mermaid,
 a schedule plot).
 
-Nodes are stage indices carrying the resolved architecture, parameter count, training and
-FLOPs; edges carry the growth step's operators with each one's shapes and verdict (from
+Nodes are stage indices carrying the resolved architecture, parameter count, training,
+FLOPs, tokens and steps, each also cumulative (`cum_flops`, `cum_tokens`, `cum_steps`);
+edges carry the growth step's operators with each one's shapes and verdict (from
 `growdsl.operators.apply_growth`). Building never raises on a wrong plan: a growth step
 that does not apply records its error on the edge, for `growdsl.checks` to report.
 """
@@ -63,6 +64,7 @@ class StageGraph:
         return dict(self.graph.nodes[index])
 
     def growth_into(self, index: int) -> GrowthResult | None:
+        """The growth step into stage `index` (None for the first stage, or no growth)."""
         preds = list(self.graph.predecessors(index))
         return self.graph.edges[preds[0], index]["result"] if preds else None
 
@@ -99,12 +101,13 @@ class StageGraph:
 def build(plan: Plan) -> StageGraph:
     """The stage graph of `plan` (never raises for a wrong plan)."""
     graph = nx.DiGraph(source=plan.source)
-    cumulative = 0.0
+    cum = {"flops": 0.0, "tokens": 0, "steps": 0}
     for stage in plan.stages:
-        cost = flops.stage_flops(stage)
-        cumulative += cost
-        graph.add_node(stage.index, stage=stage, flops=cost, cum_flops=cumulative,
-                       tokens=stage.tokens, steps=stage.steps,
+        own = {"flops": flops.stage_flops(stage), "tokens": stage.tokens, "steps": stage.steps}
+        for metric, value in own.items():
+            cum[metric] += value
+        graph.add_node(stage.index, stage=stage, **own,
+                       **{f"cum_{metric}": total for metric, total in cum.items()},
                        params=flops.param_count(stage.shape))
     for src, dst in zip(plan.stages, plan.stages[1:], strict=False):
         if src.growth is not None:
@@ -145,13 +148,13 @@ def stage_json(g: StageGraph, index: int) -> dict[str, Any]:
     prev = list(g.graph.predecessors(index))
     into = None
     if prev:
-        before: Stage = g.graph.nodes[prev[0]]["stage"]
-        into = _growth_json(g.graph.edges[prev[0], index]["result"], before)
+        into = _growth_json(g.growth_into(index), g.graph.nodes[prev[0]]["stage"])
     return {
         "index": index, "name": stage.name, "steps": stage.steps, "tokens": stage.tokens,
         **{f: getattr(stage.shape, f) for f in ARCH_FIELDS}, "family": stage.shape.family,
         "ffn_stored": stage.shape.ffn_stored, "params": data["params"],
         "flops": data["flops"], "cum_flops": data["cum_flops"],
+        "cum_tokens": data["cum_tokens"], "cum_steps": data["cum_steps"],
         "train": {"batch": t.batch, "lr": t.lr, "warmup": t.warmup, "decay": t.decay,
                   "schedule": t.schedule, "optimizer": t.optimizer,
                   "optimizer_state": t.optimizer_state},

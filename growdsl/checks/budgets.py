@@ -31,15 +31,6 @@ def run(plan: Plan, graph: StageGraph) -> list[Diagnostic]:
     return found
 
 
-def _cumulative(graph: StageGraph, metric: str) -> list[tuple[Stage, float]]:
-    total, out = 0.0, []
-    for i in graph.order():
-        node = graph.graph.nodes[i]
-        total += node[metric]
-        out.append((node["stage"], total))
-    return out
-
-
 def _scratch(graph: StageGraph, metric: str) -> float:
     return {"flops": graph.scratch_flops, "tokens": float(graph.scratch_tokens),
             "steps": float(graph.total_steps)}[metric]
@@ -48,8 +39,10 @@ def _scratch(graph: StageGraph, metric: str) -> float:
 def _crossed(graph: StageGraph, metric: str, ceiling: float) -> str:
     """`, crossed in STAGE (line N)` for the first stage whose cumulative cost passes
     `ceiling`, or nothing."""
-    for stage, total in _cumulative(graph, metric):
-        if total > ceiling:
+    for i in graph.order():
+        node = graph.graph.nodes[i]
+        if node[f"cum_{metric}"] > ceiling:
+            stage: Stage = node["stage"]
             return f"; crossed in {stage.name} (line {stage.span.line})"
     return ""
 
@@ -57,7 +50,8 @@ def _crossed(graph: StageGraph, metric: str, ceiling: float) -> str:
 def budget(limit: Limit, graph: StageGraph) -> Diagnostic | None:
     metric = limit.metric
     bound = limit.value * _scratch(graph, metric) if limit.relative else limit.value
-    used = _cumulative(graph, metric)[-1][1] if graph.plan.stages else 0.0
+    used = {"flops": graph.total_flops, "tokens": float(graph.total_tokens),
+            "steps": float(graph.total_steps)}[metric]
     if CMP[limit.cmp](used, bound):
         return None
     rel = f"{limit.value:g} x scratch = " if limit.relative else ""

@@ -1,12 +1,13 @@
-"""Shape checks: every stage's shape is well formed, every growth step's operators turn the
+"""Shape checks: the target's and every stage's shape is well formed (a mistake in the
+target is reported at the `model` statement), every growth step's operators turn the
 previous shape exactly into the next, nothing changes without an operator, and the last
-stage is the target."""
+stage is the target in every field."""
 
 from __future__ import annotations
 
 from growdsl.errors import Diagnostic
 from growdsl.ir import Plan, Stage
-from growdsl.operators import REGISTRY, structural_diff
+from growdsl.operators import REGISTRY, TRAINING_ONLY, structural_diff
 from growdsl.plan import GrowthResult, StageGraph
 from growdsl.shapes import Shape
 
@@ -15,17 +16,19 @@ POSITIVE = ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab",
 
 
 def run(plan: Plan, graph: StageGraph) -> list[Diagnostic]:
-    found: list[Diagnostic] = []
+    found = target_shape(plan)
+    inherited = set(shape_problems(plan.target))
     malformed = set()
     for stage in plan.stages:
-        problems = stage_shape(stage)
+        problems = shape_problems(stage.shape)
         if problems:
             malformed.add(stage.index)
-        found += problems
+        found += [_err(code, f"{stage.name}: {message}", stage, help)
+                  for code, message, help in problems if (code, message, help) not in inherited]
     for src, dst in zip(plan.stages, plan.stages[1:], strict=False):
         if {src.index, dst.index} & malformed:
             continue  # a malformed stage's growth errors would only repeat its own
-        found += growth_chain(src, dst, graph.graph.edges[src.index, dst.index]["result"])
+        found += growth_chain(src, dst, graph.growth_into(dst.index))
     if plan.stages:
         found += last_is_target(plan)
     return found
@@ -35,40 +38,65 @@ def _err(code: str, message: str, stage: Stage, help: str | None = None) -> Diag
     return Diagnostic(code=code, message=message, span=stage.span, help=help)
 
 
-def stage_shape(stage: Stage) -> list[Diagnostic]:
-    """Positive integers and the divisibility rules of one stage's shape."""
-    s, name = stage.shape, stage.name
+def target_shape(plan: Plan) -> list[Diagnostic]:
+    """The target model's own shape, located at the `model` statement (a stage that only
+    inherits the mistake is not reported again)."""
+    return [Diagnostic(code=code, message=f"the target model: {message}", span=plan.model.span,
+                       help=help) for code, message, help in shape_problems(plan.target)]
+
+
+Problem = tuple[str, str, str]      # code, message, help
+
+
+def shape_problems(s: Shape) -> list[Problem]:
+    """Positive integers and the divisibility rules of one shape."""
     bad = [f for f in POSITIVE if getattr(s, f) <= 0] + (["ffn_rank"] if s.ffn_rank < 0 else [])
     if bad:
-        return [_err("E402", f"{name}: {', '.join(f'{f}={getattr(s, f)}' for f in bad)} "
-                     "must be positive", stage, "every dimension is a whole number above 0")]
+        return [("E402", f"{', '.join(f'{f}={getattr(s, f)}' for f in bad)} must be positive",
+                 "every dimension is a whole number above 0")]
     out = []
     if s.hidden % s.heads:
-        out.append(_err("E403", f"{name}: {s.heads} heads do not divide the hidden size "
-                        f"{s.hidden}", stage, _divisors_help("heads", s.hidden, s.heads)))
+        out.append(("E403", f"{s.heads} heads do not divide the hidden size {s.hidden}",
+                    _divisors_help("heads", s.hidden, s.heads)))
     elif s.family != "llama" and s.heads * s.head_dim != s.hidden:
-        out.append(_err("E403", f"{name}: {s.heads} heads of size {s.head_dim} do not make "
-                        f"the hidden size {s.hidden}", stage,
-                        f"{s.family} needs heads x head size = hidden"))
+        out.append(("E403", f"{s.heads} heads of size {s.head_dim} do not make the hidden size "
+                    f"{s.hidden}", f"{s.family} needs heads x head size = hidden"))
     if s.heads % s.kv_heads:
-        out.append(_err("E404", f"{name}: {s.kv_heads} key/value heads do not divide the "
-                        f"{s.heads} heads", stage, _divisors_help("kv_heads", s.heads, s.kv_heads)))
+        out.append(("E404", f"{s.kv_heads} key/value heads do not divide the {s.heads} heads",
+                    _divisors_help("kv_heads", s.heads, s.kv_heads)))
     if s.ffn % s.ffn_share:
-        out.append(_err("E405", f"{name}: sharing factor {s.ffn_share} does not divide the "
-                        f"FFN size {s.ffn}", stage, _divisors_help("share", s.ffn, s.ffn_share)))
-    if s.seq % s.pool:
-        out.append(_err("E406", f"{name}: pooling window {s.pool} does not divide the "
-                        f"sequence length {s.seq}", stage,
-                        _divisors_help("pool", s.seq, s.pool)))
+        out.append(("E405", f"sharing factor {s.ffn_share} does not divide the FFN size {s.ffn}",
+                    _divisors_help("share", s.ffn, s.ffn_share)))
+    out += _pooling(s)
     if s.seq > s.positions:
-        out.append(_err("E407", f"{name}: sequence length {s.seq} is longer than the "
-                        f"{s.positions} positions", stage,
-                        f"use seq <= {s.positions}, or grow the positions with `extend`"))
+        out.append(("E407", f"sequence length {s.seq} is longer than the {s.positions} "
+                    "positions", f"use seq <= {s.positions}, or grow the positions with `extend`"))
     if s.ffn_rank and s.ffn_rank >= min(s.hidden, s.ffn_stored):
-        out.append(_err("E408", f"{name}: FFN rank {s.ffn_rank} is not below "
-                        f"min(hidden, ffn) = {min(s.hidden, s.ffn_stored)}", stage,
-                        "a factorization only saves compute at a smaller rank"))
+        out.append(("E408", f"FFN rank {s.ffn_rank} is not below min(hidden, ffn) = "
+                    f"{min(s.hidden, s.ffn_stored)}",
+                    "a factorization only saves compute at a smaller rank"))
+    if s.submodels > s.layers:
+        out.append(("E414", f"{s.submodels} sub-models of a {s.layers}-layer model: each "
+                    "sub-model is the bottom ceil(L j / n) layers, so at most one per layer",
+                    f"use submodels <= {s.layers} (it need not divide the layers)"))
     return out
+
+
+def _pooling(s: Shape) -> list[Problem]:
+    """Pooling runs for BERT only, on windows that fit the tokens after [CLS] (the last
+    window may be short: [CLS] + ceil((T-1)/p) positions)."""
+    if s.pool <= 1:
+        return []
+    if s.family != "bert":
+        return [("E409", f"embedding pooling (pool={s.pool}) is only implemented for BERT, not "
+                 f"{s.family}", "drop `pool=`: CompoundGrow pools a bidirectional encoder's "
+                 "queries; a causal LM predicts at every position")]
+    if s.pool > s.seq - 1:
+        return [("E406", f"pooling window {s.pool} is longer than the {s.seq - 1} positions "
+                 "after [CLS] that it pools",
+                 f"use pool <= {max(s.seq - 1, 1)}: the first layer's queries are [CLS] plus "
+                 "ceil((seq-1)/pool) windows, the last one possibly short")]
+    return []
 
 
 def _divisors_help(key: str, whole: int, got: int) -> str:
@@ -130,8 +158,11 @@ def _suggest(fields: list[str]) -> str:
 
 
 def last_is_target(plan: Plan) -> list[Diagnostic]:
+    """The last stage is the target: in every field, training-only ones (seq, submodels)
+    included; those may differ in earlier stages only."""
     last = plan.stages[-1]
-    diff = structural_diff(last.shape, plan.target)
+    diff = structural_diff(last.shape, plan.target) + [
+        f for f in TRAINING_ONLY if getattr(last.shape, f) != getattr(plan.target, f)]
     if not diff:
         return []
     return [_err("E413", f"the last stage {last.name} is not the target model: "
