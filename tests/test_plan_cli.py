@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
+from growdsl import plan as plan_module
 from growdsl.cli import app
+from growdsl.cli import plan as plan_cli
+from growdsl.ir import Stage
+from growdsl.plan import GrowthResult
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = str(ROOT / "specs" / "papers" / "compoundgrow-bert-base.grow")
 runner = CliRunner()
+
+
+def assert_no_traceback(result: Result) -> None:
+    """A user error ends in SystemExit (typer's Exit); any other exception is a bug."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        result.exception
 
 
 def test_table_shows_stages_verdicts_and_speedup() -> None:
@@ -49,11 +61,58 @@ def test_graph_formats(fmt: str, marker: str) -> None:
     assert result.stdout.count("stack [none]") == 2
 
 
-def test_plot_writes_a_png(tmp_path: Path) -> None:
-    out = tmp_path / "schedule.png"
+@pytest.mark.parametrize(("suffix", "magic"), [(".png", b"\x89PNG"), (".svg", b"<?xml"),
+                                               (".pdf", b"%PDF")])
+def test_plot_writes_each_format(tmp_path: Path, suffix: str, magic: bytes) -> None:
+    out = tmp_path / f"schedule{suffix}"
     result = runner.invoke(app, ["plan", SPEC, "--format", "json", "--plot", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:len(magic)] == magic
+
+
+@pytest.mark.parametrize(("where", "code", "text"), [
+    ("missing/x.png", "E704", "no directory"),
+    ("out.foo", "E705", "cannot draw the plot as .foo"),
+    ("noext", "E705", "a file with no suffix"),
+    (".", "E704", "this is a directory"),
+])
+def test_a_bad_plot_path_is_an_error_before_any_output(tmp_path: Path, where: str, code: str,
+                                                       text: str) -> None:
+    target = tmp_path / where
+    result = runner.invoke(app, ["plan", SPEC, "--plot", str(target) + ("/" if where == "."
+                                                                         else "")])
+    assert result.exit_code == 1
+    assert_no_traceback(result)
+    assert f"error[{code}]: " in result.output and text in result.output
+    assert "stage1" not in result.output and "speedup" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert not tmp_path.with_suffix(".png").exists()
+
+
+def test_a_failed_plot_write_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    def full_disk(graph: object, path: str) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+    monkeypatch.setattr(plan_cli, "plot_schedule", full_disk)
+    result = runner.invoke(app, ["plan", SPEC, "--plot", str(tmp_path / "x.png")])
+    assert result.exit_code == 1
+    assert_no_traceback(result)
+    assert "x.png: error[E704]: cannot write the plot: No space left on device" in result.output
+    assert "speedup" not in result.output
+
+
+def test_plan_builds_the_stage_graph_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = plan_module.grow_step
+    def counted(src: Stage, dst: Stage) -> GrowthResult:
+        calls.append(src.name)
+        return real(src, dst)
+
+    monkeypatch.setattr(plan_module, "grow_step", counted)
+    result = runner.invoke(app, ["plan", SPEC, "--format", "json"])
     assert result.exit_code == 0
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert calls == ["stage1", "stage2", "stage3"]
 
 
 def test_violated_budget_is_a_located_error() -> None:
@@ -62,7 +121,7 @@ def test_violated_budget_is_a_located_error() -> None:
     assert result.exit_code == 1
     assert "E601-budget-flops.grow:4:1: error[E601]" in result.output
     assert "crossed in stage2 (line 6)" in result.output
-    assert "Traceback" not in result.output
+    assert_no_traceback(result)
 
 
 def test_plan_and_check_never_import_torch() -> None:

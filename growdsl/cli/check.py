@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,6 +12,9 @@ from growdsl.cli import app
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.ir import Plan
 from growdsl.source import Source
+
+if TYPE_CHECKING:
+    from growdsl.plan import StageGraph
 
 FilesArg = Annotated[list[Path], typer.Argument(help=".grow files", show_default=False)]
 
@@ -23,18 +26,22 @@ def report(error: GrowError) -> None:
 
 def validate(path: Path) -> tuple[Source, Plan]:
     """Load a plan and run every static check on it; raise GrowError on any mistake."""
+    source, graph = validate_graph(path)
+    return source, graph.plan
+
+
+def validate_graph(path: Path) -> tuple[Source, StageGraph]:
+    """`validate`, returning the stage graph the checks built (for `growdsl plan`)."""
+    from dataclasses import replace
+
+    from growdsl.checks import analyse
     from growdsl.lower import load
 
     source, plan = load(path)
-    # planner checks hook
-    from dataclasses import replace
-
-    from growdsl.checks import check_plan
-
-    found = check_plan(plan)
+    graph, found = analyse(plan)
     if found:
         raise GrowError([replace(d, source=source) for d in found])
-    return source, plan
+    return source, graph
 
 
 @app.command()

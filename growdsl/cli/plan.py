@@ -1,5 +1,7 @@
 """`growdsl plan FILE`: the plan's stages, costs and verdicts as a table, JSON, DOT or
-Mermaid, and optionally a plot of the schedule (no torch)."""
+Mermaid, and optionally a plot of the schedule (no torch). A `--plot` path is checked before
+the plan is; the plot is drawn before anything is printed, so a failed write prints nothing
+but its diagnostic."""
 
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from growdsl.cli import app
-from growdsl.cli.check import report, validate
-from growdsl.errors import GrowError
-from growdsl.plan import StageGraph, build, plot_schedule, to_dot, to_json, to_mermaid
+from growdsl.cli.check import report, validate_graph
+from growdsl.errors import Diagnostic, GrowError
+from growdsl.plan import StageGraph, plot_schedule, to_dot, to_json, to_mermaid
+from growdsl.source import Source
 
 
 class Format(StrEnum):
@@ -25,28 +28,63 @@ class Format(StrEnum):
     mermaid = "mermaid"
 
 
+PLOT_FORMATS = ("png", "svg", "pdf")
+
+
 @app.command()
 def plan(file: Annotated[Path, typer.Argument(help="a .grow file")],
          format: Annotated[Format, typer.Option("--format", "-f",
                                                 help="table | json | dot | mermaid")
                            ] = Format.table,
          plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE.png",
-                                                   help="draw the schedule to FILE.png")
+                                                   help="draw the schedule to FILE "
+                                                        "(.png, .svg or .pdf)")
                          ] = None) -> None:
     """Check a plan, then print its stages, FLOPs against scratch, and growth verdicts."""
     try:
-        _, parsed = validate(file)
+        if plot is not None:
+            plot_target(plot)
+        _, graph = validate_graph(file)
+        if plot is not None:
+            draw(graph, plot)
     except GrowError as error:
         report(error)
         raise typer.Exit(1) from None
-    graph = build(parsed)
     if format is Format.table:
         print_table(graph, Console(width=max(Console().width, 140)))
     else:
         render = {Format.json: to_json, Format.dot: to_dot, Format.mermaid: to_mermaid}[format]
         sys.stdout.write(render(graph))
-    if plot is not None:
-        plot_schedule(graph, str(plot))
+
+
+def _plot_error(path: Path, code: str, message: str, help: str | None = None) -> GrowError:
+    return GrowError([Diagnostic(code=code, message=message, help=help,
+                                 source=Source(path=str(path), text=""))])
+
+
+def plot_target(path: Path) -> None:
+    """Refuse a `--plot` path that cannot be written before any work is done: an unknown
+    format (E705), a directory, or a missing parent directory (E704)."""
+    suffix = path.suffix.lower().lstrip(".")
+    if path.is_dir():
+        raise _plot_error(path, "E704", "cannot write the plot: this is a directory",
+                          f"name a file in it, e.g. {path / 'schedule.png'}")
+    if suffix not in PLOT_FORMATS:
+        raise _plot_error(path, "E705", f"cannot draw the plot as "
+                          f"{'.' + suffix if suffix else 'a file with no suffix'}",
+                          "end the file name in " + ", ".join(f".{f}" for f in PLOT_FORMATS))
+    if not path.parent.is_dir():
+        raise _plot_error(path, "E704", f"cannot write the plot: no directory {path.parent}",
+                          "create the directory first, or name a file in an existing one")
+
+
+def draw(graph: StageGraph, path: Path) -> None:
+    """The schedule plot, with a failed write (permissions, full disk) as E704."""
+    try:
+        plot_schedule(graph, str(path))
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise _plot_error(path, "E704", f"cannot write the plot: {reason}") from None
 
 
 def _num(x: float) -> str:
@@ -86,10 +124,9 @@ def print_table(graph: StageGraph, console: Console) -> None:
 
 
 def _into(graph: StageGraph, index: int) -> str:
-    preds = list(graph.graph.predecessors(index))
-    if not preds:
+    if graph.graph.in_degree(index) == 0:
         return ""
-    result = graph.graph.edges[preds[0], index]["result"]
+    result = graph.growth_into(index)
     if result is None:
         return "(none needed)"
     ops = ", ".join(call.name for call, *_ in result.ops)
