@@ -1,10 +1,10 @@
-"""The user mistakes `growdsl run` can meet, as located diagnostics (codes E71x-E73x).
+"""The user mistakes `growdsl run` can meet, as located diagnostics (codes E710-E719).
 
 E710 corpus missing, E711 corpus empty or too small, E712 corpus format not understood,
 E713 tokenizer missing or its vocabulary does not match the spec, E714 starting checkpoint
 of the wrong shape, E715 output directory holds another run, E716 disk full, E717 loss not
-finite, E718 a `preserve` growth step did not preserve, E719 plan not verified, E720
-nothing to resume.
+finite, E718 a `preserve` growth step did not preserve, E719 plan not verified (or a
+setting the executor does not support, such as fp16).
 """
 
 from __future__ import annotations
