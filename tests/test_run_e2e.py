@@ -155,3 +155,32 @@ def test_baseline_plan_has_the_plans_flop_budget() -> None:
     plan_flops = sum(stage_flops(s) for s in plan.stages)
     assert abs(stage_flops(base.stages[0]) / plan_flops - 1) < 0.1
     assert base.stages[0].steps < sum(s.steps for s in plan.stages)
+
+
+TREATED = """
+    model gpt2(layers=4, hidden=32, heads=2, ffn=64, seq=16, vocab=300)
+    train {
+      batch = 2
+      lr = 1e-3
+      data = "corpus"
+    }
+    stage 4: depth=L/2 ffn=F/2 rank=8 seq=8 -> unfactor preserve
+    stage 4: depth=L/2 ffn=F/2 -> masked(ramp=3) preserve
+    stage 4:
+"""
+
+
+@pytest.mark.slow
+def test_factorized_truncated_then_masked_growth(tmp_path: Path, cache: Path) -> None:
+    make_corpus(tmp_path / "corpus")
+    out = tmp_path / "out"
+    assert run_spec(write_spec(tmp_path / "t.grow", TREATED), out) == 0
+    growth = rows(out, "growth")
+    assert [g["note"] for g in growth] == ["unfactor (exact)", "masked (exact)"]
+    assert all(float(g["max_abs_diff"]) < 1e-5 for g in growth)
+    tokens = [int(r["tokens"]) for r in rows(out, "train")]
+    assert tokens[0] == 2 * 8 and tokens[4] - tokens[3] == 2 * 16   # truncated, then full
+    from growdsl.backend.models import load_model
+
+    final = load_model(out / "stages" / "2-stage3")
+    assert final.config.growdsl["mask"]["c"] == 1.0                  # the ramp completed
