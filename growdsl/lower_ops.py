@@ -80,9 +80,9 @@ def _value(node: ast.Value, key: str, param: Param,
         diagnostics.append(exc.diagnostic)
         return None
     if param.type is int:
-        if value.denominator != 1 or value < 0:
+        if value.denominator != 1 or value < param.minimum:
             diagnostics.append(Diagnostic(code="E303", span=node.span,
-                                          message=f"`{key}` must be a whole number >= 0"))
+                                          message=f"`{key}` must be a whole number >= {param.minimum}"))
             return None
         return int(value)
     return float(value)

@@ -24,6 +24,7 @@ class Param:
     type: type
     default: ArgValue | None = None
     choices: tuple[str, ...] = ()
+    minimum: int = 0          # for int arguments
     doc: str = ""
 
 

@@ -23,7 +23,7 @@ class Masked:
     summary: ClassVar[str] = "add layers / FFN units behind a mask ramping from 0 to 1"
     paper: ClassVar[str] = "Yao et al., ICLR 2024 (MSG)"
     params: ClassVar[dict[str, Param]] = {
-        "ramp": Param(type=int, default=None,
+        "ramp": Param(type=int, default=None, minimum=1,
                       doc="steps over which the mask goes 0 -> 1 (>= 1, within the next stage)"),
     }
     dims: ClassVar[tuple[str, ...]] = ("layers", "ffn")
