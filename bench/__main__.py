@@ -7,7 +7,7 @@ import sys
 
 # Each entry is a module of bench/ with a `main()`; they print their tables and write
 # bench/results/*.json.
-SCRIPTS = ("check_speed",)
+SCRIPTS = ("check_speed", "grow_stream")
 
 
 def main() -> None:

@@ -7,6 +7,9 @@ memory-mapped source pages are page cache, not the tool's), the bytes written an
 `--in-memory` does the same with load -> grow -> save_pretrained for comparison.
 
     .venv/bin/python bench/grow_stream.py --layers 24 --hidden 1024     # ~0.4B parameters
+
+`python -m bench` runs it with the defaults (a GPT-2-small-sized source, streaming only);
+the results are also written to `bench/results/grow_stream.json` (`--out`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "grow_stream.json"
 
 
 def rss_anon_kb() -> int:
@@ -91,6 +96,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--hidden", type=int, default=768)
     parser.add_argument("--vocab", type=int, default=50257)
     parser.add_argument("--in-memory", action="store_true", help="also run load/grow/save")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON file")
     parser.add_argument("--child", nargs=4, metavar=("SRC", "OUT", "LAYERS", "MODE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -115,6 +121,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
                   f"({result['peak_extra_mb'] / (size / 1e6):.2f}x source), "
                   f"{result['mb_per_s']:.0f} MB/s, {result['bytes_written'] / 1e6:.1f} MB "
                   f"written in {result['seconds']:.2f} s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"args": {k: v for k, v in vars(args).items()
+                                             if k in ("layers", "hidden", "vocab")},
+                                    "results": results}, indent=2) + "\n")
     return results
 
 

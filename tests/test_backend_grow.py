@@ -96,7 +96,7 @@ def test_grow_command_rejects_a_directory_without_a_model(tmp_path: Path) -> Non
     assert "no config.json" in result.output
 
 
-def test_bench_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_smoke(tmp_path: Path) -> None:
     import importlib.util
 
     path = Path(__file__).parents[1] / "bench" / "grow_stream.py"
@@ -104,6 +104,9 @@ def test_bench_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert spec and spec.loader
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    (result,) = bench.main(["--layers", "2", "--hidden", "64", "--vocab", "500"])
+    out = tmp_path / "grow_stream.json"
+    (result,) = bench.main(["--layers", "2", "--hidden", "64", "--vocab", "500", "--out",
+                            str(out)])
+    assert json.loads(out.read_text())["results"] == [result]
     assert result["mode"] == "streaming" and result["bytes_written"] > result["source_mb"] * 1e6
     assert result["mb_per_s"] > 0 and result["peak_extra_mb"] >= 0
