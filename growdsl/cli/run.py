@@ -38,10 +38,18 @@ def baseline_plan(plan: Plan) -> Plan:
     return replace(plan, stages=(stage,), init=None)
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to the CURRENT sys.stderr, so that lines go above a live progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _setup_logging(quiet: bool) -> None:
     logger = logging.getLogger("growdsl")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        handler = _Stderr(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
                                                "%H:%M:%S"))
         logger.addHandler(handler)
