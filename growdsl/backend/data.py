@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,10 +144,12 @@ def get_tokenizer(tokenizer_dir: Path | None, texts: Any, family: str, vocab: in
     if (where / "tokenizer.json").exists():
         return PreTrainedTokenizerFast.from_pretrained(str(where), local_files_only=True)
     tok = train_tokenizer(texts, family, vocab)
-    tmp = where.with_name(where.name + ".tmp")
+    tmp = where.with_name(f"{where.name}.tmp{os.getpid()}")
     tok.save_pretrained(str(tmp))
-    if not where.exists():
+    try:
         tmp.replace(where)
+    except OSError:                     # another process cached it first
+        shutil.rmtree(tmp, ignore_errors=True)
     return tok
 
 
@@ -276,7 +280,7 @@ def prepare_corpus(data: Path, tokenizer_dir: Path | None, family: str, vocab: i
     else:
         stream = token_stream(texts, tok, specials.sep)
         stream_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = stream_file.with_suffix(".tmp.npy")
+        tmp = stream_file.with_suffix(f".tmp{os.getpid()}.npy")
         np.save(tmp, stream)
         tmp.replace(stream_file)
     n_val = max(int(len(stream) * VAL_FRACTION), max_seq)
