@@ -1,9 +1,9 @@
 """`growdsl run`: walk a checked plan -- train, grow, verify, rebuild the optimizer, train.
 
-1. The plan must pass the planner's checks (`--allow-unverified` overrides, loudly).
-2. The output directory is claimed for this plan (`run.json` holds the plan's key); one that
-   holds another run is refused, and `--resume` continues from the newest complete
-   checkpoint (mid-stage, or at a stage end just before its growth step).
+1. The plan must pass the planner's checks (`--allow-unverified` overrides, loudly), and
+   the output directory is claimed for this plan (both in `run_dir`).
+2. `--resume` continues from the newest complete checkpoint (mid-stage, or at a stage end
+   just before its growth step).
 3. Each stage trains (`train.steps`), evaluating and checkpointing at the spec's intervals;
    at its end: a validation loss, a checkpoint, and a plain HF model in `stages/`.
 4. Between stages the growth step runs on the weights (`surgery.grow_model`); the grown
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import hashlib
-import json
 import logging
 import random
 import shutil
@@ -39,7 +37,8 @@ from growdsl.backend.checkpoint import RunState
 from growdsl.backend.data import Corpus, prepare_corpus
 from growdsl.backend.models import build_from_config, build_model, load_model, save_model
 from growdsl.backend.report import Metrics
-from growdsl.backend.run_errors import fail, run_error, with_source
+from growdsl.backend.run_dir import claim, plan_key, verify
+from growdsl.backend.run_errors import fail, with_source
 from growdsl.backend.train import (
     Device,
     Loop,
@@ -136,60 +135,6 @@ def _walk(run: Run) -> None:
         grow(run, stage, stages[run.state.stage + 1])
 
 
-def verify(plan: Plan, source: Source, allow_unverified: bool) -> None:
-    """The planner's checks; errors stop the run unless `--allow-unverified`."""
-    from growdsl.checks import check_plan
-
-    errors = [dataclasses.replace(d, source=source) for d in check_plan(plan)
-              if d.severity == "error"]
-    if not errors:
-        return
-    if not allow_unverified:
-        raise GrowError([*errors, dataclasses.replace(run_error(
-            "E719", "the plan does not pass the planner's checks; not running it",
-            "fix the errors above, or pass --allow-unverified to run it anyway").diagnostics[0],
-            source=source)])
-    log.warning("!!! RUNNING AN UNVERIFIED PLAN (--allow-unverified): %d check(s) failed:\n%s",
-                len(errors), GrowError(errors).render())
-
-
-def plan_key(plan: Plan) -> str:
-    """A hash of what the plan computes (spans and the file's name left out)."""
-    from growdsl.ir_json import to_json
-
-    def strip(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {k: strip(v) for k, v in x.items() if k not in ("span", "init_span", "source")}
-        if isinstance(x, list):
-            return [strip(v) for v in x]
-        return x
-
-    text = json.dumps(strip(to_json(plan)), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def claim(out: Path, key: str, resume: bool, source: Source) -> None:
-    """Make `out` this plan's output directory, or refuse one that holds another run."""
-    marker = out / "run.json"
-    if marker.exists():
-        other = json.loads(marker.read_text())
-        if other.get("plan_key") != key:
-            fail("E715", f"output directory {out} holds another run "
-                 f"(of {other.get('source', '?')}); not touching it",
-                 "choose another --out, or delete that directory", source)
-        if not resume:
-            fail("E715", f"output directory {out} already holds a run of this plan",
-                 "pass --resume to continue it, or choose another --out", source)
-        return
-    if resume:
-        log.warning("--resume: %s holds no run yet; starting from the beginning", out)
-    if out.exists() and any(out.iterdir()):
-        fail("E715", f"output directory {out} is not empty and holds no growdsl run",
-             "choose another --out", source)
-    out.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"plan_key": key, "source": source.path}, indent=1))
-
-
 def data_path(plan: Plan, source: Source, opts: Options) -> Path:
     if opts.data is not None:
         return opts.data
@@ -237,8 +182,8 @@ def start(plan: Plan, source: Source, opts: Options) -> Run:
     run = Run(plan=plan, source=source, opts=opts, corpus=corpus, tokenizer=tok, dev=dev,
               metrics=metrics, model=model, optimizer=optimizer, scheduler=scheduler,
               state=state)
-    if found is not None and state.stage_done:
-        save_stage_dir(run, plan.stages[state.stage])
+    if found is not None and state.stage_done:      # killed between checkpoint and model
+        save_stage_dir(run, plan.stages[state.stage], only_if_missing=True)
     return run
 
 
@@ -350,9 +295,11 @@ def save_checkpoint(run: Run) -> None:
     log.info("checkpoint %s", path)
 
 
-def save_stage_dir(run: Run, stage: Stage) -> Path:
+def save_stage_dir(run: Run, stage: Stage, only_if_missing: bool = False) -> Path:
     """The stage's final model as a plain HF directory (with the tokenizer)."""
     final = run.opts.out / "stages" / f"{stage.index}-{stage.name}"
+    if only_if_missing and final.exists():
+        return final
     tmp = final.with_name(final.name + ".tmp")
     with disk_errors(f"the model of stage {stage.name}", run):
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,73 @@
+"""What a run checks before it touches anything: the plan passes the planner's checks (or
+`--allow-unverified`, logged loudly), and the output directory is this plan's (`run.json`
+holds the plan's key; a directory holding another run, or anything else, is refused)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from growdsl.backend.run_errors import fail, run_error
+from growdsl.errors import GrowError
+from growdsl.ir import Plan
+from growdsl.source import Source
+
+log = logging.getLogger("growdsl.run")
+
+
+def verify(plan: Plan, source: Source, allow_unverified: bool) -> None:
+    """The planner's checks; errors stop the run unless `--allow-unverified`."""
+    from growdsl.checks import check_plan
+
+    errors = [dataclasses.replace(d, source=source) for d in check_plan(plan)
+              if d.severity == "error"]
+    if not errors:
+        return
+    if not allow_unverified:
+        raise GrowError([*errors, dataclasses.replace(run_error(
+            "E719", "the plan does not pass the planner's checks; not running it",
+            "fix the errors above, or pass --allow-unverified to run it anyway").diagnostics[0],
+            source=source)])
+    log.warning("!!! RUNNING AN UNVERIFIED PLAN (--allow-unverified): %d check(s) failed:\n%s",
+                len(errors), GrowError(errors).render())
+
+
+def plan_key(plan: Plan) -> str:
+    """A hash of what the plan computes (spans and the file's name left out)."""
+    from growdsl.ir_json import to_json
+
+    def strip(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k not in ("span", "init_span", "source")}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    text = json.dumps(strip(to_json(plan)), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def claim(out: Path, key: str, resume: bool, source: Source) -> None:
+    """Make `out` this plan's output directory, or refuse one that holds another run."""
+    marker = out / "run.json"
+    if marker.exists():
+        other = json.loads(marker.read_text())
+        if other.get("plan_key") != key:
+            fail("E715", f"output directory {out} holds another run "
+                 f"(of {other.get('source', '?')}); not touching it",
+                 "choose another --out, or delete that directory", source)
+        if not resume:
+            fail("E715", f"output directory {out} already holds a run of this plan",
+                 "pass --resume to continue it, or choose another --out", source)
+        return
+    if resume:
+        log.warning("--resume: %s holds no run yet; starting from the beginning", out)
+    if out.exists() and any(out.iterdir()):
+        fail("E715", f"output directory {out} is not empty and holds no growdsl run",
+             "choose another --out", source)
+    out.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"plan_key": key, "source": source.path}, indent=1))
