@@ -103,3 +103,5 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_is_identical(
     assert growdsl_run(spec, out, cache, resume=True) == 0
     assert loss_log(out) == loss_log(ref)
     assert same_weights(ref, out)
+    # the growth happened before the interruption; the report still lists it
+    assert "stack (none), unshare (exact), unpool (none)" in (out / "report.md").read_text()

@@ -23,7 +23,7 @@ import shutil
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,6 @@ class Run:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
     state: RunState
-    growth_lines: list[str] = field(default_factory=list)
     stop: bool = False
 
 
@@ -94,7 +93,6 @@ class Result:
     out: Path
     state: RunState
     interrupted: bool
-    growth_lines: list[str]
 
 
 def execute(plan: Plan, source: Source, opts: Options) -> Result:
@@ -113,8 +111,7 @@ def execute(plan: Plan, source: Source, opts: Options) -> Result:
         with sigint_flag(run):
             _walk(run)
         run.metrics.close()
-        return Result(out=out, state=run.state, interrupted=run.stop,
-                      growth_lines=run.growth_lines)
+        return Result(out=out, state=run.state, interrupted=run.stop)
     except GrowError as error:
         raise with_source(error, source) from None
     finally:
@@ -324,8 +321,6 @@ def grow(run: Run, src: Stage, dst: Stage) -> None:
     batch = {k: v.to(run.dev.device) for k, v in batch.items()}
     diff = compare(old_model, new_model, batch)
     ops = ", ".join(f"{d['op']} ({d['verdict']})" for d in describe(grown)) or "(no operator)"
-    line = (f"- after stage `{src.name}` (step {run.state.global_step}): {ops}; "
-            f"max |logit diff| {diff.max_abs:.3g} (relative {diff.max_rel:.3g})")
     log.info("growth %s -> %s: %s; max abs diff %.3g, rel %.3g", src.name, dst.name, ops,
              diff.max_abs, diff.max_rel)
     s = run.state
@@ -337,7 +332,6 @@ def grow(run: Run, src: Stage, dst: Stage) -> None:
              f"the logits by up to {diff.max_abs:.3g} (tolerance {PRESERVE_ATOL})",
              "this is a bug in an operator or a model treatment: please report it; the stage's "
              "checkpoint is kept", run.source, growth.span)
-    run.growth_lines.append(line)
     policy = dst.train.optimizer_state
     if dst.train.optimizer != src.train.optimizer:
         policy = "reset"

@@ -140,7 +140,14 @@ def plot(curves: list[Curve], x: str, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(out: Path, title: str, plan_csv: Path, growth_lines: list[str],
+def growth_lines(path: Path) -> list[str]:
+    """One markdown line per growth event of a metrics file."""
+    return [f"- into stage {r['stage']} at step {r['global_step']}: {r['note']}; max |logit "
+            f"diff| {float(r['max_abs_diff']):.3g} (relative {float(r['max_rel_diff']):.3g})"
+            for r in read_rows(path) if r["event"] == "growth"]
+
+
+def write_report(out: Path, title: str, plan_csv: Path,
                  baseline_csv: Path | None = None) -> Path:
     """Write `report.md`, `loss_vs_steps.png` and `loss_vs_flops.png` into `out`."""
     curves = [curve("plan", plan_csv)]
@@ -160,7 +167,7 @@ def write_report(out: Path, title: str, plan_csv: Path, growth_lines: list[str],
             hit = reach(c, target)
             lines.append(f"- {c.label}: " + (f"{hit[0]:.3g} FLOPs, {hit[1]:.1f} s" if hit
                                              else "not reached"))
-    lines += ["", "## Growth steps", "", *(growth_lines or ["(none)"]), "",
+    lines += ["", "## Growth steps", "", *(growth_lines(plan_csv) or ["(none)"]), "",
               "![loss vs steps](loss_vs_steps.png)", "", "![loss vs FLOPs](loss_vs_flops.png)",
               ""]
     path = out / "report.md"

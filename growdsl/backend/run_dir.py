@@ -65,7 +65,7 @@ def claim(out: Path, key: str, resume: bool, source: Source) -> None:
                  "pass --resume to continue it, or choose another --out", source)
         return
     if resume:
-        log.warning("--resume: %s holds no run yet; starting from the beginning", out)
+        log.info("--resume: %s holds no run yet; starting from the beginning", out)
     if out.exists() and any(out.iterdir()):
         fail("E715", f"output directory {out} is not empty and holds no growdsl run",
              "choose another --out", source)

@@ -83,7 +83,7 @@ def _run_loaded(source: Source, plan: Plan, out: Path, resume: bool, baseline: b
         if base.interrupted:
             return 130
         base_csv = out / "baseline" / "metrics.csv"
-    report = write_report(out, source.path, out / "metrics.csv", result.growth_lines, base_csv)
+    report = write_report(out, source.path, out / "metrics.csv", base_csv)
     print(f"report: {report}")
     return 0
 
@@ -114,16 +114,16 @@ def run(spec: Annotated[Path, typer.Argument(help="a .grow file")],
 
 @app.command()
 def demo(out: Annotated[Path, typer.Option(help="output directory")] = Path("runs/demo"),
-         resume: Annotated[bool, typer.Option(help="continue an interrupted demo")] = False,
          ) -> None:
-    """Fetch the Shakespeare corpus and run specs/tiny/demo.grow with its scratch baseline."""
+    """Fetch the Shakespeare corpus and run specs/tiny/demo.grow with its scratch baseline
+    (continuing the demo already in OUT, if any: a finished one just gets its report again)."""
     from growdsl.backend.corpus import fetch_shakespeare
 
     _setup_logging(False)
     corpus = fetch_shakespeare()
     print(f"corpus: {corpus}")
     try:
-        code = run_plan(DEMO_SPEC, out, resume, True, False, corpus, False, False)
+        code = run_plan(DEMO_SPEC, out, True, True, False, corpus, False, False)
     except GrowError as error:
         print(error.render(), file=sys.stderr)
         raise typer.Exit(1) from None
