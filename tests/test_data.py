@@ -90,3 +90,16 @@ def test_bert_masking_80_10_10_on_masked_positions_only(bert: tuple[Corpus, Any,
     total = masked + kept + randomized
     assert 0.75 < masked / total < 0.85
     assert 0.06 < randomized / total < 0.14 and 0.06 < kept / total < 0.15
+
+
+def test_rank_shards_tile_the_global_batch(bert: tuple[Corpus, Any, Path]) -> None:
+    from growdsl.backend.data import shard
+
+    corpus = bert[0]
+    whole = corpus.batch(40, 8, 32, 0.15)
+    for world in (1, 2, 4):
+        parts = [corpus.batch(*shard(40, 8, r, world), 32, 0.15) for r in range(world)]
+        for key in whole:
+            assert whole[key].equal(torch.cat([p[key] for p in parts]))
+    with pytest.raises(ValueError):
+        shard(0, 6, 0, 4)

@@ -201,3 +201,16 @@ def cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPa
     where = tmp_path_factory.getbasetemp() / "growdsl-cache"
     monkeypatch.setenv("GROWDSL_CACHE", str(where))
     return where
+
+
+def test_disk_full_anywhere_else_is_the_same_error(tmp_path: Path, cache: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from growdsl.backend import report
+
+    def log(self: object, event: str, **values: object) -> None:
+        if event == "val":
+            raise OSError(errno.ENOSPC, "No space left on device", "metrics.csv")
+
+    monkeypatch.setattr(report.Metrics, "log", log)
+    err = error_of(tiny(tmp_path), tmp_path / "out")
+    assert codes(err) == ["E716"] and "disk is full" in err.render()

@@ -12,7 +12,7 @@
 - Data position: the global sample offset k. Sample k is block `perm_e[k mod n]` of epoch
   e = k // n (a permutation seeded by the run's seed, the epoch and T), and BERT's masking of
   sample k is seeded by (seed, k): nothing depends on RNG state, so a run resumes, or is split
-  across ranks, by offset alone.
+  across ranks, by offset alone (`shard`).
 - BERT masking: M = round(p T) positions (never `[CLS]`), 80% `[MASK]`, 10% random, 10% kept;
   the batch carries `mlm_positions` [B, M] and their `labels` [B, M] so that the MLM head runs
   on the masked positions only (Devlin et al. 2019; Google BERT's `max_predictions_per_seq`).
@@ -262,6 +262,15 @@ class Corpus:
         randoms = rng.integers(self.specials.first_normal, high, size=count)
         out[pos] = np.where(roll < 0.8, self.specials.mask, np.where(roll < 0.9, randoms, row[pos]))
         return out, pos.astype(np.int64), labels.astype(np.int64)
+
+
+def shard(offset: int, batch: int, rank: int, world: int) -> tuple[int, int]:
+    """(offset, size) of rank `rank`'s part of the global batch at sample `offset`: ranks
+    read consecutive slices, so any world size reads the same samples per step."""
+    if batch % world:
+        raise ValueError(f"batch {batch} does not split over {world} ranks")
+    size = batch // world
+    return offset + rank * size, size
 
 
 def prepare_corpus(data: Path, tokenizer_dir: Path | None, family: str, vocab: int,

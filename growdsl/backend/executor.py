@@ -114,6 +114,12 @@ def execute(plan: Plan, source: Source, opts: Options) -> Result:
         return Result(out=out, state=run.state, interrupted=run.stop)
     except GrowError as error:
         raise with_source(error, source) from None
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        fail("E716", f"the disk is full ({exc.filename or out})",
+             "free some space and continue with --resume; the last complete checkpoint is kept",
+             source)
     finally:
         logging.getLogger("growdsl").removeHandler(handler)
         handler.close()
