@@ -59,7 +59,8 @@ def claim(out: Path, key: str, resume: bool, source: Source) -> None:
         if other.get("plan_key") != key:
             fail("E715", f"output directory {out} holds another run "
                  f"(of {other.get('source', '?')}); not touching it",
-                 "choose another --out, or delete that directory", source)
+                 "a different plan (or this spec, changed since) -- choose another --out",
+                 source)
         if not resume:
             fail("E715", f"output directory {out} already holds a run of this plan",
                  "pass --resume to continue it, or choose another --out", source)
