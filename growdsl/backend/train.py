@@ -175,7 +175,8 @@ class StepLog:
 def steps(loop: Loop, should_stop: Callable[[], bool]) -> Iterator[StepLog]:
     """Train `loop.stage` from `loop.state.step` to its end, yielding after every step."""
     stage, train, state = loop.stage, loop.stage.train, loop.state
-    model = torch.compile(loop.model) if loop.dev.compile else loop.model
+    # compile the loss as a whole: BERT's path calls the encoder and the head separately
+    loss_fn: Callable[..., torch.Tensor] = torch.compile(loss_of) if loop.dev.compile else loss_of
     depths = submodel_depths(stage.shape)
     loop.model.train()
     while state.step < stage.steps and not should_stop():
@@ -185,7 +186,7 @@ def steps(loop: Loop, should_stop: Callable[[], bool]) -> Iterator[StepLog]:
                                   train.mlm_probability)
         depth = depths[state.step % len(depths)]
         with loop.dev.context(), submodel(loop.model, stage.shape.family, depth):
-            loss = loss_of(model, to_device(batch, loop.dev))
+            loss = loss_fn(loop.model, to_device(batch, loop.dev))
         if not torch.isfinite(loss):
             fail("E717", f"loss is {loss.item()} at step {state.global_step + 1} "
                  f"(stage {stage.name}, step {state.step + 1}); stopped before updating the weights",
