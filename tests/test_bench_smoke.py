@@ -1,0 +1,71 @@
+"""Smoke versions of the benchmark scripts in bench/: tiny sizes, seconds each. They check
+that each script runs end to end and writes what it reports, not any speed."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from bench.runs import SPECS, Variant, variant_text
+from growdsl.checks import check_plan
+from growdsl.lower import lower_text
+
+WORDS = ("the king queen lord lady my thy good night day love death sword crown speak come go "
+         "hath doth what say").split()
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A small text corpus, and a private growdsl cache for its tokenizers."""
+    monkeypatch.setenv("GROWDSL_CACHE", str(tmp_path / "cache"))
+    rng = random.Random(0)
+    path = tmp_path / "corpus.txt"
+    path.write_text("".join(" ".join(rng.choice(WORDS) for _ in range(20)) + ".\n"
+                            for _ in range(400)))
+    return path
+
+
+@pytest.mark.parametrize("spec", sorted(SPECS.glob("*.grow")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("variant", [Variant(), Variant(seed=2, smoke=True),
+                                     Variant(train=(("schedule", "continue"),)),
+                                     Variant(later=(("warmup", "5"),), smoke=True)],
+                         ids=["as-is", "smoke", "continue", "rewarm"])
+def test_bench_spec_variants_pass_the_checks(spec: Path, variant: Variant) -> None:
+    text = spec.read_text()
+    out = variant_text(text, variant)
+    _, plan = lower_text(out, str(spec))
+    assert not check_plan(plan)
+    assert all(s.train.seed == variant.seed for s in plan.stages)
+    if variant.train:
+        assert plan.stages[-1].train.schedule == "continue"
+    if variant.later and len(plan.stages) > 1:
+        assert plan.stages[0].train.warmup != 5
+        assert all(s.train.warmup == 5 for s in plan.stages[1:])
+    if not variant.smoke and variant == Variant():
+        assert out == text          # the committed spec is the seed-0 default
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+def test_growth_pays_smoke(corpus: Path, tmp_path: Path) -> None:
+    from bench import growth_pays
+
+    out = tmp_path / "gp.json"
+    growth_pays.main(["--smoke", "--in-process", "--families", "bert", "--seeds", "1",
+                      "--policies", "", "--data", str(corpus), "--work", str(tmp_path / "w"),
+                      "--out", str(out), "--plots", str(tmp_path)])
+    result = json.loads(out.read_text())
+    bert = result["families"]["bert"]
+    assert [r["label"] for r in bert["rows"]] == list(growth_pays.METHODS)
+    assert 0 < bert["unigram_entropy"] < math.log(128)
+    scratch = bert["rows"][0]
+    assert scratch["reached"] == 1 and scratch["flops_ratio"]["mean"] == pytest.approx(1.0)
+    flops = {r["label"]: r["total_flops"]["mean"] for r in bert["rows"]}
+    assert all(flops[m] < flops["scratch"] for m in growth_pays.METHODS[1:])
+    assert all(math.isfinite(r["final_val_loss"]["mean"]) for r in bert["rows"])
+    for path in bert["plots"]:
+        assert Path(path).stat().st_size > 1000
