@@ -17,6 +17,10 @@ It is written to a temporary folder, every file fsynced, the manifest written an
 then the folder renamed into place (and the parent fsynced). A folder without its manifest,
 or whose files do not match it, is never loaded: `latest` skips it with a warning and falls
 back to the previous one. Only the newest `keep` checkpoints are kept.
+
+Under torchrun every rank writes its own DCP shards and `rng-rank<r>.pt`; rank 0 alone
+writes the other files, fsyncs everything, hashes it into the manifest and renames the
+folder, with a barrier before and after. Loading reshards onto any number of ranks.
 """
 
 from __future__ import annotations
@@ -107,20 +111,40 @@ def _dcp_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, 
 
 def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
          scheduler: torch.optim.lr_scheduler.LRScheduler, state: RunState,
-         keep: int, rank: int = 0) -> Path:
-    """Write a checkpoint atomically under `root`; drop all but the newest `keep`."""
+         keep: int, rank: int | None = None) -> Path:
+    """Write a checkpoint atomically under `root`; drop all but the newest `keep`.
+
+    Under torchrun every rank writes its DCP shards and its RNG file; rank 0 alone writes
+    the rest, the manifest, and renames the folder into place, with barriers around it."""
     import torch.distributed.checkpoint as dcp
 
+    from growdsl.backend import distributed
+
+    d = distributed.current()
+    rank = d.rank if rank is None else rank
     name = f"{PREFIX}{state.global_step:08d}"
     final, tmp = root / name, root / f".tmp-{name}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    if d.main:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    distributed.barrier()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dcp.save(_dcp_state(model, optimizer), checkpoint_id=str(tmp / "model_optim"))
+    torch.save(rng_state(), tmp / f"rng-rank{rank}.pt")
+    distributed.barrier()
+    if d.main:
+        _finalise(root, tmp, final, model, scheduler, state, keep)
+    distributed.barrier()
+    return final
+
+
+def _finalise(root: Path, tmp: Path, final: Path, model: nn.Module,
+              scheduler: torch.optim.lr_scheduler.LRScheduler, state: RunState,
+              keep: int) -> None:
+    """Rank 0: the run's files, fsync, manifest last, rename into place, prune."""
     model.config.to_json_file(str(tmp / "config.json"))  # type: ignore[union-attr,operator]
     (tmp / "scheduler.json").write_text(json.dumps(scheduler.state_dict()))
-    torch.save(rng_state(), tmp / f"rng-rank{rank}.pt")
     (tmp / "state.json").write_text(json.dumps(asdict(state), indent=1))
     files = sorted(p for p in tmp.rglob("*") if p.is_file())
     for path in files:
@@ -133,13 +157,12 @@ def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     _fsync_dir(tmp)
     faults.point(f"checkpoint-{state.global_step}-manifest")
     if final.exists():
-        old = root / f".old-{name}"
+        old = root / f".old-{final.name}"
         final.rename(old)
         shutil.rmtree(old)
     tmp.rename(final)
     _fsync_dir(root)
     prune(root, keep)
-    return final
 
 
 def prune(root: Path, keep: int) -> None:
@@ -197,8 +220,13 @@ def read_state(path: Path) -> RunState:
 
 
 def load_into(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-              scheduler: torch.optim.lr_scheduler.LRScheduler, rank: int = 0) -> RunState:
-    """Load a checkpoint's model, optimizer, scheduler and RNG states in place."""
+              scheduler: torch.optim.lr_scheduler.LRScheduler,
+              rank: int | None = None) -> RunState:
+    """Load a checkpoint's model, optimizer, scheduler and RNG states in place. DCP reshards
+    the saved model and optimizer onto however many ranks load them (1 included)."""
+    from growdsl.backend import distributed
+
+    rank = distributed.current().rank if rank is None else rank
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
     from torch.distributed.checkpoint.state_dict import set_state_dict
@@ -221,5 +249,15 @@ def load_into(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
         if f"optim.state.{names[id(param)]}.step" not in saved:
             del optimizer.state[param]
     scheduler.load_state_dict(json.loads((path / "scheduler.json").read_text()))
-    set_rng_state(torch.load(path / f"rng-rank{rank}.pt", weights_only=False))
+    state_file = path / f"rng-rank{rank}.pt"
+    if state_file.exists():
+        set_rng_state(torch.load(state_file, weights_only=False))
+    else:                       # more ranks now than when saved: a fresh, deterministic seed
+        saved_state = read_state(path)
+        log.warning("rank %d: %s has no RNG state for this rank (saved on fewer ranks); "
+                    "seeding it from the step", rank, path.name)
+        seed = saved_state.global_step * 1_000_003 + rank
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
     return read_state(path)

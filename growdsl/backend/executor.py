@@ -11,6 +11,9 @@
    difference logged; a `preserve` step that does not preserve stops the run (E718). The
    optimizer is rebuilt per the next stage's `optimizer_state` (reset / transfer /
    transform) and its schedule restarts or continues.
+5. Under torchrun (`distributed`): the model is sharded with FSDP2, each rank trains on its
+   slice of every batch, rank 0 alone writes the log, metrics, reports and the checkpoint's
+   shared files, and growth runs on the shards (`distributed.grow_sharded`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import torch
 from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from growdsl.backend import checkpoint as ckpt
-from growdsl.backend import faults
+from growdsl.backend import distributed, faults
 from growdsl.backend.checkpoint import RunState
 from growdsl.backend.data import Corpus, prepare_corpus
 from growdsl.backend.models import build_from_config, build_model, load_model, save_model
@@ -103,9 +106,14 @@ def execute(plan: Plan, source: Source, opts: Options) -> Result:
 
     hf_logging.disable_progress_bar()
     out = opts.out
-    claim(out, plan_key(plan), opts.resume, source)
-    handler = logging.FileHandler(out / "run.log")
+    d = distributed.init_from_env() if distributed.under_torchrun() else distributed.current()
+    distributed.on_main_first(lambda: claim(out, plan_key(plan), opts.resume, source),
+                              others=False)
+    handler: logging.Handler = (logging.FileHandler(out / "run.log") if d.main
+                                else logging.NullHandler())
     logging.getLogger("growdsl").addHandler(handler)
+    if d.active and d.main:
+        log.info("torchrun: %d rank(s), %s, FSDP2", d.world, d.backend)
     try:
         run = start(plan, source, opts)
         with sigint_flag(run):
@@ -153,20 +161,33 @@ def start(plan: Plan, source: Source, opts: Options) -> Run:
     from growdsl.backend.corpus import cache_dir
 
     first = plan.stages[0]
-    seed = first.train.seed
+    d = distributed.current()
+    seed = first.train.seed + d.rank     # each rank its own RNG stream (dropout)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    for stage in plan.stages:
+        if stage.train.batch % d.world:
+            fail("E720", f"stage {stage.name}'s batch {stage.train.batch} does not split over "
+                 f"{d.world} ranks", "choose a world size that divides every stage's batch",
+                 source, stage.span)
     tok_dir = first.train.tokenizer
-    corpus, tok = prepare_corpus(
+    ready = distributed.on_main_first(lambda: prepare_corpus(
         data_path(plan, source, opts), source.directory / tok_dir if tok_dir else None,
-        plan.target.family, plan.target.vocab, max(s.shape.seq for s in plan.stages), seed,
-        cache_dir())
+        plan.target.family, plan.target.vocab, max(s.shape.seq for s in plan.stages),
+        first.train.seed, cache_dir()))
+    assert ready is not None
+    corpus, tok = ready
     dev = pick_device(first.train.precision, opts.compile)
-    found = ckpt.latest(opts.out / "checkpoints") if opts.resume else None
+    if d.active and dev.device.type == "cuda":
+        dev = dataclasses.replace(dev, device=torch.device("cuda", d.local_rank))
+    found = None
+    if opts.resume:
+        found = distributed.broadcast(ckpt.latest(opts.out / "checkpoints") if d.main else None)
     if found is None:
         model = initial_model(plan, source)
         model.to(dev.device)  # type: ignore[arg-type]
+        model = distributed.shard(model, dev.autocast is not None)
         state = RunState(stage=0, step=0, global_step=0, data_offset=0, flops=0.0, tokens=0,
                          wall=0.0, plan_key=plan_key(plan))
         optimizer = make_optimizer(model, first.train)
@@ -176,12 +197,14 @@ def start(plan: Plan, source: Source, opts: Options) -> Run:
         config = AutoConfig.from_pretrained(str(found), local_files_only=True)
         model = build_from_config(config, seed=None)
         model.to(dev.device)  # type: ignore[arg-type]
+        model = distributed.shard(model, dev.autocast is not None)
         stage = plan.stages[ckpt.read_state(found).stage]
         optimizer = make_optimizer(model, stage.train)
         scheduler = schedule_for(plan, stage, optimizer)
         state = ckpt.load_into(found, model, optimizer, scheduler)
-    metrics = (Metrics(opts.out, resume_rows=state.log_rows, resume_step=state.global_step)
-               if opts.resume else Metrics(opts.out))
+    metrics = (Metrics(opts.out, resume_rows=state.log_rows, resume_step=state.global_step,
+                       write=d.main)
+               if opts.resume else Metrics(opts.out, write=d.main))
     run = Run(plan=plan, source=source, opts=opts, corpus=corpus, tokenizer=tok, dev=dev,
               metrics=metrics, model=model, optimizer=optimizer, scheduler=scheduler,
               state=state)
@@ -229,19 +252,22 @@ def train_stage(run: Run, stage: Stage) -> None:
     train = stage.train
     step_flops = train_flops_per_step(stage.shape, train.batch, stage.shape.seq,
                                       train.mlm_probability)
+    d = distributed.current()
     loop = Loop(model=run.model, optimizer=run.optimizer, scheduler=run.scheduler,
                 corpus=run.corpus, stage=stage, dev=run.dev, state=run.state,
-                step_flops=step_flops)
+                step_flops=step_flops, rank=d.rank, world=d.world)
     from growdsl.backend.progress import stage_progress
 
-    with stage_progress(stage, run.state.step, run.opts.quiet) as advance:
-        for done in steps(loop, lambda: run.stop):
+    with stage_progress(stage, run.state.step, run.opts.quiet or not d.main) as advance:
+        for done in steps(loop, lambda: distributed.any_true(run.stop)):
             run.state = s = done.state
             run.metrics.log("train", stage=stage.index, step=s.step, global_step=s.global_step,
                             tokens=s.tokens, flops=s.flops, wall=s.wall, lr=done.lr,
                             loss=done.loss)
             advance(done)
             faults.point(f"step-{s.global_step}")
+            if d.active:
+                faults.point(f"rank{d.rank}-step-{s.global_step}")
             if s.step == stage.steps:
                 break
             if train.eval_every and s.global_step % train.eval_every == 0:
@@ -251,6 +277,7 @@ def train_stage(run: Run, stage: Stage) -> None:
     if stage.steps == 0:        # a starting shape (e.g. `init from`), grown at once
         run.state = dataclasses.replace(run.state, stage_done=True)
         return
+    run.stop = distributed.any_true(run.stop)
     if run.stop:
         save_checkpoint(run)
         log.warning("interrupted at step %d; checkpoint saved, continue with --resume",
@@ -301,15 +328,23 @@ def save_checkpoint(run: Run) -> None:
 def save_stage_dir(run: Run, stage: Stage, only_if_missing: bool = False) -> Path:
     """The stage's final model as a plain HF directory (with the tokenizer)."""
     final = run.opts.out / "stages" / f"{stage.index}-{stage.name}"
-    if only_if_missing and final.exists():
+    if distributed.broadcast(only_if_missing and final.exists()):
+        return final
+    model: PreTrainedModel | None = run.model
+    if distributed.current().active:       # gathered on rank 0 (one plain HF directory)
+        model = distributed.gather_plain(run.model)
+    if model is None:
+        distributed.barrier()
         return final
     tmp = final.with_name(final.name + ".tmp")
     with disk_errors(f"the model of stage {stage.name}", run):
         shutil.rmtree(tmp, ignore_errors=True)
-        save_model(run.model, tmp)
+        save_model(model, tmp)
         run.tokenizer.save_pretrained(str(tmp))
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
+    if distributed.current().active:
+        distributed.barrier()
     return final
 
 
@@ -321,7 +356,15 @@ def grow(run: Run, src: Stage, dst: Stage) -> None:
 
     growth = src.growth or Growth(ops=())
     old_model, old_opt = run.model, run.optimizer
-    new_model, grown = grow_model(old_model, dst.shape, growth)
+    policy = dst.train.optimizer_state
+    if dst.train.optimizer != src.train.optimizer:
+        policy = "reset"
+    sharded_opt = None
+    if distributed.current().active:
+        new_model, grown, sharded_opt = distributed.grow_sharded(
+            old_model, old_opt, dst.shape, growth, policy, run.dev.autocast is not None)
+    else:
+        new_model, grown = grow_model(old_model, dst.shape, growth)
     batch = run.corpus.val_batches(src.shape.seq, min(4, src.train.batch), 1,
                                    src.train.mlm_probability)[0]
     batch = {k: v.to(run.dev.device) for k, v in batch.items()}
@@ -338,11 +381,10 @@ def grow(run: Run, src: Stage, dst: Stage) -> None:
              f"the logits by up to {diff.max_abs:.3g} (tolerance {PRESERVE_ATOL})",
              "this is a bug in an operator or a model treatment: please report it; the stage's "
              "checkpoint is kept", run.source, growth.span)
-    policy = dst.train.optimizer_state
-    if dst.train.optimizer != src.train.optimizer:
-        policy = "reset"
-    if policy == "reset":
+    if policy == "reset" or (sharded_opt is None and distributed.current().active):
         optimizer = make_optimizer(new_model, dst.train)
+    elif sharded_opt is not None:
+        optimizer = sharded_opt
     else:
         optimizer = grow_optimizer(old_opt, old_model, new_model, grown, policy)
     for i, group in enumerate(optimizer.param_groups):

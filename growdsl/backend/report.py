@@ -4,6 +4,8 @@
 `growth` at each growth step with its measured difference) and mirrors them to TensorBoard.
 On `--resume` it first drops the rows written after the checkpoint (their count is in the
 checkpoint's state; TensorBoard purges the steps after it), so the log reads as if nothing had happened.
+Under torchrun only rank 0 writes (`write=False` elsewhere: rows are counted, not written);
+the values it logs are already reduced over the ranks.
 
 `write_report` draws training and validation loss against steps and against cumulative
 FLOPs (growth points marked; the scratch baseline beside the plan when there is one) and
@@ -27,8 +29,13 @@ class Metrics:
     """The run's metrics: `metrics.csv` plus TensorBoard under `tb/`."""
 
     def __init__(self, out: Path, resume_rows: int | None = None,
-                 resume_step: int = 0) -> None:
+                 resume_step: int = 0, write: bool = True) -> None:
         self.path = out / "metrics.csv"
+        self._file: Any = None
+        self._tb: Any = None
+        if not write:
+            self.rows = resume_rows or 0
+            return
         keep = read_rows(self.path)[:resume_rows] if resume_rows is not None else []
         self.rows = len(keep)
         with open(self.path, "w", newline="") as f:
@@ -37,7 +44,6 @@ class Metrics:
             writer.writerows(keep)
         self._file = open(self.path, "a", newline="")  # noqa: SIM115
         self._csv = csv.DictWriter(self._file, COLUMNS)
-        self._tb: Any = None
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -47,6 +53,9 @@ class Metrics:
             self._tb = None
 
     def log(self, event: str, **values: Any) -> None:
+        if self._file is None:
+            self.rows += 1
+            return
         row = {k: _fmt(values.get(k, "")) for k in COLUMNS if k != "event"}
         self._csv.writerow({"event": event, **row})
         self.rows += 1
@@ -58,7 +67,8 @@ class Metrics:
                     self._tb.add_scalar(f"{event}/{key}", float(values[key]), step)
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
         if self._tb is not None:
             self._tb.close()
 

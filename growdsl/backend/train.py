@@ -13,6 +13,9 @@ precision, optimizer, learning-rate schedule, the loss of each family, evaluatio
   sec. 4.3); layers above it get no gradient and no update that step.
 - The loop stops cleanly (after a whole step) when `should_stop()` says so (Ctrl-C), and
   raises E717 at the first non-finite loss, before the optimizer touches the weights.
+- Under torchrun each rank reads its consecutive slice of the step's global batch
+  (`data.shard`); the loss logged (and checked for NaN) is the mean over ranks, and the
+  validation loss is reduced over the ranks' slices of each held-out batch.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from growdsl.backend import distributed
 from growdsl.backend.checkpoint import RunState
-from growdsl.backend.data import Corpus
+from growdsl.backend.data import Corpus, shard
 from growdsl.backend.run_errors import fail
 from growdsl.backend.treatments import ramp_mask
 from growdsl.flops import submodel_depths
@@ -136,14 +140,25 @@ def to_device(batch: dict[str, torch.Tensor], dev: Device) -> dict[str, torch.Te
 
 @torch.no_grad()
 def evaluate(model: nn.Module, corpus: Corpus, stage: Stage, dev: Device) -> float:
-    """Mean loss on the fixed held-out batches at the stage's length (dropout off)."""
+    """Mean loss on the fixed held-out batches at the stage's length (dropout off); under
+    torchrun each rank takes a slice of every batch and the slices' losses are reduced."""
     was_training = model.training
     model.eval()
     losses = []
+    d = distributed.current()
     for batch in corpus.val_batches(stage.shape.seq, stage.train.batch, VAL_BATCHES,
                                     stage.train.mlm_probability):
         with dev.context():
-            losses.append(float(loss_of(model, to_device(batch, dev))))
+            if not d.active:
+                losses.append(float(loss_of(model, to_device(batch, dev))))
+                continue
+            rows = len(batch["input_ids"])
+            lo, hi = rows * d.rank // d.world, rows * (d.rank + 1) // d.world
+            part = {k: v[lo:hi] for k, v in batch.items()}
+            if hi == lo:        # fewer rows than ranks: this rank repeats row 0, weight 0
+                part = {k: v[:1] for k, v in batch.items()}
+            loss = float(loss_of(model, to_device(part, dev)))
+            losses.append(distributed.weighted_mean(loss * (hi - lo), hi - lo))
     model.train(was_training)
     return sum(losses) / max(1, len(losses))
 
@@ -160,6 +175,8 @@ class Loop:
     dev: Device
     state: RunState
     step_flops: float
+    rank: int = 0                   # this process's rank and the number of ranks:
+    world: int = 1                  # each reads its slice of every global batch
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -182,13 +199,14 @@ def steps(loop: Loop, should_stop: Callable[[], bool]) -> Iterator[StepLog]:
     while state.step < stage.steps and not should_stop():
         start = time.perf_counter()
         ramp_mask(loop.model, state.step)
-        batch = loop.corpus.batch(state.data_offset, train.batch, stage.shape.seq,
-                                  train.mlm_probability)
+        offset, size = shard(state.data_offset, train.batch, loop.rank, loop.world)
+        batch = loop.corpus.batch(offset, size, stage.shape.seq, train.mlm_probability)
         depth = depths[state.step % len(depths)]
         with loop.dev.context(), submodel(loop.model, stage.shape.family, depth):
             loss = loss_fn(loop.model, to_device(batch, loop.dev))
-        if not torch.isfinite(loss):
-            fail("E717", f"loss is {loss.item()} at step {state.global_step + 1} "
+        value = distributed.mean(loss)          # loss.item() in one process
+        if not math.isfinite(value):
+            fail("E717", f"loss is {value} at step {state.global_step + 1} "
                  f"(stage {stage.name}, step {state.step + 1}); stopped before updating the weights",
                  "the last good checkpoint is kept; lower `lr`, raise `warmup` or set grad_clip")
         loss.backward()
@@ -205,5 +223,5 @@ def steps(loop: Loop, should_stop: Callable[[], bool]) -> Iterator[StepLog]:
                         flops=state.flops + loop.step_flops, tokens=state.tokens + tokens,
                         wall=state.wall + elapsed)
         loop.state = state
-        yield StepLog(state=state, loss=loss.item(), lr=float(lr),
+        yield StepLog(state=state, loss=value, lr=float(lr),
                       tokens_per_s=tokens / max(elapsed, 1e-9))

@@ -7,6 +7,7 @@ torch is imported inside the commands only.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -46,14 +47,22 @@ class _Stderr(logging.StreamHandler):
         super().emit(record)
 
 
+def _rank() -> int:
+    """This process's rank under torchrun (0 otherwise), without importing torch."""
+    return int(os.environ.get("RANK", "0")) if "LOCAL_RANK" in os.environ else 0
+
+
 def _setup_logging(quiet: bool) -> None:
+    """Log lines to stderr; under torchrun rank 0 prints, other ranks only errors."""
     logger = logging.getLogger("growdsl")
+    rank = _rank()
     if not any(isinstance(h, _Stderr) for h in logger.handlers):
         handler = _Stderr(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
+        prefix = f"[rank {rank}] " if rank else ""
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {prefix}%(message)s",
                                                "%H:%M:%S"))
         logger.addHandler(handler)
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.setLevel(logging.ERROR if rank else logging.WARNING if quiet else logging.INFO)
 
 
 def run_plan(spec: Path, out: Path | None, resume: bool, baseline: bool,
@@ -68,6 +77,7 @@ def run_plan(spec: Path, out: Path | None, resume: bool, baseline: bool,
 
 def _run_loaded(source: Source, plan: Plan, out: Path, resume: bool, baseline: bool,
                 allow_unverified: bool, data: Path | None, compile: bool, quiet: bool) -> int:
+    from growdsl.backend import distributed
     from growdsl.backend.executor import Options, execute
     from growdsl.backend.report import write_report
 
@@ -83,8 +93,10 @@ def _run_loaded(source: Source, plan: Plan, out: Path, resume: bool, baseline: b
         if base.interrupted:
             return 130
         base_csv = out / "baseline" / "metrics.csv"
-    report = write_report(out, source.path, out / "metrics.csv", base_csv)
-    print(f"report: {report}")
+    if distributed.current().main:
+        report = write_report(out, source.path, out / "metrics.csv", base_csv)
+        print(f"report: {report}")
+    distributed.barrier()
     return 0
 
 
@@ -107,8 +119,14 @@ def run(spec: Annotated[Path, typer.Argument(help="a .grow file")],
     try:
         code = run_plan(spec, out, resume, baseline, allow_unverified, data, compile, quiet)
     except GrowError as error:
-        print(error.render(), file=sys.stderr)
+        if _rank() == 0:
+            print(error.render(), file=sys.stderr)
         raise typer.Exit(1) from None
+    finally:
+        if "LOCAL_RANK" in os.environ:      # torchrun: leave the process group cleanly
+            from growdsl.backend import distributed
+
+            distributed.shutdown()
     raise typer.Exit(code)
 
 
