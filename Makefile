@@ -30,7 +30,16 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check growdsl tests bench
 	$(VENV)/bin/mypy
 
+# mergekit (growth_cost's comparison row) goes into its own virtualenv, which sees this one's
+# packages (torch, transformers) through a .pth file; if it cannot be installed, the row is
+# skipped with a message.
+MERGEKIT_VENV ?= /tmp/mergekit-venv
+
 bench: $(STAMP)
+	-test -x $(MERGEKIT_VENV)/bin/mergekit-yaml || ( $(PY) -m venv $(MERGEKIT_VENV) && \
+	  $(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" > \
+	    "$$($(MERGEKIT_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/growdsl-venv.pth" && \
+	  $(MERGEKIT_VENV)/bin/python -m pip install -q mergekit )
 	$(PY) -m bench
 
 clean:

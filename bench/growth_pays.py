@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -82,9 +83,25 @@ def jobs_for(families: list[str], seeds: int, policies: list[str], smoke: bool) 
     return jobs
 
 
-def run_job(job: Job, work: Path, data: Path, threads: int, in_process: bool) -> dict[str, Any]:
+def job_name(job: Job) -> str:
     name = f"{job.family}-{job.label}-s{job.seed}".replace(" ", "_").replace(",", "")
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def finished_job(job: Job, work: Path) -> dict[str, Any] | None:
+    """A run an earlier (interrupted) invocation finished, read back from `work`; its time
+    is from its spec file being written to its report (None: not finished)."""
+    name = job_name(job)
+    spec, report = work / f"{name}.grow", work / name / "report.md"
+    if not report.exists():
+        return None
+    return {"family": job.family, "method": job.method, "label": job.label, "seed": job.seed,
+            "seconds": report.stat().st_mtime - spec.stat().st_mtime, "load_at_end": None,
+            "val": val_curve(work / name), "spec": spec.read_text()}
+
+
+def run_job(job: Job, work: Path, data: Path, threads: int, in_process: bool) -> dict[str, Any]:
+    name = job_name(job)
     spec = work / f"{name}.grow"
     base = (SPECS / f"{job.family}-{job.method}.grow").read_text()
     spec.write_text(variant_text(base, job.variant))
@@ -198,6 +215,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=RESULTS / "growth_pays.json")
     parser.add_argument("--plots", type=Path, default=RESULTS)
     parser.add_argument("--smoke", action="store_true", help="tiny model, a few steps")
+    parser.add_argument("--summarize", action="store_true",
+                        help="run nothing: summarize the runs already finished in --work")
     args = parser.parse_args(argv)
     if args.data is None:
         from growdsl.backend.corpus import fetch_shakespeare
@@ -211,13 +230,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"load average at start {os.getloadavg()}", flush=True)
     start = time.time()
     workers = 1 if args.in_process else args.jobs
-    with ThreadPoolExecutor(workers) as pool:
-        runs = list(pool.map(lambda j: run_job(j, args.work, args.data.resolve(),
-                                               args.threads, args.in_process), jobs))
+    if args.summarize:
+        runs = [r for r in (finished_job(j, args.work) for j in jobs) if r is not None]
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            runs = list(pool.map(lambda j: run_job(j, args.work, args.data.resolve(),
+                                                   args.threads, args.in_process), jobs))
+    loads = [r["load_at_end"] for r in runs if r.get("load_at_end") is not None]
     result: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "versions": versions(),
                               "args": {k: str(v) for k, v in vars(args).items()},
                               "seconds": time.time() - start,
-                              "mean_load": sum(r.get("load_at_end", 0) for r in runs) / len(runs),
+                              "mean_load": statistics.fmean(loads) if loads else None,
                               "failed": [r for r in runs if "error" in r],
                               "families": {}}
     args.plots.mkdir(parents=True, exist_ok=True)
@@ -234,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                       "plots": [str(p) for p in plots]}
     result["runs"] = runs
     print(f"{len(runs)} runs in {result['seconds']:.0f} s; mean load average at run ends "
-          f"{result['mean_load']:.2f} ({os.cpu_count()} CPUs)")
+          f"{result['mean_load']} ({os.cpu_count()} CPUs)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     return result

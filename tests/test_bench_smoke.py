@@ -14,8 +14,8 @@ from bench.runs import SPECS, Variant, variant_text
 from growdsl.checks import check_plan
 from growdsl.lower import lower_text
 
-WORDS = ("the king queen lord lady my thy good night day love death sword crown speak come go "
-         "hath doth what say").split()
+WORDS = ["the", "king", "queen", "lord", "lady", "my", "thy", "good", "night", "day", "love",
+         "death", "sword", "crown", "speak", "come", "go", "hath", "doth", "what", "say"]
 
 
 @pytest.fixture
@@ -69,3 +69,33 @@ def test_growth_pays_smoke(corpus: Path, tmp_path: Path) -> None:
     assert all(math.isfinite(r["final_val_loss"]["mean"]) for r in bert["rows"])
     for path in bert["plots"]:
         assert Path(path).stat().st_size > 1000
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+def test_runner_overhead_smoke(corpus: Path, tmp_path: Path) -> None:
+    from bench import runner_overhead
+
+    result = runner_overhead.main(["--smoke", "--steps", "8", "--skip", "2", "--rounds", "2",
+                                   "--data", str(corpus), "--out", str(tmp_path / "ro.json")])
+    assert len(result["rounds"]) == 2
+    for row in result["rounds"]:
+        assert row["runner_tok_s"] > 0 and row["bare_tok_s"] > 0
+        assert row["ratio"] == pytest.approx(row["runner_tok_s"] / row["bare_tok_s"])
+    assert result["min_ratio"] <= result["median_ratio"] <= result["max_ratio"]
+    assert json.loads((tmp_path / "ro.json").read_text())["rounds"] == result["rounds"]
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+def test_growth_cost_smoke(tmp_path: Path) -> None:
+    from bench import growth_cost
+
+    rows = growth_cost.main(["--smoke", "--tmp", str(tmp_path), "--out", str(tmp_path / "c.json"),
+                             "--mergekit-venv", str(tmp_path / "no-venv")])
+    by = {(r["growth"], r["tool"]): r for r in rows}
+    deeper, wider = by[("2x depth", "growdsl grow")], by[("2x width", "growdsl grow")]
+    assert 1.5 * deeper["source_mb"] < deeper["written"] / 1e6 < 2.1 * deeper["source_mb"]
+    assert wider["written"] > deeper["written"]          # 4x the layers, 2x the embeddings
+    assert all(r["peak_anon_mb"] > 0 and r["fraction_of_copy"] > 0 for r in (deeper, wider))
+    assert "not installed" in by[("2x depth", "mergekit passthrough")]["skipped"]
