@@ -88,6 +88,22 @@ def test_tokenizer_vocabulary_mismatch(tmp_path: Path, cache: Path) -> None:
     assert codes(err) == ["E713"] and "vocabulary is 300" in err.render()
 
 
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_vocabulary_too_small_for_the_trained_tokenizer(tmp_path: Path, cache: Path,
+                                                        family: str) -> None:
+    # byte-level BPE starts from 256 byte tokens plus 2 specials: vocab=160 cannot hold it
+    make_corpus(tmp_path / "corpus", docs=4, words=300)
+    model = ("gpt2(layers=2, hidden=16, heads=2, ffn=32, seq=16, vocab=160)" if family == "gpt2"
+             else "llama(layers=2, hidden=16, heads=2, kv_heads=2, ffn=32, seq=16, vocab=160)")
+    text = tiny(tmp_path).read_text().replace(
+        "gpt2(layers=2, hidden=16, heads=2, ffn=32, seq=16, vocab=300)", model)
+    err = error_of(write_spec(tmp_path / "v.grow", text), tmp_path / "out")
+    assert codes(err) == ["E713"], err.render()
+    assert "vocab=258" in err.render() and "160" in err.render()
+    assert err.render().startswith(str(tmp_path / "v.grow"))
+    assert not list((cache / "tokenizers").glob(f"{family}-160-*"))  # nothing bad cached
+
+
 def test_starting_checkpoint_of_the_wrong_shape(tmp_path: Path, cache: Path) -> None:
     from growdsl.backend.models import build_model
     from growdsl.shapes import Shape
@@ -214,3 +230,28 @@ def test_disk_full_anywhere_else_is_the_same_error(tmp_path: Path, cache: Path,
     monkeypatch.setattr(report.Metrics, "log", log)
     err = error_of(tiny(tmp_path), tmp_path / "out")
     assert codes(err) == ["E716"] and "disk is full" in err.render()
+
+
+def test_batch_that_does_not_split_over_the_ranks(tmp_path: Path, cache: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from growdsl.backend import distributed
+
+    monkeypatch.setattr(distributed, "current", lambda: distributed.Dist(rank=0, world=3))
+    err = error_of(tiny(tmp_path), tmp_path / "out")
+    assert codes(err) == ["E720"] and "batch 2 does not split over 3 ranks" in err.render()
+    assert err.render().startswith(str(tmp_path / "plan.grow"))
+
+
+def test_every_run_error_code_is_documented() -> None:
+    import re
+
+    from growdsl.backend import run_errors
+
+    root = Path(__file__).resolve().parents[1]
+    raised = {m for p in (root / "growdsl").rglob("*.py")
+              for m in re.findall(r'(?:fail|run_error)\(\s*"(E7\d\d)"', p.read_text())}
+    assert {"E710", "E713", "E720"} <= raised
+    table = set(re.findall(r"^\| (E7\d\d) \|", (root / "docs/running.md").read_text(), re.M))
+    listed = set(re.findall(r"E7\d\d", run_errors.__doc__ or ""))
+    assert raised <= table, sorted(raised - table)
+    assert raised <= listed, sorted(raised - listed)

@@ -142,8 +142,9 @@ def get_tokenizer(tokenizer_dir: Path | None, texts: Any, family: str, vocab: in
         return tok
     where = cache / "tokenizers" / f"{family}-{vocab}-{corpus_key}"
     if (where / "tokenizer.json").exists():
-        return PreTrainedTokenizerFast.from_pretrained(str(where), local_files_only=True)
-    tok = train_tokenizer(texts, family, vocab)
+        cached = PreTrainedTokenizerFast.from_pretrained(str(where), local_files_only=True)
+        return fits(cached, family, vocab)
+    tok = fits(train_tokenizer(texts, family, vocab), family, vocab)
     tmp = where.with_name(f"{where.name}.tmp{os.getpid()}")
     tok.save_pretrained(str(tmp))
     try:
@@ -151,6 +152,19 @@ def get_tokenizer(tokenizer_dir: Path | None, texts: Any, family: str, vocab: in
     except OSError:                     # another process cached it first
         shutil.rmtree(tmp, ignore_errors=True)
     return tok
+
+
+def fits(tok: PreTrainedTokenizerBase, family: str, vocab: int) -> PreTrainedTokenizerBase:
+    """`tok` when its ids fit the model's embedding; E713 otherwise. A trained tokenizer
+    keeps its whole initial alphabet whatever `vocab` asks (byte-level BPE: 256 bytes plus
+    the specials; WordPiece: every character of the corpus), so its size is then the
+    smallest vocabulary that works."""
+    if len(tok) <= vocab:
+        return tok
+    kind = "WordPiece" if family == "bert" else "byte-level BPE"
+    fail("E713", f"the model's vocabulary ({vocab}) is too small for the {kind} tokenizer "
+         f"trained on this corpus: its alphabet and special tokens alone take {len(tok)} "
+         "entries", f"set `vocab={len(tok)}` or more in the spec's model")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
