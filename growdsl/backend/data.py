@@ -144,14 +144,14 @@ def get_tokenizer(tokenizer_dir: Path | None, texts: Any, family: str, vocab: in
     if (where / "tokenizer.json").exists():
         cached = PreTrainedTokenizerFast.from_pretrained(str(where), local_files_only=True)
         return fits(cached, family, vocab)
-    tok = fits(train_tokenizer(texts, family, vocab), family, vocab)
+    trained = fits(train_tokenizer(texts, family, vocab), family, vocab)
     tmp = where.with_name(f"{where.name}.tmp{os.getpid()}")
-    tok.save_pretrained(str(tmp))
+    trained.save_pretrained(str(tmp))
     try:
         tmp.replace(where)
     except OSError:                     # another process cached it first
         shutil.rmtree(tmp, ignore_errors=True)
-    return tok
+    return trained
 
 
 def fits(tok: PreTrainedTokenizerBase, family: str, vocab: int) -> PreTrainedTokenizerBase:
