@@ -180,6 +180,52 @@ def one_size(name: str, tmp: Path, mergekit: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def derive(rows: list[dict[str, Any]]) -> None:
+    """Against each tool's run on the smallest size (roughly its start-up: imports, process):
+    peak memory above it, and the bytes/s of the extra bytes over the extra seconds."""
+    measured = [r for r in rows if "seconds" in r]
+    if not measured:
+        return
+    first = measured[0]["size"]
+    base = {(r["growth"], r["tool"]): r for r in measured if r["size"] == first}
+    for r in measured:
+        b = base.get((r["growth"], r["tool"]))
+        if b is None or b is r:
+            continue
+        r["peak_anon_above_smallest_mb"] = r["peak_anon_mb"] - b["peak_anon_mb"]
+        moved = r["source_mb"] * 1e6 + r["written"] - b["source_mb"] * 1e6 - b["written"]
+        seconds = r["seconds"] - b["seconds"]
+        r["marginal_mb_s"] = moved / 1e6 / seconds if seconds > 0 else None
+        r["marginal_fraction_of_copy"] = (moved / seconds / (r["copy_mb_s"] * 1e6)
+                                          if seconds > 0 else None)
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="growing a checkpoint: time, bytes/s (read + written) and peak memory")
+    for col in ("size", "source MB", "growth", "tool", "s", "written MB", "MB/s", "of copy",
+                "MB/s beyond smallest", "of copy", "peak anon MB", "above smallest",
+                "peak RSS MB"):
+        table.add_column(col, justify="left" if col in ("size", "growth", "tool") else "right")
+
+    def f(r: dict[str, Any], key: str, fmt: str) -> str:
+        return "-" if r.get(key) is None else f"{r[key]:{fmt}}"
+
+    for r in rows:
+        if "skipped" in r:
+            table.add_row(r["size"], f(r, "source_mb", ".0f"), r["growth"], r["tool"],
+                          "skipped: " + r["skipped"][:60])
+            continue
+        table.add_row(r["size"], f(r, "source_mb", ".0f"), r["growth"], r["tool"],
+                      f(r, "seconds", ".1f"), f"{r['written'] / 1e6:.0f}", f(r, "mb_s", ".0f"),
+                      f(r, "fraction_of_copy", ".2f"), f(r, "marginal_mb_s", ".0f"),
+                      f(r, "marginal_fraction_of_copy", ".2f"), f(r, "peak_anon_mb", ".0f"),
+                      f(r, "peak_anon_above_smallest_mb", ".0f"), f(r, "peak_rss_mb", ".0f"))
+    Console(width=200).print(table)
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="small,medium,large,xl")
@@ -187,7 +233,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--mergekit-venv", type=Path, default=MERGEKIT_VENV)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--smoke", action="store_true", help="a tiny model only")
+    parser.add_argument("--from-json", type=Path,
+                        help="measure nothing: recompute and print the table of a results file")
     args = parser.parse_args(argv)
+    if args.from_json:
+        result = json.loads(args.from_json.read_text())
+        derive(result["rows"])
+        print_table(result["rows"])
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        return list(result["rows"])
     sizes = ["tiny"] if args.smoke else args.sizes.split(",")
     free = shutil.disk_usage(args.tmp).free
     print(f"free disk under {args.tmp}: {free / 1e9:.0f} GB", flush=True)
@@ -195,14 +249,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         for name in sizes:
             rows += one_size(name, Path(tmp), args.mergekit_venv)
-    base = {}   # each tool's peak on the smallest size: its start-up memory, roughly
-    for r in rows:
-        if "peak_anon_mb" in r and r["size"] == sizes[0]:
-            base[(r["growth"], r["tool"])] = r["peak_anon_mb"]
-    for r in rows:
-        if "peak_anon_mb" in r:
-            r["peak_anon_above_smallest_mb"] = r["peak_anon_mb"] - base.get(
-                (r["growth"], r["tool"]), 0.0)
+    derive(rows)
+    print_table(rows)
     result = {"date": time.strftime("%Y-%m-%d"), "versions": versions(),
               "load_at_end": os.getloadavg()[0], "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)

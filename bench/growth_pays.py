@@ -66,20 +66,23 @@ class Job:
     variant: Variant
 
 
-def jobs_for(families: list[str], seeds: int, policies: list[str], smoke: bool) -> list[Job]:
-    """Seed-major order, so that the methods of a seed run under similar load."""
+def jobs_for(families: list[str], seeds: int, policies: list[str], smoke: bool,
+             methods: tuple[str, ...] = METHODS, lr: str | None = None) -> list[Job]:
+    """Seed-major order, so that the methods of a seed run under similar load. `lr`
+    replaces the specs' learning rate in every run."""
+    common = (("lr", lr),) if lr else ()
     jobs = []
     for seed in range(seeds):
         for family in families:
             jobs += [Job(family=family, method=m, label=m, seed=seed,
-                         variant=Variant(seed=seed, smoke=smoke)) for m in METHODS]
+                         variant=Variant(seed=seed, train=common, smoke=smoke)) for m in methods]
     for family in policies:
         for label, v in POLICIES.items():
-            jobs.append(Job(family=family, method="stacking", label=f"stacking, {label}",
-                            seed=0, variant=Variant(train=v.train, later=v.later, smoke=smoke)))
+            jobs.append(Job(family=family, method="stacking", label=f"stacking, {label}", seed=0,
+                            variant=Variant(train=common + v.train, later=v.later, smoke=smoke)))
         for label, (method, v) in EXTRA.items():
             jobs.append(Job(family=family, method=method, label=label, seed=0,
-                            variant=Variant(ops=v.ops, smoke=smoke)))
+                            variant=Variant(train=common, ops=v.ops, smoke=smoke)))
     return jobs
 
 
@@ -215,6 +218,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=RESULTS / "growth_pays.json")
     parser.add_argument("--plots", type=Path, default=RESULTS)
     parser.add_argument("--smoke", action="store_true", help="tiny model, a few steps")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--lr", help="replace the specs' learning rate in every run")
     parser.add_argument("--summarize", action="store_true",
                         help="run nothing: summarize the runs already finished in --work")
     args = parser.parse_args(argv)
@@ -225,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     families = args.families.split(",")
     args.work.mkdir(parents=True, exist_ok=True)
     jobs = jobs_for(families, args.seeds, [f for f in args.policies.split(",") if f in families],
-                   args.smoke)
+                    args.smoke, tuple(args.methods.split(",")), args.lr)
     print(f"{len(jobs)} runs, {args.jobs} at a time, {args.threads} torch thread(s) each; "
           f"load average at start {os.getloadavg()}", flush=True)
     start = time.time()
