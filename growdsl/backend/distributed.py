@@ -12,11 +12,14 @@ helpers, and growth of a sharded model.
   needs (metrics reduced across ranks, Ctrl-C agreed on, rank 0 writing while others wait,
   rank 0's user error raised on every rank).
 - `grow_sharded`: a growth step on the sharded model and its optimizer state through the
-  same operators as `surgery.grow_state`. Depth operators (stack, interleave, identity,
-  unpool) only re-key or zero whole tensors, so each rank grows its own shards: nothing is
-  gathered. Any other operator indexes along the sharded dimension, so every tensor is
-  gathered (`full_tensor`, one at a time, on every rank), grown, and re-sharded: the
-  full model and one moment at a time are then held on each rank, and the log says so.
+  same operators as `surgery.grow_state`. The grown model is built on `meta` and only this
+  rank's shards are allocated (`build_sharded`), then filled one grown tensor at a time.
+  Depth operators (stack, interleave, identity, unpool) only re-key or zero whole tensors,
+  so each rank grows its own shards: nothing is gathered, no rank ever holds more than its
+  shards. Any other operator indexes along the sharded dimension, so every old tensor is
+  gathered (`full_tensor`, on every rank), grown one tensor at a time and cut to this
+  rank's shard: the old model (then one old moment at a time) is held in full on each
+  rank, and the log says so.
 """
 
 from __future__ import annotations
@@ -244,11 +247,12 @@ def grow_sharded(model: PreTrainedModel, optimizer: torch.optim.Optimizer, dst: 
                  growth: Growth, policy: str, bf16: bool
                  ) -> tuple[PreTrainedModel, Any, torch.optim.Optimizer | None]:
     """The growth step on a sharded model: (grown sharded model, `Grown` record without
-    tensors, optimizer with grown state or None when `policy` is reset)."""
-    from growdsl.backend.models import build_from_config, shape_of
-    from growdsl.backend.optim_state import _groups
+    tensors, optimizer with grown state or None when `policy` is reset). The grown model is
+    built on `meta` and only this rank's shards are allocated (`build_sharded`); they are
+    filled one grown tensor at a time."""
+    from growdsl.backend.models import shape_of
     from growdsl.backend.surgery import Grown, grow_lazy, plan_step, step_config
-    from growdsl.backend.surgery.core import lazy, materialize
+    from growdsl.backend.surgery.core import lazy
 
     src = shape_of(model.config)
     final, steps = plan_step(src, dst, growth)
@@ -263,28 +267,78 @@ def grow_sharded(model: PreTrainedModel, optimizer: torch.optim.Optimizer, dst: 
             log.info("growth %s: shard to shard (nothing gathered)", ", ".join(names) or "-")
     old_sd = model.state_dict()
     keys = stored_names(model)
-    weights = materialize(grow_lazy(lazy({k: _read(old_sd[k], full) for k in keys}), steps,
-                                    growth.seed, "weight"))
+    weights = grow_lazy(lazy({k: _read(old_sd[k], full) for k in keys}), steps, growth.seed,
+                        "weight")
     config = step_config(final, steps)
-    built = build_from_config(config, seed=None)
-    built.to(_read(old_sd[keys[0]], False).device)  # type: ignore[arg-type]
+    new = build_sharded(config, _read(old_sd[keys[0]], False).device, bf16)
+    _fill(new, weights, full)
+    del weights                         # consolidating: frees the gathered old weights
+    grown = Grown(state={}, shape=final, config=config, steps=steps, seed=growth.seed)
+    if policy == "reset" or not optimizer.state:
+        return new, grown, None
+    from growdsl.backend.optim_state import _groups
+
+    new_opt = type(optimizer)(_groups(optimizer, model, new))  # type: ignore[call-arg]
+    _grow_moments(optimizer, model, new_opt, new, grown, policy, keys, full)
+    return new, grown, new_opt
+
+
+def build_sharded(config: Any, device: torch.device, bf16: bool) -> PreTrainedModel:
+    """A model of `config` sharded without ever existing in full: built on `meta`, cut by
+    `shard` (FSDP2), then only this rank's shards allocated on `device` (`to_empty`).
+    Parameters and persistent buffers are left uninitialised (the caller fills them); the
+    non-persistent buffers, which no state dict carries (LLaMA's rotary `inv_freq`, BERT's
+    `position_ids`), are recomputed by the modules' own HF initialisation (`_init_weights`,
+    as `from_pretrained` does after its meta build). MSG's gates are hooks reading
+    `config.growdsl`, installed by `build_from_config` on the meta model as on any other."""
+    from growdsl.backend.models import build_from_config
+
+    with torch.device("meta"):
+        built = build_from_config(config, seed=None)
     new = shard(built, bf16)
+    new.to_empty(device=device)
+    _init_outside_state(new)
+    return new
+
+
+def _init_outside_state(model: PreTrainedModel) -> None:
+    """Recompute every non-persistent buffer with its module's HF initialisation; a buffer
+    the model's `_init_weights` does not know would keep its sentinel: a bug, raised."""
+    owners = [(m, sorted(m._non_persistent_buffers_set)) for m in model.modules()
+              if m._non_persistent_buffers_set]
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        for module, names in owners:
+            for name in names:
+                buf = getattr(module, name)
+                if buf is not None:
+                    buf.fill_(float("nan") if buf.is_floating_point() else -1)
+            model._init_weights(module)
+    for module, names in owners:
+        for name in names:
+            buf = getattr(module, name)
+            if buf is not None and (buf.isnan().any() if buf.is_floating_point()
+                                    else bool((buf == -1).all())):
+                raise ValueError(f"{type(module).__name__}.{name}: a non-persistent buffer "
+                                 "that the model's _init_weights does not recompute")
+
+
+def _fill(new: nn.Module, weights: Any, full: bool) -> None:
+    """Copy the grown tensors (a lazy state: one evaluated at a time) into this rank's
+    shards; every stored tensor of `new` must be filled."""
     new_sd = new.state_dict()
+    missing = set(stored_names(new)) - set(weights)
+    if missing:
+        raise ValueError(f"growth leaves {sorted(missing)} of the grown model unfilled")
     with torch.no_grad():
-        for key, value in weights.items():
+        for key, thunk in weights.items():
             target = new_sd[key]
-            local = _placed_local(target, value, full)
+            local = _placed_local(target, thunk(), full)
             dest = target.to_local() if _is_dtensor(target) else target
             if dest.shape != local.shape:
                 raise ValueError(f"grown {key}: shard {tuple(local.shape)} does not fit "
                                  f"{tuple(dest.shape)}")
             dest.copy_(local)
-    grown = Grown(state={}, shape=final, config=config, steps=steps, seed=growth.seed)
-    if policy == "reset" or not optimizer.state:
-        return new, grown, None
-    new_opt = type(optimizer)(_groups(optimizer, model, new))  # type: ignore[call-arg]
-    _grow_moments(optimizer, model, new_opt, new, grown, policy, keys, full)
-    return new, grown, new_opt
+            del local
 
 
 def _grow_moments(old_opt: torch.optim.Optimizer, old: nn.Module, new_opt: torch.optim.Optimizer,
@@ -292,7 +346,7 @@ def _grow_moments(old_opt: torch.optim.Optimizer, old: nn.Module, new_opt: torch
     """The optimizer's moments through the same operators (see `optim_state`)."""
     from growdsl.backend.optim_state import _MOMENT_KIND
     from growdsl.backend.surgery import grow_lazy
-    from growdsl.backend.surgery.core import lazy, materialize
+    from growdsl.backend.surgery.core import lazy
 
     old_names = {id(p): n for n, p in old.named_parameters()}
     by_name = {old_names[id(p)]: s for p, s in old_opt.state.items()}
@@ -305,11 +359,11 @@ def _grow_moments(old_opt: torch.optim.Optimizer, old: nn.Module, new_opt: torch
         kind = "transfer" if policy == "transfer" else _MOMENT_KIND.get(moment, "exp_avg")
         state = {k: _read(by_name[k][moment], full) if k in by_name
                  else torch.zeros_like(_read(old_sd[k], full)) for k in keys}
-        grown_m = materialize(grow_lazy(lazy(state), grown.steps, grown.seed, kind))
-        for name, p in params.items():
-            local = _placed_local(p, grown_m[name], full).to(p.dtype)
+        grown_m = grow_lazy(lazy(state), grown.steps, grown.seed, kind)
+        for name, p in params.items():      # one grown moment tensor at a time
+            local = _placed_local(p, grown_m[name](), full).to(p.dtype)
             entries[name][moment] = _as_like(p, local.clone())
-        del grown_m
+        del grown_m, state
     step = sample.get("step")
     for name, p in params.items():
         if step is not None:
