@@ -164,3 +164,49 @@ def test_saved_on_one_resumed_on_two(tmp_path: Path, runs: dict[str, Path]) -> N
     model = AutoModelForCausalLM.from_pretrained(str(out / FINAL).rsplit("/", 1)[0])
     assert sum(p.numel() for p in model.parameters()) > 0
     assert torch.isfinite(next(model.parameters())).all()
+
+
+GPT2_SPEC = """
+    model gpt2(layers=4, hidden=32, heads=2, ffn=64, seq=32, vocab=300)
+    train {
+      batch = 4
+      lr = 2e-3
+      warmup = 1
+      data = "corpus"
+      checkpoint_every = 2
+      keep_checkpoints = 3
+      optimizer_state = transform
+    }
+    stage 4: depth=L/2 -> stack
+    stage 4:
+"""
+
+
+def test_tied_gpt2_survives_sharding_growth_and_resume(tmp_path: Path,
+                                                       runs: dict[str, Path]) -> None:
+    """GPT-2 ties its head to the token embedding: the tie holds through FSDP2, a
+    shard-to-shard growth and a DCP resume (GPT-2 has dropout, so 2 ranks are compared with
+    2 ranks: the resumed run is bitwise the uninterrupted one)."""
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+    from transformers import AutoModelForCausalLM
+
+    shutil.copytree(runs["spec"].parent / "corpus", tmp_path / "corpus")
+    spec = write_spec(tmp_path / "gpt2.grow", GPT2_SPEC)
+    whole, out = tmp_path / "whole", tmp_path / "killed"
+    ok(growdsl(spec, whole, runs["cache"], ranks=2))
+    # killed in the grown stage, after its first checkpoint (step 6)
+    assert growdsl(spec, out, runs["cache"], ranks=2, kill_at="rank0-step-7").returncode != 0
+    assert sorted(p.name for p in (out / "checkpoints").iterdir())[-1] == "step-00000006"
+    ok(growdsl(spec, out, runs["cache"], ranks=2, resume=True))
+    assert log_rows(out) == log_rows(whole)
+    final = "stages/1-stage2/model.safetensors"
+    wa, wb = load_file(str(whole / final)), load_file(str(out / final))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    # the checkpoint of the grown, trained, sharded model: head and embedding still one tensor
+    dcp_to_torch_save(out / "checkpoints" / "step-00000008" / "model_optim", tmp_path / "sd.pt")
+    sd = torch.load(tmp_path / "sd.pt", weights_only=False)["model"]
+    assert sd["transformer.h.3.attn.c_attn.weight"].shape == (32, 96)       # grown to 4
+    assert torch.equal(sd["lm_head.weight"], sd["transformer.wte.weight"])
+    model = AutoModelForCausalLM.from_pretrained(str(out / final).rsplit("/", 1)[0])
+    assert model.lm_head.weight is model.transformer.wte.weight
+    assert torch.equal(model.transformer.wte.weight, wb["transformer.wte.weight"])
