@@ -208,5 +208,6 @@ def test_tied_gpt2_survives_sharding_growth_and_resume(tmp_path: Path,
     assert sd["transformer.h.3.attn.c_attn.weight"].shape == (32, 96)       # grown to 4
     assert torch.equal(sd["lm_head.weight"], sd["transformer.wte.weight"])
     model = AutoModelForCausalLM.from_pretrained(str(out / final).rsplit("/", 1)[0])
-    assert model.lm_head.weight is model.transformer.wte.weight
-    assert torch.equal(model.transformer.wte.weight, wb["transformer.wte.weight"])
+    embedding = model.get_input_embeddings().weight
+    assert model.get_output_embeddings().weight is embedding
+    assert torch.equal(embedding, wb["transformer.wte.weight"])
