@@ -82,6 +82,7 @@ def test_runner_overhead_smoke(corpus: Path, tmp_path: Path) -> None:
     for row in result["rounds"]:
         assert row["runner_tok_s"] > 0 and row["bare_tok_s"] > 0
         assert row["ratio"] == pytest.approx(row["runner_tok_s"] / row["bare_tok_s"])
+        assert row["cpu_ratio"] == pytest.approx(row["runner_tok_cpu_s"] / row["bare_tok_cpu_s"])
     assert result["min_ratio"] <= result["median_ratio"] <= result["max_ratio"]
     assert json.loads((tmp_path / "ro.json").read_text())["rounds"] == result["rounds"]
 
