@@ -63,7 +63,9 @@ def test_growth_pays_smoke(corpus: Path, tmp_path: Path) -> None:
     assert [r["label"] for r in bert["rows"]] == list(growth_pays.METHODS)
     assert 0 < bert["unigram_entropy"] < math.log(128)
     scratch = bert["rows"][0]
-    assert scratch["reached"] == 1 and scratch["flops_ratio"]["mean"] == pytest.approx(1.0)
+    assert scratch["reach"]["reached"] == 1
+    assert scratch["reach"]["flops_ratio"]["mean"] == pytest.approx(1.0)
+    assert all(r["reach_tol"]["reached"] >= r["reach"]["reached"] for r in bert["rows"])
     flops = {r["label"]: r["total_flops"]["mean"] for r in bert["rows"]}
     assert all(flops[m] < flops["scratch"] for m in growth_pays.METHODS[1:])
     assert all(math.isfinite(r["final_val_loss"]["mean"]) for r in bert["rows"])
