@@ -98,7 +98,7 @@ def test_growth_cost_smoke(tmp_path: Path) -> None:
                              "--mergekit-venv", str(tmp_path / "no-venv")])
     by = {(r["growth"], r["tool"]): r for r in rows}
     deeper, wider = by[("2x depth", "growdsl grow")], by[("2x width", "growdsl grow")]
-    assert 1.5 * deeper["source_mb"] < deeper["written"] / 1e6 < 2.1 * deeper["source_mb"]
+    assert deeper["source_mb"] < deeper["written"] / 1e6 < 2.1 * deeper["source_mb"]
     assert wider["written"] > deeper["written"]          # 4x the layers, 2x the embeddings
     assert all(r["peak_anon_mb"] > 0 and r["fraction_of_copy"] > 0 for r in (deeper, wider))
     assert "not installed" in by[("2x depth", "mergekit passthrough")]["skipped"]
