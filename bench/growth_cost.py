@@ -14,8 +14,8 @@ per second, as a fraction of copying the source file (`shutil.copyfile` + fsync:
 timed in the same run. The source was just written, so its reads come from the page cache
 for every tool alike.
 
-    .venv/bin/python -m bench.growth_cost                      # small .. XL: about 12 minutes
-    .venv/bin/python -m bench.growth_cost --sizes small,medium  # about 2 minutes
+    .venv/bin/python -m bench.growth_cost                      # small .. XL: about 17 minutes
+    .venv/bin/python -m bench.growth_cost --sizes small,medium,xl  # 13 minutes measured
 
 Needs about 3.5x the largest source free on the disk under `--tmp` (XL: 6.2 GB source,
 12 GB deeper, 24 GB wider, each output removed after it is measured). `--smoke`: a tiny

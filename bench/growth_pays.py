@@ -3,19 +3,22 @@ demo corpus (Shakespeare), one target model, the same data (500 steps of 32 x 64
 the same optimizer settings, several seeds; then the LR and optimizer-state policies at growth.
 
 For every run: the validation loss reached, and the FLOPs and training seconds needed to
-first reach the scratch run's final validation loss (same seed), with the ratios against
+first reach the scratch run's final validation loss (same seed), and within `--tolerance`
+of it (the held-out loss moves by about that between evaluations), with the ratios against
 scratch (> 1: the plan got there cheaper). Plots of validation loss against cumulative FLOPs
 and against training seconds, one colour per method, one line per seed. The corpus's unigram
 entropy (the loss of a context-blind model) is printed beside the results.
 
-    .venv/bin/python -m bench.growth_pays                       # BERT and GPT-2, 3 seeds
+    .venv/bin/python -m bench.growth_pays                  # BERT and GPT-2, 3 seeds, policies
     .venv/bin/python -m bench.growth_pays --families bert --seeds 1 --policies ''
+    .venv/bin/python -m bench.growth_pays --summarize ...  # tables again from finished runs
 
 Specs: bench/specs/<family>-<method>.grow. Every run is `growdsl run SPEC --data CORPUS` in a
 child process with `--threads` torch threads, `--jobs` at a time. Run time on the 2-core CI
-machine with the defaults (2 jobs x 1 thread): about 30 minutes (BERT 3 seeds about 15,
-GPT-2 3 seeds about 10, the policies about 5). `--smoke` trains a tiny model for a few steps
-(seconds; the test suite's version). Results: bench/results/growth_pays.json and the plots
+machine with the defaults (2 jobs x 1 thread), measured with other jobs on the cores (load
+average about 3.5): BERT 3 seeds and the policies 26 minutes, GPT-2 3 seeds about 20.
+`--keep` reuses the runs an interrupted invocation finished. `--smoke` trains a tiny model for a few steps
+(seconds; the test suite's version). Results: bench/results/growth_pays.json, the plots
 in bench/results/ (`--plots DIR` elsewhere).
 """
 

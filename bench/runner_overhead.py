@@ -14,7 +14,7 @@ report are not counted; the bare loop is timed over the same steps. Both are als
 CPU seconds of the training thread (robust to other load on a shared machine; growdsl's
 TensorBoard writer thread is not counted there, its wall time is).
 
-    .venv/bin/python -m bench.runner_overhead            # 3 rounds of 80 steps: ~4 min
+    .venv/bin/python -m bench.runner_overhead            # 3 rounds of 80 steps: ~7 min
 
 `--smoke` runs a tiny model for a few steps (seconds). Results: bench/results/runner_overhead.json.
 """
