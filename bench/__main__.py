@@ -6,9 +6,9 @@ import importlib
 import sys
 
 # Each entry is a module of bench/ with a `main()`; they print their tables and write
-# bench/results/*.json (and plots). About 50 minutes in all on the 2-core CI machine:
-# check_speed 10 s, grow_stream 12 s, runner_overhead 4 min, growth_cost 12 min,
-# growth_pays 30 min.
+# bench/results/*.json (and plots). About 75 minutes in all on the 2-core CI machine
+# (measured with other jobs on the cores): check_speed 10 s, grow_stream 12 s,
+# runner_overhead 7 min, growth_cost 17 min, growth_pays 47 min.
 SCRIPTS = ("check_speed", "grow_stream", "runner_overhead", "growth_cost", "growth_pays")
 
 
