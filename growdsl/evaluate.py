@@ -120,19 +120,3 @@ def _divisibility_hint(node: ast.Value, env: Mapping[str, Fraction]) -> str | No
 
 def _plain(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else _show(value)
-
-
-def symbols_of(node: ast.Value) -> set[str]:
-    """Every symbol an expression mentions."""
-    match node:
-        case ast.Symbol(name=name):
-            return {name}
-        case ast.Neg(operand=operand):
-            return symbols_of(operand)
-        case ast.BinOp(left=left, right=right):
-            return symbols_of(left) | symbols_of(right)
-        case ast.Call(args=args):
-            return set().union(*(symbols_of(a.value) for a in args)) if args else set()
-        case ast.Tuple(items=items):
-            return set().union(*(symbols_of(i) for i in items)) if items else set()
-    return set()

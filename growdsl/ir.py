@@ -9,7 +9,6 @@ construct they come from, so later passes report located errors. `ir_json` turns
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from growdsl.shapes import Shape
 from growdsl.source import NO_SPAN, Span
@@ -118,6 +117,3 @@ class Plan:
     @property
     def target(self) -> Shape:
         return self.model.shape
-
-    def meta(self) -> dict[str, Any]:
-        return {"version": self.version, "source": self.source}

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from growdsl import ast
 from growdsl.errors import Diagnostic, GrowError, did_you_mean, one_of
 from growdsl.evaluate import MAX_DIM, EvalError, evaluate, fail, real, whole
+from growdsl.hf_config import shape_from_config
 from growdsl.ir import Growth, Limit, Model, Plan, Stage, Train
 from growdsl.keys import (
     BOOLEANS,
@@ -34,7 +35,7 @@ from growdsl.keys import (
 )
 from growdsl.lower_ops import lower_ops
 from growdsl.parser import parse, read_source
-from growdsl.shapes import FAMILIES, FAMILY_DEFAULT, HF_FIELDS, PRESETS, Shape
+from growdsl.shapes import FAMILIES, FAMILY_DEFAULT, PRESETS, Shape, derive_shape
 from growdsl.source import NO_SPAN, Source
 
 T = TypeVar("T")
@@ -119,9 +120,7 @@ class _Lowering:
             self.diagnostics[before:] = [d for d in mistakes if d.code in _TARGET_FREE]
         limits = tuple(x for lim in file.statements if isinstance(lim, ast.LimitDecl)
                        if (x := self.limit(lim)) is not None)
-        if self.diagnostics:
-            raise GrowError([dataclasses.replace(d, source=self.source)
-                             for d in sorted(self.diagnostics, key=_position)])
+        _raise_if_any(self)
         assert model is not None
         init = inits[0] if inits else None
         return Plan(source=self.source.path, model=model, train=train, stages=out_stages,
@@ -155,7 +154,7 @@ class _Lowering:
                                                 None)
         if any(v is None for v in overrides.values()):
             return None
-        shape = _complete(shape, overrides)
+        shape = derive_shape(shape, overrides)
         config = _unquote(decl.config.text) if decl.config else None
         return Model(family=family, shape=shape, span=decl.span, config=config,
                      preset=decl.preset if decl.preset in PRESETS else None)
@@ -185,17 +184,12 @@ class _Lowering:
             self.error("E703", f"cannot read {shown}: {getattr(exc, 'strerror', None) or exc}",
                        where.span, "give a local Hugging Face model directory with a config.json")
             return None
-        problem = _config_problem(family, config)
-        if problem:
-            self.error("E703", f"{shown}: {problem}", where.span,
+        try:
+            return shape_from_config(family, config)
+        except ValueError as exc:
+            self.error("E703", f"{shown}: {exc}", where.span,
                        "growdsl reads the Hugging Face config of a bert, gpt2 or llama model")
             return None
-        fields = HF_FIELDS[family]
-        base = PRESETS[FAMILY_DEFAULT[family]]
-        values = {f: config[k] for f, k in fields.items() if config.get(k) is not None}
-        if family == "gpt2" and "ffn" not in values:
-            values["ffn"] = 4 * values.get("hidden", base.hidden)
-        return _complete(base, values)
 
     # ---- training ----
     def train_items(self, items: Iterable[ast.Item], base: Train, stage: bool = False) -> Train:
@@ -332,7 +326,7 @@ class _Lowering:
         if not ok:
             return None
         share_width = values.pop("ffn_share", None)
-        shape = _complete(target, values, stage=True)
+        shape = derive_shape(target, values, stage=True)
         if share_width is not None:
             item = next(i for i in items if i.key == "width")
             if shape.ffn % share_width:
@@ -402,51 +396,6 @@ class _Lowering:
             return None
         return Limit(kind=decl.kind, metric=decl.metric, cmp=decl.cmp, value=float(one),
                      relative=relative, span=decl.span)
-
-
-def _complete(base: Shape, values: dict[str, Any], stage: bool = False) -> Shape:
-    """`base` with `values` set, and the fields that follow from them recomputed."""
-    hidden = values.get("hidden", base.hidden)
-    keeps_head_size = "heads" not in values and "head_dim" not in values
-    if keeps_head_size and "hidden" in values and hidden % base.head_dim == 0:
-        values["heads"] = hidden // base.head_dim       # growth copies whole heads
-    heads = values.get("heads", base.heads)
-    if "kv_heads" not in values:
-        ratio = Fraction(base.kv_heads, base.heads)
-        kv = heads * ratio
-        values["kv_heads"] = int(kv) if kv.denominator == 1 else base.kv_heads
-    if "head_dim" not in values:
-        keeps = hidden == base.hidden and heads == base.heads
-        values["head_dim"] = base.head_dim if keeps else max(1, hidden // max(1, heads))
-    if not stage and "seq" in values and "positions" not in values:
-        values["positions"] = max(values["seq"], 1)
-    if not stage and "positions" in values and "seq" not in values:
-        values["seq"] = values["positions"]
-    return base.replace(**values)
-
-
-def _config_problem(family: str, config: object) -> str | None:
-    """What is wrong with a config.json for `family`, or None."""
-    if not isinstance(config, dict):
-        return "not a JSON object"
-    model_type = config.get("model_type")
-    if model_type is not None and model_type != family:
-        return f"model_type is `{model_type}`, not `{family}`"
-    fields = HF_FIELDS[family]
-    missing = [fields[k] for k in ("layers", "hidden", "heads", "vocab") if k not in config and
-               fields[k] not in config]
-    if missing:
-        return "lacks " + ", ".join(missing)
-    for name, key in fields.items():
-        value = config.get(key)
-        if value is None:
-            continue
-        if name == "tied":
-            if not isinstance(value, bool):
-                return f"{key} is {value!r}, not true or false"
-        elif isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DIM:
-            return f"{key} is {value!r}, not a positive whole number"
-    return None
 
 
 def _unquote(text: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 FAMILIES = ("bert", "gpt2", "llama")
@@ -103,4 +104,27 @@ HF_FIELDS: dict[str, dict[str, str]] = {
               "tied": "tie_word_embeddings"},
 }
 
-MODEL_TYPES = {"bert": "bert", "gpt2": "gpt2", "llama": "llama"}
+
+def derive_shape(base: Shape, values: dict[str, Any], stage: bool = False) -> Shape:
+    """`base` with `values` set, and the fields that follow from them recomputed: a hidden
+    size given without heads keeps the head size (growth copies whole heads), key/value
+    heads keep their ratio to heads, and for a whole model (`stage=False`) `seq` and
+    `positions` follow each other."""
+    values = dict(values)
+    hidden = values.get("hidden", base.hidden)
+    keeps_head_size = "heads" not in values and "head_dim" not in values
+    if keeps_head_size and "hidden" in values and hidden % base.head_dim == 0:
+        values["heads"] = hidden // base.head_dim       # growth copies whole heads
+    heads = values.get("heads", base.heads)
+    if "kv_heads" not in values:
+        ratio = Fraction(base.kv_heads, base.heads)
+        kv = heads * ratio
+        values["kv_heads"] = int(kv) if kv.denominator == 1 else base.kv_heads
+    if "head_dim" not in values:
+        keeps = hidden == base.hidden and heads == base.heads
+        values["head_dim"] = base.head_dim if keeps else max(1, hidden // max(1, heads))
+    if not stage and "seq" in values and "positions" not in values:
+        values["positions"] = max(values["seq"], 1)
+    if not stage and "positions" in values and "seq" not in values:
+        values["seq"] = values["positions"]
+    return base.replace(**values)
