@@ -85,8 +85,10 @@ def test_bare_width_growth_keeps_every_hidden_unit(tmp_path: Path, family_name: 
                                            growth(op))
     (check,) = verify_steps(tmp_path / "src", steps, 0)
     assert check.verdict == "exact" and not check.broken and check.diff.max_abs <= 1e-5
+    assert "tied" not in check.reason      # a bare model has no output head to tie
     grown = getattr(hf, family(family_name).bare_class).from_pretrained(
         str(tmp_path / "out"), local_files_only=True)
+    assert grown.config.tie_word_embeddings == shape.tied     # the source config's setting
     h_src, h_grown = hidden(model, shape), hidden(grown, shape)
     assert h_grown.shape[-1] == 2 * shape.hidden
     torch.testing.assert_close(h_grown, h_src.repeat(1, 1, 2), atol=1e-5, rtol=1e-5)

@@ -121,6 +121,7 @@ def open_checkpoint(stack: ExitStack, src_dir: Path) -> Checkpoint:
     layout = detect(shape.family, getattr(config, "architectures", None), stored)
     if isinstance(layout, str):
         raise checkpoint_error(src_dir, "E732", layout, None)
+    shape = layout.own(shape)
     expected = layout.tensor_shapes(shape, getattr(config, "type_vocab_size", 2))
     _check_tensors(src_dir, layout, expected, shapes)
     state: LazyState = {layout.canonical_key(k): functools.partial(_read, stored[k], k)
@@ -184,8 +185,10 @@ def grow_checkpoint(src_dir: str | Path, out_dir: str | Path, dst: Shape,
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     with ExitStack() as stack:
         source = open_checkpoint(stack, src_dir)
-        final, steps = plan_step(source.shape, dst, growth)
+        final, steps = plan_step(source.shape, source.layout.own(dst), growth)
         new_config = step_config(final, steps, base=source.config)
+        if not source.layout.head:      # the config's own setting, for a head added later
+            new_config.tie_word_embeddings = source.config.tie_word_embeddings
         if not source.layout.head and not is_plain(new_config):
             raise checkpoint_error(src_dir, "E737", f"the bare {source.layout.architecture} "
                                    "cannot carry the gate `masked` growth installs",

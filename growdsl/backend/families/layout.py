@@ -7,7 +7,8 @@ over them for the other layouts a real checkpoint comes in:
   `model.`); a bare model's (`BertModel`, `GPT2Model`, `LlamaModel`) do not.
 - `head`: the LM head is stored. Without it, nothing reads the final norm but the caller,
   so it keeps its outputs as copies (role `o`, the untied map's) and the head's keys are
-  left out: the function to preserve is the last hidden state.
+  left out: the function to preserve is the last hidden state. Such a checkpoint's shape
+  has no tied head (`Layout.own`), so no verdict speaks of one.
 - `extra`: further global entries, each with its axes: the optional modules a checkpoint
   holds (`BertModel`'s pooler), or a verification probe.
 
@@ -46,10 +47,14 @@ class Layout:
         head = "LM head" if self.head else "no LM head: last hidden states compared"
         return f"{self.architecture} ({keys}, {head})"
 
+    def own(self, shape: Shape) -> Shape:
+        """`shape` as this layout stores it: without an LM head, no head is tied."""
+        return shape if self.head else shape.replace(tied=False)
+
     def weight_map(self, shape: Shape) -> WeightMap:
         """Canonical key -> axes of every tensor this layout stores for `shape`."""
         fam = family(self.family)
-        full = weight_map(shape if self.head else shape.replace(tied=False))
+        full = weight_map(self.own(shape))
         out = {k: axes for k, axes in full.items() if self.head or not fam.is_head(k)}
         out.update(self.extra)
         return out
