@@ -25,7 +25,6 @@ in bench/results/ (`--plots DIR` elsewhere).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -45,6 +44,7 @@ from bench.runs import (
     val_curve,
     variant_text,
     versions,
+    write_json,
 )
 
 RESULTS = REPO / "bench" / "results"
@@ -284,8 +284,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["runs"] = runs
     print(f"{len(runs)} runs in {result['seconds']:.0f} s; mean load average at run ends "
           f"{result['mean_load']} ({os.cpu_count()} CPUs)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_json(args.out, result)
     return result
 
 

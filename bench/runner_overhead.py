@@ -22,7 +22,6 @@ TensorBoard writer thread is not counted there, its wall time is).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -31,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.runs import REPO, SPECS, Variant, variant_text, versions
+from bench.runs import REPO, SPECS, Variant, variant_text, versions, write_json
 
 RESULTS = REPO / "bench" / "results" / "runner_overhead.json"
 
@@ -195,8 +194,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"(min {min(ratios):.3f}, max {max(ratios):.3f}); per CPU second of the training "
           f"thread: median {result['median_cpu_ratio']:.3f} (min {min(cpu_ratios):.3f}, max "
           f"{max(cpu_ratios):.3f}); {len(rounds)} rounds; target 0.97 or better")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_json(args.out, result)
     return result
 
 

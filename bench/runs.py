@@ -5,6 +5,7 @@ reading its validation curve back, the machine's load, and the corpus's unigram 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -135,3 +136,9 @@ def versions() -> dict[str, str]:
 
     return {"python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "cpus": str(os.cpu_count())}
+
+
+def write_json(path: Path, result: Any) -> None:
+    """Write a benchmark's results to `path` (its folder created), one JSON document."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
