@@ -152,6 +152,18 @@ def test_unreadable_checkpoint_is_a_located_error(tmp_path: Path, code: str) -> 
     assert f"{tmp_path / 'src'}: error[{code}]" in output
 
 
+@pytest.mark.parametrize("out", ["src", "src/config.json"])
+def test_output_path_that_is_the_source_or_a_file_is_a_located_error(tmp_path: Path,
+                                                                    out: str) -> None:
+    save_bare(tmp_path / "src", "bert")
+    before = (tmp_path / "src" / "model.safetensors").read_bytes()
+    exit_code, output, exception = grow_cli(tmp_path / "src", tmp_path / out,
+                                            "depth=2*L", "stack")
+    assert exit_code == 1 and isinstance(exception, SystemExit), output
+    assert f"{tmp_path / out}: error[E738]" in output
+    assert (tmp_path / "src" / "model.safetensors").read_bytes() == before
+
+
 def test_unreadable_checkpoint_prints_no_traceback(tmp_path: Path) -> None:
     """The installed command, in its own process: a message, exit 1, no traceback."""
     save_bare(tmp_path / "src", "gpt2")

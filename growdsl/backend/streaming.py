@@ -11,8 +11,9 @@ dicts; the format is an 8-byte header length, a JSON header, then raw little-end
 The checkpoint may be a full model (`BertForMaskedLM`, ...) or a bare one (`BertModel`,
 ...: `families.layout`); the grown one is written in the same layout, with the source's
 config settings and `architectures` kept. A checkpoint growdsl cannot read (no config,
-unsupported type or architecture, no safetensors, missing or mis-shaped tensors) is a
-GrowError (E730-E737), never a traceback.
+unsupported type or architecture, no safetensors, missing or mis-shaped tensors) or an
+output path that is a file or the source itself is a GrowError (E730-E738), never a
+traceback.
 """
 
 from __future__ import annotations
@@ -183,6 +184,7 @@ def grow_checkpoint(src_dir: str | Path, out_dir: str | Path, dst: Shape,
     """Stream-grow `src_dir` into `out_dir` in the source's layout; returns the grown
     shape, the per-operator static results, the new config and the bytes written."""
     src_dir, out_dir = Path(src_dir), Path(out_dir)
+    _check_out_dir(src_dir, out_dir)
     with ExitStack() as stack:
         source = open_checkpoint(stack, src_dir)
         final, steps = plan_step(source.shape, source.layout.own(dst), growth)
@@ -202,6 +204,17 @@ def grow_checkpoint(src_dir: str | Path, out_dir: str | Path, dst: Shape,
     new_config.save_pretrained(str(out_dir))
     _copy_side_files(src_dir, out_dir)
     return final, steps, new_config, written
+
+
+def _check_out_dir(src_dir: Path, out_dir: Path) -> None:
+    """The output must be a directory other than the source (whose weights are read while
+    the grown ones are written)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise checkpoint_error(out_dir, "E738", "the output path is a file, not a directory",
+                               "name a new or existing directory for the grown model")
+    if out_dir.resolve() == src_dir.resolve():
+        raise checkpoint_error(out_dir, "E738", "the output directory is the source checkpoint",
+                               "write the grown model to another directory")
 
 
 def _copy_side_files(src_dir: Path, out_dir: Path) -> None:
