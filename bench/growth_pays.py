@@ -187,6 +187,14 @@ def print_table(family: str, rows: list[dict[str, Any]], entropy: float, tol: fl
     Console(width=200).print(table)
 
 
+def print_per_run(runs: list[dict[str, Any]], family: str) -> None:
+    """Each run's final val loss and training seconds, by seed (what the table averages)."""
+    for r in sorted((r for r in runs if r["family"] == family and "error" not in r),
+                    key=lambda r: (r["seed"], r["label"])):
+        print(f"  seed {r['seed']} {r['label']}: final val loss {r['val'][-1]['val_loss']:.3f}, "
+              f"{r['val'][-1]['wall']:.0f} training s")
+
+
 def plot(runs: list[dict[str, Any]], family: str, entropy: float, out_dir: Path) -> list[Path]:
     """Val loss vs cumulative FLOPs and vs training seconds: a colour per method."""
     import matplotlib
@@ -278,6 +286,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         entropy = unigram_entropy(args.data.resolve(), family, vocab, seq)
         rows = summarize(runs, family, args.tolerance)
         print_table(family, rows, entropy, args.tolerance)
+        print_per_run(runs, family)
         plots = plot(runs, family, entropy, args.plots)
         result["families"][family] = {"unigram_entropy": entropy, "rows": rows,
                                       "plots": [str(p) for p in plots]}
