@@ -111,7 +111,7 @@ def _dcp_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, 
 
 def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
          scheduler: torch.optim.lr_scheduler.LRScheduler, state: RunState,
-         keep: int, rank: int | None = None) -> Path:
+         keep: int) -> Path:
     """Write a checkpoint atomically under `root`; drop all but the newest `keep`.
 
     Under torchrun every rank writes its DCP shards and its RNG file; rank 0 alone writes
@@ -121,7 +121,6 @@ def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     from growdsl.backend import distributed
 
     d = distributed.current()
-    rank = d.rank if rank is None else rank
     name = f"{PREFIX}{state.global_step:08d}"
     final, tmp = root / name, root / f".tmp-{name}"
     if d.main:
@@ -131,7 +130,7 @@ def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dcp.save(_dcp_state(model, optimizer), checkpoint_id=str(tmp / "model_optim"))
-    torch.save(rng_state(), tmp / f"rng-rank{rank}.pt")
+    torch.save(rng_state(), tmp / f"rng-rank{d.rank}.pt")
     distributed.barrier()
     if d.main:
         _finalise(root, tmp, final, model, scheduler, state, keep)
@@ -220,16 +219,16 @@ def read_state(path: Path) -> RunState:
 
 
 def load_into(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-              scheduler: torch.optim.lr_scheduler.LRScheduler,
-              rank: int | None = None) -> RunState:
+              scheduler: torch.optim.lr_scheduler.LRScheduler) -> RunState:
     """Load a checkpoint's model, optimizer, scheduler and RNG states in place. DCP reshards
     the saved model and optimizer onto however many ranks load them (1 included)."""
-    from growdsl.backend import distributed
-
-    rank = distributed.current().rank if rank is None else rank
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
     from torch.distributed.checkpoint.state_dict import set_state_dict
+
+    from growdsl.backend import distributed
+
+    rank = distributed.current().rank
 
     where = str(path / "model_optim")
     state = _dcp_state(model, optimizer)

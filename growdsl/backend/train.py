@@ -40,7 +40,6 @@ from growdsl.flops import submodel_depths
 from growdsl.ir import Stage, Train
 
 VAL_BATCHES = 4
-LOG_EVERY = 10
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
