@@ -54,8 +54,13 @@ def plan_key(plan: Plan) -> str:
 def claim(out: Path, key: str, resume: bool, source: Source) -> None:
     """Make `out` this plan's output directory, or refuse one that holds another run."""
     marker = out / "run.json"
+    if out.exists() and not out.is_dir():
+        fail("E715", f"output directory {out} is a file", "choose another --out", source)
     if marker.exists():
-        other = json.loads(marker.read_text())
+        try:
+            other = json.loads(marker.read_text())
+        except ValueError:
+            other = {}
         if other.get("plan_key") != key:
             fail("E715", f"output directory {out} holds another run "
                  f"(of {other.get('source', '?')}); not touching it",
