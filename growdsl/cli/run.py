@@ -138,9 +138,9 @@ def demo(out: Annotated[Path, typer.Option(help="output directory")] = Path("run
     from growdsl.backend.corpus import fetch_shakespeare
 
     _setup_logging(False)
-    corpus = fetch_shakespeare()
-    print(f"corpus: {corpus}")
     try:
+        corpus = fetch_shakespeare()
+        print(f"corpus: {corpus}")
         code = run_plan(DEMO_SPEC, out, True, True, False, corpus, False, False)
     except GrowError as error:
         print(error.render(), file=sys.stderr)
