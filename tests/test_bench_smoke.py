@@ -83,9 +83,10 @@ def test_runner_overhead_smoke(corpus: Path, tmp_path: Path) -> None:
     assert len(result["rounds"]) == 2
     for row in result["rounds"]:
         assert row["runner_tok_s"] > 0 and row["bare_tok_s"] > 0
-        assert row["ratio"] == pytest.approx(row["runner_tok_s"] / row["bare_tok_s"])
-        assert row["cpu_ratio"] == pytest.approx(row["runner_tok_cpu_s"] / row["bare_tok_cpu_s"])
-    assert result["min_ratio"] <= result["median_ratio"] <= result["max_ratio"]
+        # The CPU time is the training thread's own over the same steps, so it cannot
+        # exceed the wall time: per CPU second at least as many tokens as per second.
+        assert row["runner_tok_cpu_s"] >= 0.99 * row["runner_tok_s"]
+        assert row["bare_tok_cpu_s"] >= 0.99 * row["bare_tok_s"]
     assert json.loads((tmp_path / "ro.json").read_text())["rounds"] == result["rounds"]
 
 
