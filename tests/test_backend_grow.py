@@ -10,7 +10,6 @@ import torch
 from safetensors import safe_open
 from typer.testing import CliRunner
 
-from growdsl import lower
 from growdsl.backend.equivalence import compare
 from growdsl.backend.models import build_model, load_model, save_model, shape_of
 from growdsl.backend.streaming import grow_checkpoint
@@ -71,8 +70,6 @@ def test_broken_exact_operator_is_caught(tmp_path: Path, monkeypatch: pytest.Mon
     assert check.verdict == "exact" and check.broken
 
 
-@pytest.mark.skipif(not hasattr(lower, "lower_growth_cli"),
-                    reason="waiting for the front end's growdsl.lower.lower_growth_cli")
 def test_grow_command_verifies_fpi_width_and_stack_depth(tmp_path: Path) -> None:
     from growdsl.cli import app
 

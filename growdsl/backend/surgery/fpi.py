@@ -14,4 +14,4 @@ from growdsl.shapes import Shape
 
 def grow(state: LazyState, src: Shape, dst: Shape, args: dict[str, ArgValue],
          ctx: Ctx) -> LazyState:
-    return widen(state, src, width_maps(src, dst, str(args.get("mapping", "auto")), ctx), ctx)
+    return widen(state, src, width_maps(src, dst, str(args["mapping"]), ctx), ctx)
