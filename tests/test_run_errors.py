@@ -132,8 +132,9 @@ def test_output_directory_of_another_run_is_left_alone(tmp_path: Path, cache: Pa
     assert codes(error_of(tiny(tmp_path), tmp_path / "junk")) == ["E715"]
     (tmp_path / "afile").write_text("mine")
     assert codes(error_of(tiny(tmp_path), tmp_path / "afile")) == ["E715"]
-    (out / "run.json").write_text("{not json")           # a damaged marker: not this run's
-    assert codes(error_of(tiny(tmp_path), out, resume=True)) == ["E715"]
+    for damaged in ("{not json", "[]"):                  # a damaged marker: not this run's
+        (out / "run.json").write_text(damaged)
+        assert codes(error_of(tiny(tmp_path), out, resume=True)) == ["E715"]
 
 
 def test_disk_full_keeps_the_last_checkpoint(tmp_path: Path, cache: Path,

@@ -61,6 +61,8 @@ def claim(out: Path, key: str, resume: bool, source: Source) -> None:
             other = json.loads(marker.read_text())
         except ValueError:
             other = {}
+        if not isinstance(other, dict):
+            other = {}
         if other.get("plan_key") != key:
             fail("E715", f"output directory {out} holds another run "
                  f"(of {other.get('source', '?')}); not touching it",
