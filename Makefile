@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test lint typecheck bench clean editors
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,7 +23,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m growdsl demo
 
-test: $(STAMP)
+# The VS Code extension's test engine (vscode-textmate, vscode-oniguruma) from the npm
+# registry, pinned by editors/vscode/package-lock.json; without node/npm the grammar test
+# skips with a message.
+VSCODE := editors/vscode
+$(VSCODE)/node_modules/.package-lock.json: $(VSCODE)/package-lock.json
+	-command -v npm >/dev/null && cd $(VSCODE) && npm ci --no-audit --no-fund --loglevel=error
+
+editors: $(VSCODE)/node_modules/.package-lock.json
+
+test: $(STAMP) editors
 	$(PY) -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -43,4 +52,4 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(VSCODE)/node_modules

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 import networkx as nx
@@ -219,6 +220,21 @@ def to_mermaid(g: StageGraph) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _mark_stages(g: StageGraph, top: Any, bottom: Any, steps: list[int],
+                 params: list[float]) -> None:
+    """Each stage's name over its step, and each growth step's operators on a dotted line."""
+    for k, i in enumerate(g.order()):
+        top.annotate(g.graph.nodes[i]["stage"].name, ((steps[k] + steps[k + 1]) / 2, params[k]),
+                     xytext=(0, 4), textcoords="offset points", ha="center", va="bottom",
+                     fontsize=8)
+        label = _edge_label(g, *next(iter(g.graph.in_edges(i)))) if k else ""
+        if label and label != "(no growth)":
+            for ax in (top, bottom):
+                ax.axvline(steps[k], linestyle=":", color="tab:red", linewidth=1)
+            bottom.annotate(label, (steps[k], 0), xytext=(3, 3), textcoords="offset points",
+                            rotation=90, fontsize=7, va="bottom", color="tab:red")
+
+
 def plot_schedule(g: StageGraph, path: str) -> None:
     """Draw model size and cumulative FLOPs over training steps, scratch beside, to `path`."""
     import matplotlib
@@ -238,6 +254,7 @@ def plot_schedule(g: StageGraph, path: str) -> None:
     top.axhline(flops.param_count(g.plan.target) / 1e6, linestyle="--", color="grey",
                 label="target")
     top.set_ylabel("parameters (M)")
+    _mark_stages(g, top, bottom, steps, params)
     top.legend()
     bottom.plot(steps, cum, marker="o", label=f"plan ({g.speedup:.2f}x)")
     bottom.plot([0, steps[-1]], [0, g.scratch_flops], linestyle="--", color="grey",
@@ -245,7 +262,7 @@ def plot_schedule(g: StageGraph, path: str) -> None:
     bottom.set_xlabel("training steps")
     bottom.set_ylabel("cumulative training FLOPs")
     bottom.legend()
-    fig.suptitle(g.plan.source)
+    fig.suptitle(PurePath(g.plan.source).name)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -33,17 +33,13 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from growdsl.backend.run_errors import fail
+from growdsl.files import corpus_files as _files
+from growdsl.files import file_kind as _kind
+from growdsl.files import is_saved_dataset
 
 VAL_FRACTION = 0.05
-TEXT_SUFFIXES = (".txt", ".text", ".md")
 BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 CAUSAL_SPECIALS = ("<|pad|>", "<|endoftext|>")
-
-
-def _files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
 def read_corpus(path: Path, cache: Path) -> Any:
@@ -54,7 +50,7 @@ def read_corpus(path: Path, cache: Path) -> Any:
     if not path.exists():
         fail("E710", f"corpus {path} does not exist",
              "give `data = \"PATH\"` in the spec's train block, or --data PATH")
-    if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "state.json").exists()):
+    if path.is_dir() and is_saved_dataset(path):
         ds = datasets.load_from_disk(str(path))
         if isinstance(ds, datasets.DatasetDict):
             ds = ds["train"] if "train" in ds else next(iter(ds.values()))
@@ -74,17 +70,6 @@ def read_corpus(path: Path, cache: Path) -> Any:
     if "text" not in ds.column_names:
         fail("E712", f"corpus {path} has no `text` column (columns: {ds.column_names})")
     return ds
-
-
-def _kind(path: Path) -> str | None:
-    suffix = path.suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        return "text"
-    if suffix in (".jsonl", ".json"):
-        return "json"
-    if suffix == ".parquet":
-        return "parquet"
-    return None
 
 
 def fingerprint(path: Path) -> str:

@@ -71,6 +71,7 @@ class Options:
     compile: bool = False
     quiet: bool = False
     verify_plan: bool = True
+    overrides: tuple[str, ...] = ()      # `--set KEY=VALUE` texts, recorded in run.json
 
 
 @dataclass(kw_only=True)
@@ -107,7 +108,8 @@ def execute(plan: Plan, source: Source, opts: Options) -> Result:
     hf_logging.disable_progress_bar()
     out = opts.out
     d = distributed.init_from_env() if distributed.under_torchrun() else distributed.current()
-    distributed.on_main_first(lambda: claim(out, plan_key(plan), opts.resume, source),
+    distributed.on_main_first(lambda: claim(out, plan_key(plan), opts.resume, source,
+                                            opts.overrides),
                               others=False)
     handler: logging.Handler = (logging.FileHandler(out / "run.log") if d.main
                                 else logging.NullHandler())

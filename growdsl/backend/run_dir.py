@@ -51,8 +51,10 @@ def plan_key(plan: Plan) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def claim(out: Path, key: str, resume: bool, source: Source) -> None:
-    """Make `out` this plan's output directory, or refuse one that holds another run."""
+def claim(out: Path, key: str, resume: bool, source: Source,
+          overrides: tuple[str, ...] = ()) -> None:
+    """Make `out` this plan's output directory, or refuse one that holds another run.
+    `run.json` records the plan's key, its spec and the `--set` overrides it ran with."""
     marker = out / "run.json"
     if out.exists() and not out.is_dir():
         fail("E715", f"output directory {out} is a file", "choose another --out", source)
@@ -78,4 +80,5 @@ def claim(out: Path, key: str, resume: bool, source: Source) -> None:
         fail("E715", f"output directory {out} is not empty and holds no growdsl run",
              "choose another --out", source)
     out.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"plan_key": key, "source": source.path}, indent=1))
+    marker.write_text(json.dumps({"plan_key": key, "source": source.path,
+                                  "overrides": list(overrides)}, indent=1))

@@ -17,6 +17,8 @@ from rich.table import Table
 from growdsl.cli import app
 from growdsl.cli.check import report, validate_graph
 from growdsl.errors import Diagnostic, GrowError
+from growdsl.keys import format_count
+from growdsl.operators.base import VERDICT_WORDS
 from growdsl.plan import StageGraph, plot_schedule, to_dot, to_json, to_mermaid
 from growdsl.source import Source
 
@@ -87,14 +89,6 @@ def draw(graph: StageGraph, path: Path) -> None:
         raise _plot_error(path, "E704", f"cannot write the plot: {reason}") from None
 
 
-def _num(x: float) -> str:
-    for unit, size in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6),
-                       ("k", 1e3)):
-        if abs(x) >= size:
-            return f"{x / size:.3g}{unit}"
-    return f"{x:.3g}"
-
-
 def print_table(graph: StageGraph, console: Console) -> None:
     """The rich table: a row per stage, then the growth steps' verdicts and the totals."""
     table = Table(title=graph.plan.source, title_justify="left")
@@ -108,18 +102,21 @@ def print_table(graph: StageGraph, console: Console) -> None:
             f" r{s.ffn_rank}" if s.ffn_rank else "")
         seq = str(s.seq) + (f" pool {s.pool}" if s.pool > 1 else "")
         name = node["stage"].name + (f" (x{s.submodels} sub)" if s.submodels > 1 else "")
+        n = format_count
         table.add_row(name, str(s.layers), str(s.hidden), str(s.heads), ffn, seq,
-                      _num(node["params"]), _num(node["steps"]), _num(node["tokens"]),
-                      _num(node["flops"]), _num(node["cum_flops"]), _into(graph, i))
+                      n(node["params"]), n(node["steps"]), n(node["tokens"]), n(node["flops"]),
+                      n(node["cum_flops"]), _into(graph, i))
     console.print(table)
     for a, b in sorted(graph.graph.edges):
         result = graph.graph.edges[a, b]["result"]
         for call, _, _, verdict in result.ops if result else ():
             console.print(f"  {graph.plan.stages[a].name} -> {graph.plan.stages[b].name} "
-                          f"[bold]{call.name}[/bold]: {verdict.kind} ({verdict.reason})",
+                          f"[bold]{call.name}[/bold]: {VERDICT_WORDS[verdict.kind]} "
+                          f"({verdict.reason})",
                           highlight=False)
-    console.print(f"total {_num(graph.total_flops)} FLOPs, {_num(graph.total_tokens)} tokens, "
-                  f"{_num(graph.total_steps)} steps; scratch {_num(graph.scratch_flops)} FLOPs; "
+    n = format_count
+    console.print(f"total {n(graph.total_flops)} FLOPs, {n(graph.total_tokens)} tokens, "
+                  f"{n(graph.total_steps)} steps; scratch {n(graph.scratch_flops)} FLOPs; "
                   f"speedup {graph.speedup:.3f}x (saving {graph.saving:.1f}%)", highlight=False)
 
 
@@ -130,4 +127,4 @@ def _into(graph: StageGraph, index: int) -> str:
     if result is None:
         return "(none needed)"
     ops = ", ".join(call.name for call, *_ in result.ops)
-    return f"{ops}: {result.verdict.kind}" if result.verdict else ops
+    return f"{ops}: {VERDICT_WORDS[result.verdict.kind]}" if result.verdict else ops

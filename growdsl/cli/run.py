@@ -66,23 +66,26 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def run_plan(spec: Path, out: Path | None, resume: bool, baseline: bool,
-             allow_unverified: bool, data: Path | None, compile: bool, quiet: bool) -> int:
-    """Run a spec (and its baseline); write the report. Returns the exit code."""
-    from growdsl.lower import load
+             allow_unverified: bool, data: Path | None, compile: bool, quiet: bool,
+             sets: tuple[str, ...] = ()) -> int:
+    """Run a spec (and its baseline) with `--set` overrides; write the report. Returns the
+    exit code."""
+    from growdsl.overrides import load_with_overrides
 
-    source, plan = load(spec)
+    source, plan = load_with_overrides(spec, list(sets))
     return _run_loaded(source, plan, out or Path("runs") / spec.stem, resume, baseline,
-                       allow_unverified, data, compile, quiet)
+                       allow_unverified, data, compile, quiet, sets)
 
 
 def _run_loaded(source: Source, plan: Plan, out: Path, resume: bool, baseline: bool,
-                allow_unverified: bool, data: Path | None, compile: bool, quiet: bool) -> int:
+                allow_unverified: bool, data: Path | None, compile: bool, quiet: bool,
+                sets: tuple[str, ...] = ()) -> int:
     from growdsl.backend import distributed
     from growdsl.backend.executor import Options, execute
     from growdsl.backend.report import write_report
 
     opts = Options(out=out, resume=resume, allow_unverified=allow_unverified, data=data,
-                   compile=compile, quiet=quiet)
+                   compile=compile, quiet=quiet, overrides=sets)
     result = execute(plan, source, opts)
     if result.interrupted:
         return 130
@@ -113,11 +116,16 @@ def run(spec: Annotated[Path, typer.Argument(help="a .grow file")],
         data: Annotated[Path | None, typer.Option(help="corpus (overrides the spec)")] = None,
         compile: Annotated[bool, typer.Option(help="torch.compile the model (CUDA)")] = False,
         quiet: Annotated[bool, typer.Option("-q", "--quiet", help="warnings only")] = False,
+        set_: Annotated[list[str] | None, typer.Option(
+            "--set", metavar="KEY=VALUE",
+            help="override a setting: train.lr=3e-4, stage2.batch=64 (recorded in run.json)")
+        ] = None,
         ) -> None:
     """Train a plan: each stage, each growth step (verified), checkpoints, a report."""
     _setup_logging(quiet)
     try:
-        code = run_plan(spec, out, resume, baseline, allow_unverified, data, compile, quiet)
+        code = run_plan(spec, out, resume, baseline, allow_unverified, data, compile, quiet,
+                        tuple(set_ or ()))
     except GrowError as error:
         if _rank() == 0:
             print(error.render(), file=sys.stderr)
