@@ -13,7 +13,7 @@ True
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pygments.lexer import RegexLexer, bygroups, words
 from pygments.token import (
@@ -43,7 +43,7 @@ class GrowLexer(RegexLexer):
     mimetypes: ClassVar[list[str]] = ["text/x-grow"]
     url = "docs/language.md"
 
-    tokens: ClassVar[dict[str, list]] = {  # type: ignore[type-arg]
+    tokens: ClassVar[dict[str, list[Any]]] = {
         "root": [
             (r"\s+", Whitespace),
             (r"#.*?$", Comment.Single),

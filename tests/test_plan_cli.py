@@ -33,7 +33,7 @@ def test_table_shows_stages_verdicts_and_speedup() -> None:
     result = runner.invoke(app, ["plan", SPEC])
     assert result.exit_code == 0, result.output
     out = result.output
-    for text in ("stage1", "stage4", "3072/4", "512 pool 2", "unshare, unpool: none",
+    for text in ("stage1", "stage4", "3072/4", "512 pool 2", "unshare, unpool: not preserving",
                  "unshare: exact", "speedup 2.103x"):
         assert text in out, text
 

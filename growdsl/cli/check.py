@@ -150,9 +150,9 @@ def _write(path: Path, text: str) -> bool:
 
 @app.command()
 def emit(file: Annotated[Path, typer.Argument(help="a .grow file")]) -> None:
-    """Print the plan's IR as JSON (validated against the schema named by its `$schema`).
-    Paths are written as the spec wrote them (relative to its directory); `source` is the
-    spec's path relative to the current directory."""
+    """Print the plan's IR as JSON, its `$schema` naming the schema it is validated against."""
+    # Paths stay as the spec wrote them (relative to its directory); `source` is the spec's
+    # path relative to the current directory.
     import dataclasses
 
     from growdsl.ir_json import dumps
@@ -174,3 +174,15 @@ def relative(path: Path) -> str:
         return Path(os.path.relpath(path.resolve())).as_posix()
     except ValueError:
         return path.resolve().as_posix()
+
+
+@app.command()
+def schema(path: Annotated[bool, typer.Option("--path", help="print the file's path instead "
+                                              "of its text")] = False) -> None:
+    """Print the IR's JSON Schema: the document `emit`'s `$schema` (its `$id`) names."""
+    from growdsl.ir_json import schema_path
+
+    if path:
+        print(schema_path())
+    else:
+        sys.stdout.write(schema_path().read_text(encoding="utf-8"))
