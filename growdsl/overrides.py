@@ -34,17 +34,18 @@ def split_override(text: str) -> tuple[str, str]:
 
 def load_with_overrides(path: str | Path, sets: list[str]) -> tuple[Source, Plan]:
     """Read, parse, override and lower a spec (as `lower.load`, plus `sets`)."""
+    from growdsl.driver import read_configs
     from growdsl.lower import lower
     from growdsl.parser import parse, read_source
 
     source = read_source(path)
     file = parse(source)
     if not sets:
-        return source, lower(file, source)
+        return source, lower(file, source, read_configs(file, source))
     first_line = len(source.text.split("\n")) + 1
     file, placed = apply_overrides(file, sets, first_line)
     try:
-        return source, lower(file, source)
+        return source, lower(file, source, read_configs(file, source))
     except GrowError as error:
         raise GrowError([_attribute(d, source, placed) for d in error.diagnostics]) from None
 

@@ -16,7 +16,8 @@ from pygls.lsp.client import LanguageClient
 from pygls.uris import from_fs_path
 
 from growdsl import ast
-from growdsl.cli.check import format_text, validate_graph
+from growdsl.cli.check import format_text
+from growdsl.driver import validate_graph
 from growdsl.keys import SYMBOLS, format_count
 from growdsl.lsp.analysis import stage_index
 from growdsl.operators import REGISTRY

@@ -10,11 +10,10 @@ import typer
 
 from growdsl.cli import app
 from growdsl.errors import Diagnostic, GrowError
-from growdsl.ir import Plan
 from growdsl.source import Source
 
 if TYPE_CHECKING:
-    from growdsl.plan import StageGraph
+    from growdsl.ir import Plan
 
 FilesArg = Annotated[list[Path], typer.Argument(help=".grow files", show_default=False)]
 
@@ -22,26 +21,6 @@ FilesArg = Annotated[list[Path], typer.Argument(help=".grow files", show_default
 def report(error: GrowError) -> None:
     """Print a user error's diagnostics to stderr, as every command does."""
     print(error.render(), file=sys.stderr)
-
-
-def validate(path: Path) -> tuple[Source, Plan]:
-    """Load a plan and run every static check on it; raise GrowError on any mistake."""
-    source, graph = validate_graph(path)
-    return source, graph.plan
-
-
-def validate_graph(path: Path) -> tuple[Source, StageGraph]:
-    """`validate`, returning the stage graph the checks built (for `growdsl plan`)."""
-    from dataclasses import replace
-
-    from growdsl.checks import analyse
-    from growdsl.lower import load
-
-    source, plan = load(path)
-    graph, found = analyse(plan)
-    if found:
-        raise GrowError([replace(d, source=source) for d in found])
-    return source, graph
 
 
 @app.command()
@@ -53,6 +32,8 @@ def check(files: FilesArg,
               "the tokenizer's vocabulary the model's, `init from` the first stage's shape")
           ] = False) -> None:
     """Validate plans: silent with exit 0 when all are well; diagnostics and exit 1 if not."""
+    from growdsl.driver import validate
+
     failed = 0
     for path in files:
         try:
@@ -155,6 +136,7 @@ def emit(file: Annotated[Path, typer.Argument(help="a .grow file")]) -> None:
     # path relative to the current directory.
     import dataclasses
 
+    from growdsl.driver import validate
     from growdsl.ir_json import dumps
 
     try:

@@ -37,6 +37,7 @@ def analyse_text(text: str, path: str) -> Analysis:
     """Parse, lower and check `text` as the file at `path` (relative paths in it are read
     from that file's directory, as `growdsl check` reads them)."""
     from growdsl.checks import analyse
+    from growdsl.driver import read_configs
     from growdsl.lower import lower
     from growdsl.parser import parse
 
@@ -46,7 +47,7 @@ def analyse_text(text: str, path: str) -> Analysis:
     except GrowError as error:
         return Analysis(source=source, diagnostics=error.diagnostics)
     try:
-        plan = lower(file, source)
+        plan = lower(file, source, read_configs(file, source))
     except GrowError as error:
         return Analysis(source=source, file=file, diagnostics=error.diagnostics)
     graph, found = analyse(plan)
