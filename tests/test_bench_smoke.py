@@ -103,3 +103,20 @@ def test_growth_cost_smoke(tmp_path: Path) -> None:
     assert wider["written"] > deeper["written"]          # 4x the layers, 2x the embeddings
     assert all(r["peak_anon_mb"] > 0 and r["fraction_of_copy"] > 0 for r in (deeper, wider))
     assert "not installed" in by[("2x depth", "mergekit passthrough")]["skipped"]
+
+
+def test_lsp_latency_smoke(tmp_path: Path) -> None:
+    import sys
+
+    from bench import lsp_latency
+
+    out = tmp_path / "lsp.json"
+    sys_argv = sys.argv
+    sys.argv = ["lsp_latency", "--changes", "4", "--out", str(out)]
+    try:
+        lsp_latency.main()
+    finally:
+        sys.argv = sys_argv
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["change"]["n"] == 4 and summary["hover"]["n"] == 20
+    assert 0 < summary["change"]["median_ms"] <= summary["change"]["max_ms"]

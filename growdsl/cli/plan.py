@@ -8,19 +8,21 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from growdsl.cli import app
 from growdsl.cli.check import report
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.keys import format_count
 from growdsl.operators.base import VERDICT_WORDS
-from growdsl.plan import StageGraph, plot_schedule, to_dot, to_json, to_mermaid
 from growdsl.source import Source
+
+if TYPE_CHECKING:       # rich and the stage graph (networkx) load when `plan` runs
+    from rich.console import Console
+
+    from growdsl.plan import StageGraph
 
 
 class Format(StrEnum):
@@ -55,8 +57,12 @@ def plan(file: Annotated[Path, typer.Argument(help="a .grow file")],
         report(error)
         raise typer.Exit(1) from None
     if format is Format.table:
+        from rich.console import Console
+
         print_table(graph, Console(width=max(Console().width, 140)))
     else:
+        from growdsl.plan import to_dot, to_json, to_mermaid
+
         render = {Format.json: to_json, Format.dot: to_dot, Format.mermaid: to_mermaid}[format]
         sys.stdout.write(render(graph))
 
@@ -85,6 +91,8 @@ def plot_target(path: Path) -> None:
 def draw(graph: StageGraph, path: Path) -> None:
     """The schedule plot, with a failed write (permissions, full disk) as E704."""
     try:
+        from growdsl.plan import plot_schedule
+
         plot_schedule(graph, str(path))
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
@@ -93,6 +101,8 @@ def draw(graph: StageGraph, path: Path) -> None:
 
 def print_table(graph: StageGraph, console: Console) -> None:
     """The rich table: a row per stage, then the growth steps' verdicts and the totals."""
+    from rich.table import Table
+
     table = Table(title=graph.plan.source, title_justify="left")
     for col in ("stage", "L", "D", "H", "FFN", "seq", "params", "steps", "tokens", "FLOPs",
                 "cumulative", "growth into it"):
