@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -82,20 +83,35 @@ def main() -> None:
     print(f"\nper-stage time, largest / median: {spread:.2f} (1.0 = perfectly linear)")
     names = [str(p) for p in specs]
     load = os.getloadavg()[0]
-    cold_runs = [best_of(lambda: subprocess.run([sys.executable, "-m", "growdsl", "check",
-                                                 *names], check=True), repeat=1)
-                 for _ in range(10)]
+    cold_runs, cpu_runs = [], []
+    for _ in range(10):
+        wall, cpu = fresh_check(names)
+        cold_runs.append(wall)
+        cpu_runs.append(cpu)
     cold = min(cold_runs)
     print(f"`growdsl check` on all {len(specs)} specs, a fresh process (start-up included): "
           f"best {cold:.2f} s, median {statistics.median(cold_runs):.2f} s of 10 "
-          f"(load average {load:.2f} on {os.cpu_count()} CPUs)")
+          f"(load average {load:.2f} on {os.cpu_count()} CPUs); its CPU time (user + "
+          f"system, what an idle machine's wall time would be): best {min(cpu_runs):.2f} s, "
+          f"median {statistics.median(cpu_runs):.2f} s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
                                "all_specs_s": all_specs, "per_spec_s": per_spec,
                                "generated_s": sizes, "linearity": spread,
                                "cli_cold_all_specs_s": cold, "cli_cold_runs_s": cold_runs,
+                               "cli_cold_cpu_s": cpu_runs,
                                "load_average": load}, indent=2) + "\n")
+
+
+def fresh_check(names: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of one `growdsl check` process on `names`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "growdsl", "check", *names], check=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _check_text(text: str) -> None:

@@ -128,3 +128,26 @@ def test_pygments_tokens_of_a_shipped_spec(path: Path) -> None:
     for (line, col), scope in _expected(path).items():
         kind = kinds.get(offsets[line - 1] + col - 1)
         assert kind is not None and kind in family[scope], (path.name, line, col, scope, kind)
+
+
+def test_rich_prints_a_spec_through_the_grow_lexer(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`growdsl fmt -` on a terminal prints the spec highlighted (rich + the lexer)."""
+    import io
+    import sys
+
+    from growdsl.cli.check import print_spec
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    print_spec("model bert-base  # a comment\nstage 10k:\n")
+    text = out.getvalue()
+    assert "\x1b[" in text                                   # coloured
+    plain = __import__("re").sub(r"\x1b\[[0-9;]*m", "", text)
+    assert plain.split("\n")[:2] == ["model bert-base  # a comment", "stage 10k:"]
+    assert text.count("\x1b[") >= 6                           # several token colours

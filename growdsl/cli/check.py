@@ -80,7 +80,7 @@ def fmt(files: Annotated[list[Path], typer.Argument(help=".grow files, or - for 
             failed += 1
             continue
         if str(path) == "-" and not (check_only or diff):
-            sys.stdout.write(text)
+            print_spec(text)
             continue
         if text == source.text:
             continue
@@ -93,6 +93,19 @@ def fmt(files: Annotated[list[Path], typer.Argument(help=".grow files, or - for 
             continue
         failed += not _write(path, text)
     raise typer.Exit(1 if failed or ((check_only or diff) and changed) else 0)
+
+
+def print_spec(text: str) -> None:
+    """Write a spec to stdout: highlighted by rich (the `grow` Pygments lexer) on a
+    terminal, as is into a pipe."""
+    if not sys.stdout.isatty():
+        sys.stdout.write(text)
+        return
+    from rich.console import Console
+    from rich.syntax import Syntax
+
+    Console().print(Syntax(text.rstrip("\n"), "grow", theme="ansi_dark",
+                           background_color="default"))
 
 
 def format_text(source: Source) -> str:
