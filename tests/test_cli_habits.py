@@ -18,6 +18,7 @@ from growdsl import __version__
 from growdsl.cli import app
 from growdsl.errors import GrowError
 from growdsl.ir_json import SCHEMA_ID, registry, schema, schema_path
+from growdsl.keys import TRAIN_KEYS
 from growdsl.overrides import load_with_overrides
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,8 +104,10 @@ def test_plot_names_the_stages_and_the_operators(tmp_path: Path) -> None:
      "     |       ^^^^^^^^^^\n  help: did you mean `gpt2`?"),
     ("model gpt2\ntrain { grad_accum = 4 }\nstage 1k:\n",
      "2:9: error[E204]: unknown training key `grad_accum`\n   2 | train { grad_accum = 4 }\n"
-     "     |         ^^^^^^^^^^\n  help: growdsl has no gradient-accumulation setting: "
-     "`batch` is the global batch of one optimizer step"),
+     "     |         ^^^^^^^^^^\n  help: " + (
+         "did you mean `micro_batch`?" if "micro_batch" in TRAIN_KEYS else
+         "growdsl has no gradient-accumulation setting: `batch` is the global batch of one "
+         "optimizer step")),
     ("model gpt2\ntrain { learning_rate = 4 }\nstage 1k:\n",
      "2:9: error[E204]: unknown training key `learning_rate`\n   2 | train { learning_rate = 4 }\n"
      "     |         ^^^^^^^^^^^^^\n  help: did you mean `lr`?"),
