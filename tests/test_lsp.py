@@ -259,14 +259,24 @@ def test_completion_offers_what_may_be_written_there(tmp_path: Path) -> None:
     assert {"model", "stage", "budget"} <= set(got["top"])
 
 
-def test_did_you_mean_is_a_code_action_and_init_from_is_a_definition(tmp_path: Path) -> None:
+def test_planner_passes_quick_fixes_and_init_from_definition(tmp_path: Path) -> None:
     checkpoint = tmp_path / "ckpt"
     checkpoint.mkdir()
     (checkpoint / "config.json").write_text(json.dumps({"model_type": "bert"}))
     spec = tmp_path / "p.grow"
     spec.write_text('model gpt2-small\ninit from "ckpt"\nstage 0: depth=6 -> stack\nstage 1k:\n')
 
+    planned = tmp_path / "b.grow"
+    planned.write_text("model bert(layers=4, hidden=64, heads=4, ffn=256, seq=32, vocab=100)\n"
+                       "budget flops <= 1\nstage 10: depth=L/2 -> stack preserve\nstage 10:\n")
+
     async def scenario(editor: Editor) -> tuple[Any, Any, Any]:
+        passes = await editor.open(planned)
+        assert [(d.code, d.range.start.line, d.range.start.character) for d in passes] == [
+            ("E501", 2, 23), ("E601", 1, 0)]
+        assert passes[0].message.endswith("\nhelp: drop `preserve`, or use `identity` (pre-LN) "
+                                          "or `masked`")
+        assert passes[1].message.startswith("budget flops <= 1 FLOPs is violated")
         found = await editor.open(spec)
         actions = await editor.client.text_document_code_action_async(lsp.CodeActionParams(
             text_document=editor.doc(spec), range=found[0].range,
