@@ -58,8 +58,10 @@ def test_fmt_diff_prints_a_unified_diff_and_writes_nothing(tmp_path: Path) -> No
                              "-stage 10k:   depth=L/2->stack  # keep me\n"
                              "+stage 10k: depth=L/2 -> stack  # keep me\n stage 10k:\n")
     assert spec.read_text() == MESSY
+    spec.chmod(0o644)
     assert runner.invoke(app, ["fmt", str(spec)]).exit_code == 0
-    assert spec.read_text() == CANON
+    assert spec.read_text() == CANON and spec.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["p.grow"]      # no temporary file left
     assert runner.invoke(app, ["fmt", "--diff", str(spec)]).stdout == ""
 
 

@@ -128,14 +128,19 @@ def unified_diff(before: str, after: str, name: str) -> str:
 def _write(path: Path, text: str) -> bool:
     """Replace `path`'s text atomically (a temporary file beside it, then a rename)."""
     import os
+    import shutil
     import tempfile
 
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
+        shutil.copymode(path, tmp)          # mkstemp's file is 0600: keep the file's mode
         os.replace(tmp, path)
     except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         report(GrowError([Diagnostic(code="E704", message=f"cannot write: {exc.strerror}",
                                      source=Source(path=str(path), text=""))]))
         return False

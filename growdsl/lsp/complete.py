@@ -41,7 +41,7 @@ def candidates(text: str, line: int, col: int) -> list[Candidate]:
     before = _prefix(text, line, col)
     current = before.rsplit("\n", 1)[-1]
     statement = _statement(before)
-    if re.search(r"[0-9.]$", current) and re.search(r"(?<![A-Za-z_])[0-9.]+$", current):
+    if re.search(r"(?<![A-Za-z_0-9.])[0-9.]*[0-9]$", current):
         return [(u, "unit", f"x {UNIT_SUFFIXES[u]:,} ({_UNIT_WORDS[u]})") for u in UNIT_SUFFIXES]
     if statement == "model" and re.search(r"^\s*model\s+[\w.-]*$", current):
         return ([(p, "preset", _preset_detail(p)) for p in PRESETS]

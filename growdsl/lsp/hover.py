@@ -79,13 +79,15 @@ def _operator(analysis: Analysis, decl: ast.OpDecl, stage: ast.StageDecl | None)
     graph = analysis.graph
     if graph is not None and stage is not None and analysis.file is not None:
         index = stage_index(analysis.file, stage)
-        if graph.graph.has_edge(index, index + 1):
-            result = graph.graph.edges[index, index + 1]["result"]
-            for call, before, after, verdict in result.ops if result else ():
-                if call.span == decl.span or call.name == decl.name:
-                    parts.append(f"this step: **{VERDICT_WORDS[verdict.kind]}**: {verdict.reason}")
-                    parts.append(f"`{shape_lines(before)[0]}` → `{shape_lines(after)[0]}`")
-                    break
+        result = (graph.graph.edges[index, index + 1]["result"]
+                  if graph.graph.has_edge(index, index + 1) else None)
+        ops = result.ops if result else ()
+        found = (next((r for r in ops if r[0].span == decl.span), None)
+                 or next((r for r in ops if r[0].name == decl.name), None))
+        if found is not None:
+            _, before, after, verdict = found
+            parts.append(f"this step: **{VERDICT_WORDS[verdict.kind]}**: {verdict.reason}")
+            parts.append(f"`{shape_lines(before)[0]}` → `{shape_lines(after)[0]}`")
     return "\n\n".join(parts)
 
 
