@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from growdsl import ast
+from growdsl import ast, families
 from growdsl.errors import Diagnostic, GrowError, did_you_mean, one_of
 from growdsl.evaluate import MAX_DIM, EvalError, evaluate, fail, real, whole
 from growdsl.hf_config import shape_from_config
@@ -35,7 +35,7 @@ from growdsl.keys import (
 )
 from growdsl.lower_ops import lower_ops
 from growdsl.parser import parse, read_source
-from growdsl.shapes import FAMILIES, FAMILY_DEFAULT, PRESETS, Shape, derive_shape
+from growdsl.shapes import PRESETS, Shape, derive_shape
 from growdsl.source import NO_SPAN, Source
 
 T = TypeVar("T")
@@ -154,7 +154,9 @@ class _Lowering:
                                                 None)
         if any(v is None for v in overrides.values()):
             return None
-        shape = derive_shape(shape, overrides)
+        # `seq` sets the positions only of a preset's learned table: a config's limit stays.
+        table = decl.config is None and families.get(family).positions == "learned"
+        shape = derive_shape(shape, overrides, seq_sets_positions=table)
         config = _unquote(decl.config.text) if decl.config else None
         return Model(family=family, shape=shape, span=decl.span, config=config,
                      preset=decl.preset if decl.preset in PRESETS else None)
@@ -162,18 +164,19 @@ class _Lowering:
     def model_base(self, decl: ast.ModelDecl) -> tuple[Shape, str] | None:
         name = decl.preset
         if decl.config is not None:
-            if name not in FAMILIES:
+            if name not in families.names():
                 self.error("E202", f"`model ... from` takes a family, not `{name}`",
-                           decl.preset_span, one_of(FAMILIES))
+                           decl.preset_span, one_of(families.names()))
                 return None
             shape = self.read_config(name, decl.config)
             return (shape, name) if shape else None
         if name in PRESETS:
             return PRESETS[name], PRESETS[name].family
-        if name in FAMILIES:
-            return PRESETS[FAMILY_DEFAULT[name]], name
+        if name in families.names():
+            return PRESETS[families.get(name).default_preset], name
+        known = [*PRESETS, *families.names()]
         self.error("E202", f"unknown model preset `{name}`", decl.preset_span,
-                   did_you_mean(name, [*PRESETS, *FAMILIES]) or one_of([*PRESETS, *FAMILIES]))
+                   did_you_mean(name, known) or one_of(known))
         return None
 
     def read_config(self, family: str, where: ast.String) -> Shape | None:
@@ -188,7 +191,8 @@ class _Lowering:
             return shape_from_config(family, config)
         except ValueError as exc:
             self.error("E703", f"{shown}: {exc}", where.span,
-                       "growdsl reads the Hugging Face config of a bert, gpt2 or llama model")
+                       "growdsl reads the Hugging Face config of a "
+                       f"{', '.join(families.names()[:-1])} or {families.names()[-1]} model")
             return None
 
     # ---- training ----
