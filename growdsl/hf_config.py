@@ -17,13 +17,18 @@ METADATA = ("model_type", "architectures", "transformers_version", "_name_or_pat
             "_commit_hash")
 
 
+class FieldError(ValueError):
+    """A config field growdsl does not know, or cannot keep at its value."""
+
+
 def shape_from_config(family: str, config: Any, preset: bool = False) -> Shape:
     """The shape a parsed config.json describes, the rest of it in `settings`; ValueError
     saying what is wrong. A preset (`preset=True`) names every dimension; a user's config
     takes the dimensions it lacks from the family's base preset."""
     problem = config_problem(family, config)
     if problem:
-        raise ValueError(problem)
+        fields = field_problem(family, config) if isinstance(config, dict) else None
+        raise (FieldError if problem == fields else ValueError)(problem)
     fam = families.get(family)
     values = {f: config[k] for f, k in fam.hf_fields.items() if config.get(k) is not None}
     if "ffn" not in values and fam.ffn_null_multiple:

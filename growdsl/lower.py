@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from growdsl import ast, families
 from growdsl.errors import Diagnostic, GrowError, did_you_mean, one_of
 from growdsl.evaluate import MAX_DIM, EvalError, evaluate, fail, real, whole
-from growdsl.hf_config import shape_from_config
+from growdsl.hf_config import FieldError, shape_from_config
 from growdsl.ir import Growth, Limit, Model, Plan, Stage, Train
 from growdsl.keys import (
     BOOLEANS,
@@ -189,6 +189,10 @@ class _Lowering:
             return None
         try:
             return shape_from_config(family, config)
+        except FieldError as exc:
+            self.error("E703", f"{shown}: {exc}", where.span, "drop the field if it changes "
+                       "nothing, or teach the family what it does (docs/families.md)")
+            return None
         except ValueError as exc:
             self.error("E703", f"{shown}: {exc}", where.span,
                        "growdsl reads the Hugging Face config of a "
