@@ -113,7 +113,7 @@ def test_init_from_a_llama_with_its_own_config_preserves_and_carries_it(
 FAMILY_PLANS = {
     "qwen2": 'model qwen2(layers=4, hidden=32, heads=4, kv_heads=2, head_dim=8, ffn=64, '
              'seq=16, vocab=300)',
-    "mistral": 'model mistral(layers=4, seq=16) from "ckpt"',
+    "mistral": 'model mistral(layers=4, seq=16, vocab=300) from "ckpt"',
 }
 
 
