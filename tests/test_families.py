@@ -15,7 +15,7 @@ import pytest
 from growdsl import families
 from growdsl.errors import GrowError
 from growdsl.hf_config import field_problem, shape_from_config
-from growdsl.lower import lower_text
+from growdsl.driver import load_text as lower_text
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -86,7 +86,7 @@ def _check(tmp_path: Path, config: dict, body: str, family: str = "llama") -> li
     rendered text each."""
     import json
 
-    from growdsl.cli.check import validate
+    from growdsl.driver import validate
 
     (tmp_path / "m").mkdir(exist_ok=True)
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
