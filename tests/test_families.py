@@ -194,3 +194,11 @@ def test_every_field_of_the_stock_config_is_known(name: str) -> None:
     fam = families.get(name)
     config = getattr(hf, fam.config_class)()
     assert field_problem(name, config.to_dict()) is None
+
+
+def test_the_docs_table_of_fields_is_the_families() -> None:
+    from growdsl.families.table import markdown
+
+    text = (REPO / "docs" / "operators.md").read_text()
+    start, end = text.index("<!-- fields-table -->\n"), text.index("<!-- /fields-table -->")
+    assert text[start + len("<!-- fields-table -->\n"):end] == markdown()

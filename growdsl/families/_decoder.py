@@ -78,6 +78,7 @@ def _rope_keeps_limit(value: Any) -> bool:
     return value.get("rope_type", value.get("type", "default")) in _EXTENDABLE
 
 
+_OK_DOC = "null or a rope_type of " + ", ".join(_EXTENDABLE)
 _ROPE_REFUSAL = {"extend": "this rope scaling reads max_position_embeddings, so moving the "
                            "limit changes every position's frequencies"}
 
@@ -86,9 +87,9 @@ FIELDS: dict[str, Field] = {
     "rms_norm_eps": Field(effect=CARRIED, doc="RMSNorm epsilon"),
     "rope_theta": Field(effect=CARRIED, doc="rotary base"),
     "rope_scaling": Field(effect=CARRIED, doc="rotary scaling", ok=_rope_keeps_limit,
-                          refused_by=_ROPE_REFUSAL),
+                          refused_by=_ROPE_REFUSAL, ok_doc=_OK_DOC),
     "rope_parameters": Field(effect=CARRIED, doc="rotary base and scaling (transformers 5)",
-                             ok=_rope_keeps_limit, refused_by=_ROPE_REFUSAL),
+                             ok=_rope_keeps_limit, refused_by=_ROPE_REFUSAL, ok_doc=_OK_DOC),
     "attention_dropout": Field(effect=INERT, doc="dropout (training only)"),
     "pretraining_tp": Field(effect=INERT, doc="tensor-parallel slicing of the same product"),
 }

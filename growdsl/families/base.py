@@ -65,6 +65,7 @@ class Field:
     doc: str
     ok: tuple[Any, ...] | Callable[[Any], bool] | None = None
     refused_by: Mapping[str, str] = field(default_factory=dict)
+    ok_doc: str = ""                                # `ok` in words, for the docs
 
     def allows(self, value: Any) -> bool:
         """True when `value` asks nothing of any operator."""
