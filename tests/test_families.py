@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from growdsl import families
+from growdsl.driver import load_text as lower_text
 from growdsl.errors import GrowError
 from growdsl.hf_config import field_problem, shape_from_config
-from growdsl.driver import load_text as lower_text
 
 REPO = Path(__file__).resolve().parents[1]
 
