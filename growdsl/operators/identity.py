@@ -12,13 +12,13 @@ from typing import ClassVar
 
 from growdsl.ir import ArgValue
 from growdsl.operators._common import grows, needs_change
-from growdsl.operators.base import EXACT, Param, ShapeError, Verdict
+from growdsl.operators.base import EXACT, Operator, Param, ShapeError, Verdict
 from growdsl.shapes import Shape
 
 PRE_LN = ("gpt2", "llama")
 
 
-class Identity:
+class Identity(Operator):
     """New layers are copies with zeroed residual outputs, appended on top or one inserted
     after every group of L / n layers."""
 
@@ -30,6 +30,7 @@ class Identity:
                        doc="new layers on top, or one after every group of layers"),
     }
     dims: ClassVar[tuple[str, ...]] = ("layers",)
+    shard_local: ClassVar[bool] = True
 
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
         if src.family not in PRE_LN:

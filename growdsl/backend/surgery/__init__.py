@@ -80,15 +80,16 @@ def grow_lazy(state: LazyState, steps: list[OpResult], seed: int, kind: str, *,
 
 def step_config(final: Shape, steps: list[OpResult],
                 base: PretrainedConfig | None = None) -> PretrainedConfig:
-    """The grown model's config (with an MSG gate when the step has `masked`): `base`'s
-    settings (a source checkpoint's) with `final`'s shape fields, or `final`'s defaults."""
+    """The grown model's config: `base`'s settings (a source checkpoint's) with `final`'s
+    shape fields, or `final`'s defaults; with an MSG gate when an operator of the step
+    grows units behind a mask (`Operator.mask_ramp`)."""
     from growdsl.backend.models import config_for, derive_config
 
     config = derive_config(base, final) if base is not None else config_for(final)
     for call, before, after, _verdict in steps:
-        if call.name == "masked":
-            args = resolve_args(REGISTRY[call.name], call.args)
-            config.growdsl["mask"] = masked.mask_for(before, after, args)
+        ramp = REGISTRY[call.name].mask_ramp
+        if ramp is not None:
+            config.growdsl["mask"] = masked.mask_for(before, after, int(str(call.args[ramp])))
     return config
 
 
