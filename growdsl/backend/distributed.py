@@ -256,7 +256,7 @@ def grow_sharded(model: PreTrainedModel, optimizer: torch.optim.Optimizer, dst: 
 
     src = shape_of(model.config)
     final, steps = plan_step(src, dst, growth)
-    names = [call.name for call, *_ in steps]
+    names = [step.call.name for step in steps]
     consolidating = sorted({n for n in names if not REGISTRY[n].shard_local})
     full = bool(consolidating)
     if current().main:

@@ -8,16 +8,17 @@ from growdsl.errors import Diagnostic
 from growdsl.ir import Plan
 from growdsl.operators import REGISTRY
 from growdsl.operators.base import APPROXIMATE, DEFAULT_PRESERVE_HELP, EXACT
-from growdsl.plan import GrowthResult, StageGraph
+from growdsl.plan import StageGraph
 
 
 def run(plan: Plan, graph: StageGraph) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for src, dst in zip(plan.stages, plan.stages[1:], strict=False):
-        result: GrowthResult | None = graph.graph.edges[src.index, dst.index]["result"]
+        result = graph.edge(src.index, dst.index)
         if src.growth is None or not src.growth.preserve or result is None or result.error:
             continue
-        for call, _, _, verdict in result.ops:
+        for op in result.ops:
+            call, verdict = op.call, op.verdict
             if verdict.kind == EXACT:
                 continue
             how = "only approximately preserving" if verdict.kind == APPROXIMATE \
