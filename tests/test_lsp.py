@@ -182,14 +182,14 @@ def test_hover_on_a_stage_shows_its_shape_and_costs(shipped: dict[str, Any]) -> 
         _, graph = validate_graph(REPO / "specs" / name)
         assert [i for i, _ in got["stages"]] == graph.order()
         for index, text in got["stages"]:
-            node = graph.graph.nodes[index]
-            s = node["stage"].shape
-            assert f"**stage `{node['stage'].name}`**" in text
+            node = graph.node(index)
+            s = node.stage.shape
+            assert f"**stage `{node.stage.name}`**" in text
             assert f"L={s.layers} D={s.hidden} H={s.heads}" in text
-            assert f"parameters {format_count(node['params'])}" in text
-            assert f"tokens {format_count(node['tokens'])}" in text
-            assert f"FLOPs {format_count(node['flops'])}" in text
-            assert f"cumulative {format_count(node['cum_flops'])}" in text
+            assert f"parameters {format_count(node.params)}" in text
+            assert f"tokens {format_count(node.tokens)}" in text
+            assert f"FLOPs {format_count(node.flops)}" in text
+            assert f"cumulative {format_count(node.cum_flops)}" in text
 
 
 def test_hover_on_an_operator_shows_paper_and_this_steps_verdict(shipped: dict[str, Any]) -> None:
@@ -200,8 +200,9 @@ def test_hover_on_an_operator_shows_paper_and_this_steps_verdict(shipped: dict[s
             op = REGISTRY[op_name]
             assert text.startswith(f"**{op.name}**: {op.summary}"), (name, text)
             assert op.paper in text
-            result = graph.graph.edges[index, index + 1]["result"]
-            verdict = next(v for c, _, _, v in result.ops if c.name == op_name)
+            result = graph.edge(index, index + 1)
+            assert result is not None
+            verdict = next(r.verdict for r in result.ops if r.call.name == op_name)
             assert f"this step: **{VERDICT_WORDS[verdict.kind]}**: {verdict.reason}" in text
             seen += 1
     assert seen >= 10

@@ -94,7 +94,7 @@ def test_a_failed_plot_write_is_an_error(tmp_path: Path, monkeypatch: pytest.Mon
     def full_disk(graph: object, path: str) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
 
-    monkeypatch.setattr(plan_cli, "plot_schedule", full_disk)
+    monkeypatch.setattr(plan_module, "plot_schedule", full_disk)   # imported when drawing
     result = runner.invoke(app, ["plan", SPEC, "--plot", str(tmp_path / "x.png")])
     assert result.exit_code == 1
     assert_no_traceback(result)

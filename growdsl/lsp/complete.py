@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from growdsl import families
 from growdsl.keys import (
     BOOLEANS,
     LIMIT_METRICS,
@@ -20,7 +21,7 @@ from growdsl.keys import (
     UNIT_SUFFIXES,
 )
 from growdsl.operators import REGISTRY
-from growdsl.shapes import FAMILIES, PRESETS
+from growdsl.shapes import PRESETS
 
 Candidate = tuple[str, str, str]
 
@@ -45,7 +46,7 @@ def candidates(text: str, line: int, col: int) -> list[Candidate]:
         return [(u, "unit", f"x {UNIT_SUFFIXES[u]:,} ({_UNIT_WORDS[u]})") for u in UNIT_SUFFIXES]
     if statement == "model" and re.search(r"^\s*model\s+[\w.-]*$", current):
         return ([(p, "preset", _preset_detail(p)) for p in PRESETS]
-                + [(f, "preset", "a family (dimensions set in parentheses)") for f in FAMILIES])
+                + [(f, "preset", "a family (dimensions set in parentheses)") for f in families.names()])
     op_args = re.search(r"(\w+)\(([^()]*)$", current)
     if statement == "stage" and op_args and op_args.group(1) in REGISTRY:
         params = REGISTRY[op_args.group(1)].params

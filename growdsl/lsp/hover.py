@@ -4,12 +4,12 @@ dimensions, a key's meaning. Everything shown is read from the compiler's result
 
 from __future__ import annotations
 
-from growdsl import ast
+from growdsl import ast, families
 from growdsl.keys import SYMBOLS, TRAIN_KEYS, format_count
 from growdsl.lsp.analysis import Analysis, contains, nodes_at, stage_index
 from growdsl.operators import REGISTRY
 from growdsl.operators.base import VERDICT_WORDS
-from growdsl.shapes import FAMILIES, FAMILY_DEFAULT, PRESETS, Shape
+from growdsl.shapes import PRESETS, Shape
 from growdsl.source import Span
 
 
@@ -50,20 +50,19 @@ def shape_lines(s: Shape) -> list[str]:
 
 
 def _stage(analysis: Analysis, decl: ast.StageDecl) -> str | None:
-    if analysis.graph is None or analysis.file is None:
+    graph = analysis.graph
+    if graph is None or analysis.file is None:
         return None
     index = stage_index(analysis.file, decl)
-    if index not in analysis.graph.graph:
+    if index not in graph.graph:
         return None
-    node = analysis.graph.graph.nodes[index]
-    stage = node["stage"]
+    node = graph.node(index)
+    n = format_count
     return "\n\n".join([
-        f"**stage `{stage.name}`**", *(f"`{x}`" for x in shape_lines(stage.shape)),
-        f"parameters {format_count(node['params'])} · steps {format_count(node['steps'])} · "
-        f"tokens {format_count(node['tokens'])}",
-        f"FLOPs {format_count(node['flops'])} · cumulative {format_count(node['cum_flops'])} "
-        f"of {format_count(analysis.graph.total_flops)} "
-        f"(scratch {format_count(analysis.graph.scratch_flops)})",
+        f"**stage `{node.stage.name}`**", *(f"`{x}`" for x in shape_lines(node.stage.shape)),
+        f"parameters {n(node.params)} · steps {n(node.steps)} · tokens {n(node.tokens)}",
+        f"FLOPs {n(node.flops)} · cumulative {n(node.cum_flops)} of {n(graph.total_flops)} "
+        f"(scratch {n(graph.scratch_flops)})",
     ])
 
 
@@ -79,15 +78,14 @@ def _operator(analysis: Analysis, decl: ast.OpDecl, stage: ast.StageDecl | None)
     graph = analysis.graph
     if graph is not None and stage is not None and analysis.file is not None:
         index = stage_index(analysis.file, stage)
-        result = (graph.graph.edges[index, index + 1]["result"]
-                  if graph.graph.has_edge(index, index + 1) else None)
+        result = graph.edge(index, index + 1) if graph.graph.has_edge(index, index + 1) else None
         ops = result.ops if result else ()
-        found = (next((r for r in ops if r[0].span == decl.span), None)
-                 or next((r for r in ops if r[0].name == decl.name), None))
+        found = (next((r for r in ops if r.call.span == decl.span), None)
+                 or next((r for r in ops if r.call.name == decl.name), None))
         if found is not None:
-            _, before, after, verdict = found
-            parts.append(f"this step: **{VERDICT_WORDS[verdict.kind]}**: {verdict.reason}")
-            parts.append(f"`{shape_lines(before)[0]}` → `{shape_lines(after)[0]}`")
+            parts.append(f"this step: **{VERDICT_WORDS[found.verdict.kind]}**: "
+                         f"{found.verdict.reason}")
+            parts.append(f"`{shape_lines(found.before)[0]}` → `{shape_lines(found.after)[0]}`")
     return "\n\n".join(parts)
 
 
@@ -102,9 +100,10 @@ def _symbol(analysis: Analysis, name: str) -> str | None:
 def _preset(name: str) -> str | None:
     if name in PRESETS:
         return f"**preset `{name}`**\n\n`{shape_lines(PRESETS[name])[0]}`"
-    if name in FAMILIES:
-        return (f"**family `{name}`**: the dimensions of `{FAMILY_DEFAULT[name]}` unless set\n\n"
-                f"`{shape_lines(PRESETS[FAMILY_DEFAULT[name]])[0]}`")
+    if name in families.names():
+        default = families.get(name).default_preset
+        return (f"**family `{name}`**: the dimensions of `{default}` unless set\n\n"
+                f"`{shape_lines(PRESETS[default])[0]}`")
     return None
 
 
