@@ -14,7 +14,6 @@ from typer.testing import CliRunner, Result
 
 from growdsl import plan as plan_module
 from growdsl.cli import app
-from growdsl.cli import plan as plan_cli
 from growdsl.ir import Stage
 from growdsl.plan import GrowthResult
 
