@@ -232,3 +232,19 @@ def test_pre_commit_hooks_run_fmt_check_and_check() -> None:
     assert hooks["growdsl-fmt"]["entry"] == "growdsl fmt --check"
     assert hooks["growdsl-check"]["entry"] == "growdsl check"
     assert all(h["files"] == r"\.grow$" and h["language"] == "python" for h in hooks.values())
+
+
+def test_check_imports_neither_networkx_nor_the_plot_nor_the_server() -> None:
+    """Start-up: `check` loads only what checking needs (bench/check_speed times it);
+    the stage graph's networkx DiGraph is built by the exports."""
+    code = ("import sys, glob; from growdsl.cli import app\n"
+            "try: app(['check', *glob.glob('specs/*/*.grow')])\n"
+            "except SystemExit as e: assert e.code == 0, e.code\n"
+            "heavy = {'networkx', 'matplotlib', 'rich.console', 'pygls', 'pygments', 'torch',\n"
+            "         'jsonschema'} & set(sys.modules)\n"
+            "assert not heavy, heavy\n"
+            "from growdsl.driver import validate_graph\n"
+            "from growdsl.plan import to_dot\n"
+            "to_dot(validate_graph('specs/tiny/demo.grow')[1])\n"
+            "assert 'networkx' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)

@@ -54,7 +54,7 @@ def _stage(analysis: Analysis, decl: ast.StageDecl) -> str | None:
     if graph is None or analysis.file is None:
         return None
     index = stage_index(analysis.file, decl)
-    if index not in graph.graph:
+    if index not in graph.stages:
         return None
     node = graph.node(index)
     n = format_count
@@ -78,7 +78,7 @@ def _operator(analysis: Analysis, decl: ast.OpDecl, stage: ast.StageDecl | None)
     graph = analysis.graph
     if graph is not None and stage is not None and analysis.file is not None:
         index = stage_index(analysis.file, stage)
-        result = graph.edge(index, index + 1) if graph.graph.has_edge(index, index + 1) else None
+        result = graph.steps.get((index, index + 1))
         ops = result.ops if result else ()
         found = (next((r for r in ops if r.call.span == decl.span), None)
                  or next((r for r in ops if r.call.name == decl.name), None))
