@@ -80,8 +80,7 @@ def field_problem(family: str, config: Mapping[str, Any]) -> str | None:
         shown = ", ".join(f"`{k}`" for k in unknown)
         return (f"{shown}: {'fields' if len(unknown) > 1 else 'a field'} growdsl does not know "
                 f"for {family}, so it cannot tell whether growth keeps "
-                f"{'them' if len(unknown) > 1 else 'it'} (docs/operators.md lists the known "
-                "ones)")
+                f"{'them' if len(unknown) > 1 else 'it'}")
     for key, value in config.items():
         spec = fam.field(key)
         if spec is not None and spec.effect == REFUSED and not spec.allows(value):

@@ -108,8 +108,8 @@ def test_an_unknown_config_field_is_a_located_error(tmp_path: Path) -> None:
     assert len(got) == 1 and "error[E703]" in got[0] and ":1:18:" in got[0]
     assert ("m/config.json: `fancy_gate`: a field growdsl does not know for llama, so it "
             "cannot tell whether growth keeps it") in got[0]
-    assert got[0].endswith("help: drop the field if it changes nothing, or teach the family "
-                           "what it does (docs/families.md)")
+    assert got[0].endswith("help: docs/operators.md lists the fields each family carries; "
+                           "docs/families.md how to add one")
 
 
 def test_a_field_no_operator_keeps_is_refused(tmp_path: Path) -> None:
