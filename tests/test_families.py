@@ -202,3 +202,12 @@ def test_the_docs_table_of_fields_is_the_families() -> None:
     text = (REPO / "docs" / "operators.md").read_text()
     start, end = text.index("<!-- fields-table -->\n"), text.index("<!-- /fields-table -->")
     assert text[start + len("<!-- fields-table -->\n"):end] == markdown()
+
+
+def test_a_config_without_tie_word_embeddings_has_its_class_default() -> None:
+    minimal = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 4,
+               "vocab_size": 10}
+    assert shape_from_config("qwen2", minimal).tied is False       # Qwen2Config: False
+    assert shape_from_config("mistral", minimal).tied is False
+    gpt2 = {"n_layer": 2, "n_embd": 32, "n_head": 4, "vocab_size": 10}
+    assert shape_from_config("gpt2", gpt2).tied is True
