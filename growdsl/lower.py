@@ -47,6 +47,24 @@ def load(path: str | Path) -> tuple[Source, Plan]:
     return source, lower(parse(source), source)
 
 
+def load_partial(path: str | Path) -> tuple[Source, Partial]:
+    """Read, parse and lower a `.grow` file, keeping what lowered when there are mistakes
+    (so the planner can still check it); a syntax error raises GrowError."""
+    source = read_source(path)
+    return source, _Lowering(source).partial(parse(source))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Partial:
+    """A lowered file: its mistakes, and the plan when the model and every stage lowered
+    (the mistakes then lie in settings that were left out, or in growth steps, which the
+    planner must not judge: `tainted` lists the stages whose span holds a mistake)."""
+
+    plan: Plan | None
+    diagnostics: tuple[Diagnostic, ...]
+    tainted: frozenset[int]
+
+
 def lower_text(text: str, path: str = "<string>") -> tuple[Source, Plan]:
     """Parse and lower `.grow` text (for tests and tools)."""
     source = Source(path=path, text=text)
@@ -97,6 +115,12 @@ class _Lowering:
 
     # ---- the file ----
     def file(self, file: ast.File) -> Plan:
+        partial = self.partial(file)
+        _raise_if_any(self)
+        assert partial.plan is not None
+        return partial.plan
+
+    def partial(self, file: ast.File) -> Partial:
         models = [s for s in file.statements if isinstance(s, ast.ModelDecl)]
         trains = [s for s in file.statements if isinstance(s, ast.TrainDecl)]
         inits = [s for s in file.statements if isinstance(s, ast.InitDecl)]
@@ -120,12 +144,16 @@ class _Lowering:
             self.diagnostics[before:] = [d for d in mistakes if d.code in _TARGET_FREE]
         limits = tuple(x for lim in file.statements if isinstance(lim, ast.LimitDecl)
                        if (x := self.limit(lim)) is not None)
-        _raise_if_any(self)
-        assert model is not None
+        diagnostics = tuple(sorted(self.diagnostics, key=_position))
+        if model is None or not stages or len(out_stages) != len(stages):
+            return Partial(plan=None, diagnostics=diagnostics, tainted=frozenset())
         init = inits[0] if inits else None
-        return Plan(source=self.source.path, model=model, train=train, stages=out_stages,
+        plan = Plan(source=self.source.path, model=model, train=train, stages=out_stages,
                     init=_unquote(init.path.text) if init else None,
                     init_span=init.span if init else NO_SPAN, limits=limits)
+        tainted = frozenset(stage.index for stage in out_stages
+                            if any(_within(d.span, stage.span) for d in diagnostics))
+        return Partial(plan=plan, diagnostics=diagnostics, tainted=tainted)
 
     # ---- model ----
     def model(self, decl: ast.ModelDecl) -> Model | None:
@@ -412,6 +440,12 @@ def _unquote(text: str) -> str:
 
 def _position(d: Diagnostic) -> tuple[int, int]:
     return (d.span.line, d.span.col)
+
+
+def _within(inner: Any, outer: Any) -> bool:
+    """True when span `inner` starts inside span `outer`."""
+    start, end = (outer.line, outer.col), (outer.end_line, outer.end_col)
+    return bool(inner.line) and start <= (inner.line, inner.col) <= end
 
 
 def lower_growth_cli(to: str, ops: str, src: Shape) -> tuple[Shape, Growth]:

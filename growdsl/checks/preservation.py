@@ -3,6 +3,7 @@ operator that is not exact is named, with the reason."""
 
 from __future__ import annotations
 
+from growdsl.checks.shapes import shape_problems
 from growdsl.errors import Diagnostic
 from growdsl.ir import Plan
 from growdsl.operators.base import APPROXIMATE, EXACT
@@ -15,6 +16,8 @@ def run(plan: Plan, graph: StageGraph) -> list[Diagnostic]:
         result: GrowthResult | None = graph.graph.edges[src.index, dst.index]["result"]
         if src.growth is None or not src.growth.preserve or result is None or result.error:
             continue
+        if shape_problems(src.shape) or shape_problems(dst.shape):
+            continue    # the shape check reports the malformed stage once
         for call, _, _, verdict in result.ops:
             if verdict.kind == EXACT:
                 continue

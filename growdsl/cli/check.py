@@ -31,17 +31,40 @@ def validate(path: Path) -> tuple[Source, Plan]:
 
 
 def validate_graph(path: Path) -> tuple[Source, StageGraph]:
-    """`validate`, returning the stage graph the checks built (for `growdsl plan`)."""
+    """`validate`, returning the stage graph the checks built (for `growdsl plan`).
+
+    A file with naming or value mistakes is still checked by the planner when its model and
+    every stage lowered, so that all its mistakes are reported together; the planner's
+    findings about a stage holding a mistake, or about the growth step into it, are left
+    out (they would only follow from the first)."""
     from dataclasses import replace
 
     from growdsl.checks import analyse
-    from growdsl.lower import load
+    from growdsl.lower import load_partial
 
-    source, plan = load(path)
-    graph, found = analyse(plan)
+    source, partial = load_partial(path)
+    if partial.plan is None:
+        raise GrowError([replace(d, source=source) for d in partial.diagnostics])
+    graph, found = analyse(partial.plan)
+    if partial.diagnostics:
+        found = [*partial.diagnostics, *_untainted(found, partial.plan, partial.tainted)]
+        found.sort(key=lambda d: (d.span.line, d.span.col))
     if found:
         raise GrowError([replace(d, source=source) for d in found])
     return source, graph
+
+
+def _untainted(found: list[Diagnostic], plan: Plan, tainted: frozenset[int]) -> list[Diagnostic]:
+    """The planner's diagnostics not located in a tainted stage or in the stage whose growth
+    step leads into one."""
+    spans = [stage.span for stage in plan.stages
+             if stage.index in tainted or stage.index + 1 in tainted]
+
+    def inside(d: Diagnostic) -> bool:
+        return any((s.line, s.col) <= (d.span.line, d.span.col) <= (s.end_line, s.end_col)
+                   for s in spans)
+
+    return [d for d in found if not inside(d)]
 
 
 @app.command()
