@@ -19,6 +19,8 @@ from growdsl.errors import Diagnostic, GrowError
 from growdsl.ir import Growth
 from growdsl.lower import lower_growth_cli
 from growdsl.operators import GrowthStepError, OpResult, apply_growth, structural_diff
+from growdsl.operators.identity import PRE_LN
+from growdsl.operators.base import APPROXIMATE, EXACT, Verdict
 from growdsl.shapes import Shape
 from growdsl.source import NO_SPAN, Source, Span
 
@@ -44,10 +46,11 @@ def for_checkpoints(text: str) -> str:
     return text
 
 
-def plan_grow(to: str, ops: str, src: Shape) -> tuple[Shape, Growth, Shape, list[OpResult]]:
+def plan_grow(to: str, ops: str, src: Shape, *, bare: bool = False
+              ) -> tuple[Shape, Growth, Shape, list[OpResult]]:
     """(target, growth step, final shape, per-operator results) of `grow --to TO --ops OPS`
-    on a checkpoint of shape `src`; GrowError, located in `--to` / `--ops`, when the
-    options are wrong or an operator cannot apply."""
+    on a checkpoint of shape `src` (`bare`: without an LM head); GrowError, located in
+    `--to` / `--ops`, when the options are wrong or an operator cannot apply."""
     dst, growth = lower_growth_cli(to, ops, src)
     to_source, ops_source = Source(path="--to", text=to), Source(path="--ops", text=ops)
     problems = shape_problems(dst)
@@ -70,7 +73,44 @@ def plan_grow(to: str, ops: str, src: Shape) -> tuple[Shape, Growth, Shape, list
             message=f"the target changes {changes}, but no operator in --ops changes "
                     + ("it" if len(diff) == 1 else "them"),
             help=f"add `{suggest(diff)}` to --ops, or drop {', '.join(diff)} from --to")])
+    for call, before, after, _verdict in results:
+        if bare and call.name == "masked" and after.layers > before.layers \
+                and before.family not in PRE_LN:
+            raise GrowError([Diagnostic(
+                code="E737", source=ops_source, span=call.span or NO_SPAN,
+                message=f"a bare {before.family} checkpoint cannot carry the gate `masked` puts "
+                        "on new layers of a post-LN model",
+                help="grow the checkpoint with its LM head, or use `stack`")])
     return dst, growth, final, results
+
+
+HALF = ("float16", "bfloat16")
+_WIDTH_OPS = ("fpi", "clone")
+
+
+def in_dtype(results: list[OpResult], dtype: str | None) -> list[OpResult]:
+    """The results with their verdicts for weights stored in `dtype` (config.json's
+    `torch_dtype`): in half precision a width operator divides copies by their count, which
+    rounds unless every count is a power of two (whole multiples 2, 4, ...), so such an
+    exact verdict becomes approximate."""
+    if dtype not in HALF:
+        return results
+    out = []
+    for call, before, after, verdict in results:
+        if call.name in _WIDTH_OPS and verdict.kind == EXACT:
+            odd = [d for d in ("hidden", "heads", "kv_heads", "ffn")
+                   if not _power_of_two_multiple(getattr(before, d), getattr(after, d))]
+            if odd or call.args.get("mapping") == "random":
+                verdict = Verdict(kind=APPROXIMATE, reason=(
+                    f"in {dtype}, copies of {', '.join(odd) or 'units'} are divided by counts "
+                    "that are not all powers of two, which round"))
+        out.append((call, before, after, verdict))
+    return out
+
+
+def _power_of_two_multiple(old: int, new: int) -> bool:
+    k = new // old if old and new % old == 0 else 0
+    return k > 0 and k & (k - 1) == 0
 
 
 def _whole(text: str) -> Span:

@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 from growdsl.backend.models import TREATED_WEIGHTS
 from growdsl.cli import app
 from growdsl.errors import GrowError
+from growdsl.grow_step import in_dtype, plan_grow
 from growdsl.hf_config import shape_from_config
 from growdsl.lower import lower_growth_cli
 from growdsl.operators import GrowthStepError, apply_growth, step_verdict, structural_diff
@@ -119,16 +120,21 @@ def _dims(family: str, config: dict[str, Any]) -> dict[str, int]:
                                            "positions", "head_dim")}
 
 
-def planner(family: str, config: dict[str, Any], to: str, ops: str) -> str | None:
-    """The planner's verdict for the step (None: it refuses), without torch."""
+def planner(family: str, config: dict[str, Any], to: str, ops: str, bare: bool) -> str | None:
+    """The planner's verdict for the step (None: it refuses), without torch: `grow`'s
+    static half and, independently, the operators' walk."""
     src = shape_from_config(family, config)
     try:
-        dst, growth = lower_growth_cli(to, ops, src)
+        plan_grow(to, ops, src, bare=bare)
+    except GrowError:
+        return None
+    dst, growth = lower_growth_cli(to, ops, src)
+    try:
         final, results = apply_growth(src, dst, growth)
-    except (GrowError, GrowthStepError):
+    except GrowthStepError:
         return None
-    if structural_diff(final, dst):
-        return None
+    assert not structural_diff(final, dst)
+    results = in_dtype(results, config.get("torch_dtype") or config.get("dtype"))
     return step_verdict([v for *_, v in results]).kind
 
 
@@ -138,7 +144,7 @@ def check_case(tmp: Path, family: str, variant: Variant, data: st.DataObject) ->
     save_checkpoint(src_dir, config, variant, seed=data.draw(st.integers(0, 9), label="seed"))
     config_json = json.loads((src_dir / "config.json").read_text())
     to, ops = data.draw(steps(family, _dims(family, config_json)), label="step")
-    verdict = planner(family, config_json, to, ops)
+    verdict = planner(family, config_json, to, ops, variant.bare)
     result = CliRunner().invoke(app, ["grow", str(src_dir), str(out_dir), "--to", to,
                                       "--ops", ops])
     if verdict is None:

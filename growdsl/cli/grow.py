@@ -32,7 +32,8 @@ def _lower(to: str, ops: str, src_dir: Path, seed: int | None) -> tuple:
 
     with ExitStack() as stack:
         source = open_checkpoint(stack, src_dir)
-    dst, growth, _final, _results = plan_grow(to, ops, source.shape)
+    dst, growth, _final, _results = plan_grow(to, ops, source.shape,
+                                             bare=not source.layout.head)
     if seed is not None:
         growth = type(growth)(ops=growth.ops, seed=seed, preserve=growth.preserve,
                               span=growth.span)
@@ -66,12 +67,20 @@ def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory"
     if dropped:
         print(f"  not carried over ({len(dropped)} tensors the model class does not use): "
               f"{', '.join(dropped[:4])}{' ...' if len(dropped) > 4 else ''}")
+    from growdsl.grow_step import in_dtype
+
+    steps = in_dtype(steps, _dtype_name(_config))
     for call, _before, _after, verdict in steps:
         print(f"  {call.name}: {verdict.kind} ({verdict.reason})")
     print(f"  {_stock(_config, layout, any(c.name == 'masked' for c, *_ in steps))}")
     if verify:
         _verify(src_dir, out_dir, steps, growth.seed, "logits" if layout.head else
                 "last hidden states")
+
+
+def _dtype_name(config: object) -> str | None:
+    dtype = getattr(config, "torch_dtype", None) or getattr(config, "dtype", None)
+    return str(dtype).removeprefix("torch.") if dtype is not None else None
 
 
 def _stock(config: object, layout: object, masked: bool) -> str:
