@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import re
 
-from growdsl.checks.shapes import _suggest as suggest  # noqa: PLC2701
+from growdsl.checks.shapes import _suggest as suggest
 from growdsl.checks.shapes import shape_problems
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.ir import Growth
 from growdsl.lower import lower_growth_cli
 from growdsl.operators import GrowthStepError, OpResult, apply_growth, structural_diff
-from growdsl.operators.identity import PRE_LN
 from growdsl.operators.base import APPROXIMATE, EXACT, Verdict
+from growdsl.operators.identity import PRE_LN
 from growdsl.shapes import Shape
 from growdsl.source import NO_SPAN, Source, Span
 

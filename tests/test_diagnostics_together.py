@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from growdsl.cli.check import validate
+from growdsl.driver import validate
 from growdsl.errors import GrowError
 from growdsl.grow_step import for_checkpoints, plan_grow
 from growdsl.operators import REGISTRY
