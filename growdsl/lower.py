@@ -34,8 +34,9 @@ __all__ = ["Partial", "lower", "lower_growth_cli", "lower_partial", "target_env"
 _STAND_IN_TARGET = Model(family="bert", shape=PRESETS["bert-base"])
 _TARGET_FREE_CODES = ("E203", "E204", "E208", "E209", "E210", "E212", "E305", "E306")
 
-# Stage keys that are treatments of a stage, not dimensions of a model (not for `grow --to`).
-_TREATMENTS = ("ffn_share", "ffn_rank", "pool", "submodels")
+# The treatments `grow --to` can remove (`width=none`, `rank=none`, `pool=none`: the
+# target has no FFN sharing, factorization or pooling) and their untreated values.
+_UNTREATED = {"ffn_share": 1, "ffn_rank": 0, "pool": 1}
 
 
 def lower(file: ast.File, source: Source, configs: Configs = MappingProxyType({})) -> Plan:
@@ -156,7 +157,10 @@ def _limit_problem(decl: ast.LimitDecl, one: Fraction, two: Fraction,
 
 def lower_growth_cli(to: str, ops: str, src: Shape) -> tuple[Shape, Growth]:
     """`growdsl grow --to "depth=2*L hidden=2*D" --ops "fpi, stack"`: the target shape and
-    the growth step, with symbols standing for the SOURCE model's dimensions."""
+    the growth step, with symbols standing for the SOURCE model's dimensions. The target
+    keeps the checkpoint's treatments unless `--to` lowers them (`width=`, `pool=`) or
+    removes them (`width=none`, `rank=none`, `pool=none`: for `unshare`, `unfactor`,
+    `unpool`)."""
     from growdsl.parser import parse_fragment
 
     to_source, ops_source = Source(path="--to", text=to), Source(path="--ops", text=ops)
@@ -164,12 +168,17 @@ def lower_growth_cli(to: str, ops: str, src: Shape) -> tuple[Shape, Growth]:
     decl = parse_fragment(ops_source, "ops")
     assert isinstance(items, tuple) and isinstance(decl, ast.GrowthDecl)
     to_c = Collector(to_source)
-    for item in items:
-        if item.key not in STAGE_SHAPE_KEYS or STAGE_SHAPE_KEYS[item.key] in _TREATMENTS:
-            to_c.error("E204", f"`{item.key}` is not a target dimension", item.key_span,
-                       one_of(k for k, f in STAGE_SHAPE_KEYS.items() if f not in _TREATMENTS))
-    shape = stage_shape(to_c, list(items), src, target_env(src)) if not to_c.diagnostics \
-        else None
+    removed = {STAGE_SHAPE_KEYS[i.key]: _UNTREATED[STAGE_SHAPE_KEYS[i.key]] for i in items
+               if i.key in STAGE_SHAPE_KEYS and STAGE_SHAPE_KEYS[i.key] in _UNTREATED
+               and isinstance(i.value, ast.Symbol) and i.value.name == "none"}
+    kept = [i for i in items if STAGE_SHAPE_KEYS.get(i.key) not in removed]
+    for item in kept:
+        if item.key not in STAGE_SHAPE_KEYS or STAGE_SHAPE_KEYS[item.key] == "submodels":
+            to_c.error("E204", f"`{item.key}` is not a target dimension or treatment",
+                       item.key_span, one_of(k for k, f in STAGE_SHAPE_KEYS.items()
+                                             if f != "submodels"))
+    base = src.replace(**removed)
+    shape = stage_shape(to_c, kept, base, target_env(src)) if not to_c.diagnostics else None
     to_c.raise_if_any()
     ops_c = Collector(ops_source)
     growth = lower_growth(ops_c, decl)

@@ -35,7 +35,7 @@ from transformers import AutoConfig, PretrainedConfig
 from growdsl.backend.families import family
 from growdsl.backend.families.layout import Layout, detect
 from growdsl.backend.fold import fold_mask
-from growdsl.backend.models import is_plain, shape_of, weights_name
+from growdsl.backend.models import is_plain, model_class, shape_of, weights_name
 from growdsl.backend.surgery import grow_lazy, plan_step, step_config
 from growdsl.backend.surgery.core import LazyState
 from growdsl.errors import Diagnostic, GrowError
@@ -190,6 +190,8 @@ def grow_checkpoint(src_dir: str | Path, out_dir: str | Path, dst: Shape,
         source = open_checkpoint(stack, src_dir)
         final, steps = plan_step(source.shape, source.layout.own(dst), growth)
         new_config = step_config(final, steps, base=source.config)
+        if source.layout.head:          # pooled BERT has its own class; unpooled, the stock one
+            new_config.architectures = [model_class(final).__name__]
         if not source.layout.head:      # the config's own setting, for a head added later
             new_config.tie_word_embeddings = source.config.tie_word_embeddings
         shapes = source.layout.tensor_shapes(final, getattr(source.config, "type_vocab_size", 2))
