@@ -75,9 +75,10 @@ def save_checkpoint(path: Path, config: hf.PretrainedConfig, variant: Variant,
 
 
 def load_stock(path: Path) -> hf.PreTrainedModel:
-    """The checkpoint as stock transformers loads it (its `architectures` class, fp32)."""
+    """The checkpoint as stock transformers loads it (its `architectures` class, or
+    `AutoModel` for a class transformers does not have; fp32)."""
     arch = json.loads((path / "config.json").read_text())["architectures"][0]
-    cls = getattr(hf, arch)
+    cls = getattr(hf, arch, hf.AutoModel)
     return cls.from_pretrained(str(path), local_files_only=True, torch_dtype=torch.float32).eval()
 
 
