@@ -79,7 +79,7 @@ def load_stock(path: Path) -> hf.PreTrainedModel:
     `AutoModel` for a class transformers does not have; fp32)."""
     arch = json.loads((path / "config.json").read_text())["architectures"][0]
     cls = getattr(hf, arch, hf.AutoModel)
-    return cls.from_pretrained(str(path), local_files_only=True, torch_dtype=torch.float32).eval()
+    return cls.from_pretrained(str(path), local_files_only=True, dtype=torch.float32).eval()
 
 
 def padded_batch(vocab: int, seed: int = 0) -> dict[str, torch.Tensor]:
