@@ -44,6 +44,7 @@ from tests.stock import (
     save_checkpoint,
     tiny_config,
 )
+from tests.test_run_e2e import cache, make_corpus, rows, run_spec, write_spec  # noqa: F401
 
 pytestmark = pytest.mark.torch
 torch.set_num_threads(1)
@@ -190,3 +191,29 @@ def test_verdict_equals_stock_measurement(family: str, variant: Variant,
         check_case(tmp_path, family, variant, data)
 
     run()
+
+
+GQA_PLAN = """
+    model llama(layers=2, hidden=32, heads=4, kv_heads=4, head_dim=8, ffn=64, seq=16, vocab=300)
+    train {
+      batch = 2
+      lr = 1e-3
+      warmup = 1
+      data = "corpus"
+    }
+    stage 3: heads=2 kv_heads=1 head_dim=8 -> fpi preserve
+    stage 3: kv_heads=1 head_dim=8 -> fpi preserve
+    stage 3:
+"""
+
+
+@pytest.mark.usefixtures("cache")
+def test_run_performs_the_gqa_growth_the_planner_accepts(tmp_path: Path) -> None:
+    """Query heads x2 around a single key/value head, then key/value heads 1 -> 4 with the
+    query heads fixed: the planner calls both exact, and `run` grows and keeps the logits."""
+    make_corpus(tmp_path / "corpus")
+    out = tmp_path / "out"
+    assert run_spec(write_spec(tmp_path / "gqa.grow", GQA_PLAN), out) == 0
+    growth = rows(out, "growth")
+    assert [g["note"] for g in growth] == ["fpi (exact)", "fpi (exact)"]
+    assert all(float(g["max_abs_diff"]) < 1e-5 for g in growth)
