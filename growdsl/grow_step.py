@@ -11,8 +11,10 @@ written for a `.grow` file ("this stage", "the next stage"), is reworded here.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
+from growdsl import families
 from growdsl.checks.shapes import _suggest as suggest
 from growdsl.checks.shapes import shape_problems
 from growdsl.errors import Diagnostic, GrowError
@@ -20,7 +22,6 @@ from growdsl.ir import Growth
 from growdsl.lower import lower_growth_cli
 from growdsl.operators import GrowthStepError, OpResult, apply_growth, structural_diff
 from growdsl.operators.base import APPROXIMATE, EXACT, Verdict
-from growdsl.operators.identity import PRE_LN
 from growdsl.shapes import Shape
 from growdsl.source import NO_SPAN, Source, Span
 
@@ -73,9 +74,10 @@ def plan_grow(to: str, ops: str, src: Shape, *, bare: bool = False
             message=f"the target changes {changes}, but no operator in --ops changes "
                     + ("it" if len(diff) == 1 else "them"),
             help=f"add `{suggest(diff)}` to --ops, or drop {', '.join(diff)} from --to")])
-    for call, before, after, _verdict in results:
+    for result in results:
+        call, before, after = result.call, result.before, result.after
         if bare and call.name == "masked" and after.layers > before.layers \
-                and before.family not in PRE_LN:
+                and not families.get(before.family).pre_ln:
             raise GrowError([Diagnostic(
                 code="E737", source=ops_source, span=call.span or NO_SPAN,
                 message=f"a bare {before.family} checkpoint cannot carry the gate `masked` puts "
@@ -96,7 +98,8 @@ def in_dtype(results: list[OpResult], dtype: str | None) -> list[OpResult]:
     if dtype not in HALF:
         return results
     out = []
-    for call, before, after, verdict in results:
+    for result in results:
+        call, before, after, verdict = result.call, result.before, result.after, result.verdict
         if call.name in _WIDTH_OPS and verdict.kind == EXACT:
             odd = [d for d in ("hidden", "heads", "kv_heads", "ffn")
                    if not _power_of_two_multiple(getattr(before, d), getattr(after, d))]
@@ -104,7 +107,7 @@ def in_dtype(results: list[OpResult], dtype: str | None) -> list[OpResult]:
                 verdict = Verdict(kind=APPROXIMATE, reason=(
                     f"in {dtype}, copies of {', '.join(odd) or 'units'} are divided by counts "
                     "that are not all powers of two, which round"))
-        out.append((call, before, after, verdict))
+        out.append(dataclasses.replace(result, verdict=verdict))
     return out
 
 

@@ -136,7 +136,7 @@ def planner(family: str, config: dict[str, Any], to: str, ops: str, bare: bool) 
         return None
     assert not structural_diff(final, dst)
     results = in_dtype(results, config.get("torch_dtype") or config.get("dtype"))
-    return step_verdict([v for *_, v in results]).kind
+    return step_verdict([r.verdict for r in results]).kind
 
 
 def check_case(tmp: Path, family: str, variant: Variant, data: st.DataObject) -> None:

@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
+from growdsl import families
 from growdsl.backend.families import WeightMap, family
 from growdsl.backend.surgery.core import LazyState, Thunk
-from growdsl.operators.identity import PRE_LN
 from growdsl.shapes import Shape
 
 
@@ -31,7 +31,7 @@ def fold_mask(state: LazyState, shape: Shape, weight_map: WeightMap,
     fam = family(shape.family)
     c = float(mask.get("c", 0.0))
     layers = list(mask.get("layers") or [])
-    if layers and (c != 0.0 or shape.family not in PRE_LN):
+    if layers and (c != 0.0 or not families.get(shape.family).pre_ln):
         return None
     out = dict(state)
     for i in layers:

@@ -70,9 +70,9 @@ def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory"
     from growdsl.grow_step import in_dtype
 
     steps = in_dtype(steps, _dtype_name(_config))
-    for call, _before, _after, verdict in steps:
-        print(f"  {call.name}: {verdict.kind} ({verdict.reason})")
-    print(f"  {_stock(_config, layout, any(c.name == 'masked' for c, *_ in steps))}")
+    for step in steps:
+        print(f"  {step.call.name}: {step.verdict.kind} ({step.verdict.reason})")
+    print(f"  {_stock(_config, layout, any(s.call.name == 'masked' for s in steps))}")
     if verify:
         _verify(src_dir, out_dir, steps, growth.seed, "logits" if layout.head else
                 "last hidden states")
