@@ -299,9 +299,6 @@ COMMENTED = ("model bert-base  # the target\ntrain { lr = 1e-4 }  # after the br
              "# its own line\nstage 10k: depth=L/2 -> stack  # after a growth\nstage 10k:\n")
 
 
-@pytest.mark.xfail(strict=True, reason="fmt moves a comment after a one-line block's `}` onto "
-                   "its `{` line; fixed by the parser's comment handling (issue #16): remove "
-                   "this mark when that lands")
 def test_formatting_keeps_comments_where_they_were_written(tmp_path: Path) -> None:
     spec = tmp_path / "c.grow"
     spec.write_text(COMMENTED)

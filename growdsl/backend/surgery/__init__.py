@@ -62,7 +62,8 @@ def plan_step(src: Shape, dst: Shape, growth: Growth) -> tuple[Shape, list[OpRes
     """The static walk of a growth step; the final shape must match `dst`'s weights."""
     final, steps = apply_growth(src, dst, growth)
     for step in steps:
-        problems = operator_problems(step.before, step.call.name, REGISTRY[step.call.name].dims)
+        problems = operator_problems(step.before, step.call.name,
+                                     REGISTRY[step.call.name].dims)
         if problems:
             raise ValueError("; ".join(problems))
     diff = structural_diff(final, dst)
