@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from growdsl import ast
+from growdsl import ast, sweep_space
 from growdsl.errors import Diagnostic, GrowError, did_you_mean, one_of
 from growdsl.evaluate import MAX_DIM, EvalError, evaluate, fail, real, whole
 from growdsl.hf_config import shape_from_config
@@ -101,7 +101,9 @@ class _Lowering:
         trains = [s for s in file.statements if isinstance(s, ast.TrainDecl)]
         inits = [s for s in file.statements if isinstance(s, ast.InitDecl)]
         stages = [s for s in file.statements if isinstance(s, ast.StageDecl)]
-        for kind, found in (("model", models), ("train", trains), ("init", inits)):
+        sweeps = [s for s in file.statements if isinstance(s, ast.SweepDecl)]
+        for kind, found in (("model", models), ("train", trains), ("init", inits),
+                            ("sweep", sweeps)):
             for extra in found[1:]:
                 self.error("E205", f"a second `{kind}` statement", extra.span,
                            f"a plan has one `{kind}`; merge them")
@@ -120,6 +122,8 @@ class _Lowering:
             self.diagnostics[before:] = [d for d in mistakes if d.code in _TARGET_FREE]
         limits = tuple(x for lim in file.statements if isinstance(lim, ast.LimitDecl)
                        if (x := self.limit(lim)) is not None)
+        if sweeps and model is not None:      # checked here; read by `growdsl sweep`
+            self.diagnostics += sweep_space.read(sweeps[0], model.shape.layers)[1]
         _raise_if_any(self)
         assert model is not None
         init = inits[0] if inits else None

@@ -74,6 +74,8 @@ def statement_lines(node: ast.Statement) -> list[str]:
             return [f"init from {path.text}"]
         case ast.TrainDecl(items=items):
             return ["train {", *(f"  {i.key} = {expr(i.value)}" for i in items), "}"]
+        case ast.SweepDecl(items=items):
+            return ["sweep {", *(f"  {i.key} = {expr(i.value)}" for i in items), "}"]
         case ast.StageDecl(length=length, unit=unit, items=items, growth=grow):
             head = f"stage {expr(length)}" + (f" {unit}" if unit else "") + ":"
             parts = [head, *(arg(i) for i in items)]
@@ -111,16 +113,17 @@ def _with_inner_comments(stmt: ast.Statement, inner: list[ast.Comment]) -> list[
     lines = statement_lines(stmt)
     if not inner:
         return lines
-    if isinstance(stmt, ast.TrainDecl):
+    if isinstance(stmt, ast.TrainDecl | ast.SweepDecl):
         return _train_with_comments(stmt, inner)
     trailing = " ".join(c.text for c in inner)
     return [*lines[:-1], f"{lines[-1]}  {trailing}"]
 
 
-def _train_with_comments(stmt: ast.TrainDecl, inner: list[ast.Comment]) -> list[str]:
-    """A train block: a comment on an item's line trails it; one on its own line precedes
+def _train_with_comments(stmt: ast.TrainDecl | ast.SweepDecl,
+                         inner: list[ast.Comment]) -> list[str]:
+    """A train (or sweep) block: a comment on an item's line trails it; one on its own line precedes
     the next item; comments on the opening or closing line trail those."""
-    out = ["train {"]
+    out = ["train {" if isinstance(stmt, ast.TrainDecl) else "sweep {"]
     head = [c for c in inner if c.span.line == stmt.span.line]
     if head:
         out[0] += "  " + " ".join(c.text for c in head)
