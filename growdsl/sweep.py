@@ -31,8 +31,10 @@ from typing import Any
 
 from growdsl import ast, flops, isoloss, sweep_space
 from growdsl.checks import analyse
+from growdsl.driver import load_text, read_configs
 from growdsl.errors import Diagnostic, GrowError
-from growdsl.lower import lower, lower_text
+from growdsl.lower import lower
+from growdsl.lower_common import unquote
 from growdsl.parser import parse, read_source
 from growdsl.printer import print_file
 from growdsl.source import Source
@@ -63,8 +65,8 @@ def _error(source: Source, code: str, message: str, help: str | None = None,
 def load(spec: Path) -> tuple[Source, ast.File, Space, int]:
     """The spec (checked like `growdsl check`), its sweep block and its total steps."""
     source = read_source(spec)
-    tree = parse(source)
-    plan = lower(tree, source)
+    tree = absolute_paths(parse(source), spec.resolve().parent)
+    plan = lower(tree, source, read_configs(tree, source))
     found = analyse(plan)[1]
     errors = [replace(d, source=source) for d in found if d.severity == "error"]
     if errors:
@@ -78,8 +80,35 @@ def load(spec: Path) -> tuple[Source, ast.File, Space, int]:
     return source, tree, space, flops.total_steps(plan)
 
 
+def quote(text: str) -> str:
+    """A string token for `text` (the inverse of `unquote`)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def absolute_paths(tree: ast.File, base: Path) -> ast.File:
+    """`tree` with its relative paths (`model ... from`, `init from`, the `data` and
+    `tokenizer` settings) made absolute from `base`, so that candidates written elsewhere
+    read the same files."""
+    def fix(s: ast.String) -> ast.String:
+        path = Path(unquote(s.text))
+        return s if path.is_absolute() else replace(s, text=quote(str(base / path)))
+
+    out: list[ast.Statement] = []
+    for stmt in tree.statements:
+        if isinstance(stmt, ast.ModelDecl) and stmt.config is not None:
+            stmt = replace(stmt, config=fix(stmt.config))
+        elif isinstance(stmt, ast.InitDecl):
+            stmt = replace(stmt, path=fix(stmt.path))
+        elif isinstance(stmt, ast.TrainDecl):
+            stmt = replace(stmt, items=tuple(
+                replace(i, value=fix(i.value)) if isinstance(i.value, ast.String) else i
+                for i in stmt.items))
+        out.append(stmt)
+    return replace(tree, statements=tuple(out))
+
+
 def _plan_flops(text: str, name: str) -> float:
-    graph, found = analyse(lower_text(text, name)[1])
+    graph, found = analyse(load_text(text, name)[1])
     bad = [d for d in found if d.severity == "error"]
     if bad:
         raise GrowError(bad)

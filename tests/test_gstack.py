@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from growdsl import gstack
 from growdsl.cli import app
-from growdsl.lower import lower_text
+from growdsl.driver import load_text as lower_text
 
 REPO = Path(__file__).resolve().parents[1]
 GSTACK_SPECS = sorted((REPO / "specs" / "papers").glob("gstack-*.grow"))

@@ -11,9 +11,9 @@ import pytest
 
 from growdsl import sweep_space
 from growdsl.checks import check_plan
-from growdsl.cli.check import validate
+from growdsl.driver import load_text as lower_text
+from growdsl.driver import validate
 from growdsl.errors import GrowError
-from growdsl.lower import lower_text
 from growdsl.parser import parse
 from growdsl.printer import print_file
 from growdsl.source import Source
