@@ -218,11 +218,12 @@ def optuna_search(sw: Sweeper, scratch: Outcome, source: Source) -> list[Outcome
                      "pip install optuna, or use `search = grid`", sw.space.span) from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = sw.space
-    dists = {"timing": optuna.distributions.CategoricalDistribution(space.timing),
-             "factor": optuna.distributions.CategoricalDistribution(space.factor),
-             "schedule": optuna.distributions.CategoricalDistribution(space.schedule)}
+    categorical = optuna.distributions.CategoricalDistribution
+    dists: dict[str, optuna.distributions.BaseDistribution] = {
+        "timing": categorical(space.timing), "factor": categorical(space.factor),
+        "schedule": categorical(space.schedule)}
     if space.warmup:
-        dists["warmup"] = optuna.distributions.CategoricalDistribution(space.warmup)
+        dists["warmup"] = categorical(space.warmup)
     study = optuna.create_study(direction="minimize",
                                 sampler=optuna.samplers.TPESampler(seed=0))
     trials = space.trials or len(space.grid())
