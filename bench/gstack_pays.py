@@ -245,6 +245,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             else:
                 fam["compare"] = phase_compare(family, args.work, data, jobs, args.seeds,
                                                args.smoke, args.plots)
+                finals = fam["compare"]["stats"]["scratch"]["final_losses"]
+                gap = fam["unigram_entropy"] - statistics.fmean(finals)
+                fam["scratch_below_unigram"] = gap
+                print(f"  {family}: scratch ends {gap:.3f} nats below the unigram entropy "
+                      f"({'at least' if gap >= 1 else 'LESS than'} the 1 nat asked)")
         result["families"][family] = fam
     result["seconds"] = time.time() - start
     result["load_at_end"] = os.getloadavg()
