@@ -26,15 +26,21 @@ if TYPE_CHECKING:
 
 
 def load(path: str | Path) -> tuple[Source, Plan]:
-    """Read, parse and lower a `.grow` file; raise GrowError listing every mistake."""
+    """Read, parse and lower a `.grow` file; raise GrowError listing every mistake.
+
+    >>> load("no/such/plan.grow")
+    Traceback (most recent call last):
+    growdsl.errors.GrowError: no/such/plan.grow: error[E701]: no such file
+      help: check the path
+    """
     return _lowered(read_source(path))
 
 
 def load_text(text: str, path: str = "<string>") -> tuple[Source, Plan]:
-    """Parse and lower `.grow` text (for tests and tools); `from` paths are read relative
+    r"""Parse and lower `.grow` text (for tests and tools); `from` paths are read relative
     to `path`'s folder.
 
-    >>> source, plan = load_text("model gpt2\\nstage 10:")
+    >>> source, plan = load_text("model gpt2\nstage 10:")
     >>> plan.model.family, plan.stages[0].steps
     ('gpt2', 10)
     """
@@ -47,8 +53,13 @@ def _lowered(source: Source) -> tuple[Source, Plan]:
 
 
 def read_configs(file: ast.File, source: Source) -> Configs:
-    """The config.json of every `model ... from "DIR"` of `file`, by DIR as written
-    (relative to the spec's folder); a file that cannot be read carries why."""
+    r"""The config.json of every `model ... from "DIR"` of `file`, by DIR as written
+    (relative to the spec's folder); a file that cannot be read carries why.
+
+    >>> source = Source(path="m.grow", text='model llama from "no/such/dir"\nstage 1:')
+    >>> read_configs(parse(source), source)["no/such/dir"].error
+    'No such file or directory'
+    """
     out: dict[str, ConfigFile] = {}
     for decl in file.statements:
         if isinstance(decl, ast.ModelDecl) and decl.config is not None:
@@ -67,13 +78,28 @@ def _read_config(directory: Path, where: str) -> ConfigFile:
 
 
 def validate(path: str | Path) -> tuple[Source, Plan]:
-    """Load a plan and run every static check on it; raise GrowError on any mistake."""
+    """Load a plan and run every static check on it; raise GrowError on any mistake.
+
+    >>> validate("no/such/plan.grow")
+    Traceback (most recent call last):
+    growdsl.errors.GrowError: no/such/plan.grow: error[E701]: no such file
+      help: check the path
+    """
     source, graph = validate_graph(path)
     return source, graph.plan
 
 
 def validate_graph(path: str | Path) -> tuple[Source, StageGraph]:
-    """`validate`, returning the stage graph the checks built (for `growdsl plan`)."""
+    r"""`validate`, returning the stage graph the checks built (for `growdsl plan`).
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     spec = pathlib.Path(tmp) / "p.grow"
+    ...     _ = spec.write_text("model gpt2\nstage 10: depth=L/2 -> stack\nstage 10:")
+    ...     source, graph = validate_graph(spec)
+    >>> [node.stage.shape.layers for node in graph.nodes()], graph.total_steps
+    ([6, 12], 20)
+    """
     from growdsl.checks import analyse  # networkx: only when a plan is checked
 
     source, plan = load(path)

@@ -38,8 +38,23 @@ _TREATMENTS = ("ffn_share", "ffn_rank", "pool", "submodels")
 
 
 def lower(file: ast.File, source: Source, configs: Configs = MappingProxyType({})) -> Plan:
-    """The IR of a parsed file, or GrowError with every diagnostic found. `configs` holds
-    the config.json of each `model ... from "DIR"` (see `growdsl.driver.read_configs`)."""
+    r"""The IR of a parsed file, or GrowError with every diagnostic found. `configs` holds
+    the config.json of each `model ... from "DIR"` (see `growdsl.driver.read_configs`).
+
+    >>> from growdsl.parser import parse
+    >>> source = Source(path="m.grow", text="model gpt2\nstage 2k tokens: depth=L/2 -> stack\n"
+    ...                 "stage 10: lr=1e-3")
+    >>> plan = lower(parse(source), source)
+    >>> [(s.name, s.shape.layers, s.steps, s.train.lr) for s in plan.stages]
+    [('stage1', 6, 1, 0.0001), ('stage2', 12, 10, 0.001)]
+    >>> lower(parse(Source(path="m.grow", text="model gtp2\nstage 1: warmpu=2")),
+    ...       Source(path="m.grow", text=""))
+    Traceback (most recent call last):
+    growdsl.errors.GrowError: m.grow:1:7: error[E202]: unknown model preset `gtp2`
+      help: did you mean `gpt2`?
+    m.grow:2:10: error[E204]: unknown stage key `warmpu`
+      help: did you mean `warmup`?
+    """
     c = Collector(source)
     statements = file.statements
     models = [s for s in statements if isinstance(s, ast.ModelDecl)]
@@ -120,7 +135,12 @@ def _limit_problem(decl: ast.LimitDecl, one: Fraction, two: Fraction,
 
 def lower_growth_cli(to: str, ops: str, src: Shape) -> tuple[Shape, Growth]:
     """`growdsl grow --to "depth=2*L hidden=2*D" --ops "fpi, stack"`: the target shape and
-    the growth step, with symbols standing for the SOURCE model's dimensions."""
+    the growth step, with symbols standing for the SOURCE model's dimensions.
+
+    >>> shape, growth = lower_growth_cli("depth=2*L", "stack", PRESETS["gpt2"])
+    >>> shape.layers, [op.name for op in growth.ops]
+    (24, ['stack'])
+    """
     from growdsl.parser import parse_fragment
 
     to_source, ops_source = Source(path="--to", text=to), Source(path="--ops", text=ops)

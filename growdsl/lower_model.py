@@ -33,7 +33,16 @@ Configs = Mapping[str, ConfigFile]
 
 
 def lower_model(c: Collector, decl: ast.ModelDecl, configs: Configs) -> Model | None:
-    """The target model, or None (mistakes recorded on `c`)."""
+    """The target model, or None (mistakes recorded on `c`).
+
+    >>> from growdsl.parser import parse
+    >>> from growdsl.source import Source
+    >>> source = Source(path="m.grow", text="model bert(layers=4, hidden=128, heads=2)")
+    >>> (decl,) = parse(source).statements
+    >>> model = lower_model(Collector(source), decl, {})
+    >>> model.family, model.shape.layers, model.shape.head_dim
+    ('bert', 4, 64)
+    """
     base = _base(c, decl, configs)
     if base is None:
         return None

@@ -37,7 +37,11 @@ _TERMINAL_WORDS = {
 
 
 def grammar_text() -> str:
-    """The grammar, from the package (grammars/grow.lark in a checkout)."""
+    """The grammar, from the package (grammars/grow.lark in a checkout).
+
+    >>> grammar_text().startswith("// grow.lark")
+    True
+    """
     return (resources.files("growdsl") / "grammar" / GRAMMAR_NAME).read_text(encoding="utf-8")
 
 
@@ -72,7 +76,13 @@ def _lark(start: str) -> Lark:
 
 
 def read_source(path: str | Path) -> Source:
-    """Read a `.grow` file as text, or raise a located GrowError (missing, binary, empty)."""
+    """Read a `.grow` file as text, or raise a located GrowError (missing, binary, empty).
+
+    >>> read_source("no/such/plan.grow")
+    Traceback (most recent call last):
+    growdsl.errors.GrowError: no/such/plan.grow: error[E701]: no such file
+      help: check the path
+    """
     name = str(path)
     try:
         data = Path(path).read_bytes()
