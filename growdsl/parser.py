@@ -45,6 +45,9 @@ def grammar_text() -> str:
     return (resources.files("growdsl") / "grammar" / GRAMMAR_NAME).read_text(encoding="utf-8")
 
 
+MAX_DEPTH = 200                     # nesting levels of an expression (E104 beyond)
+# Words that begin a statement: met inside a block, they mean the block was not closed.
+_STATEMENT_WORDS = {"model", "init", "train", "stage", "budget", "expect"}
 # The tokens the parser drops or needs afterwards, recorded as the lexer produces them.
 _RECORDED = ("COMMENT", "LBRACE", "RBRACE")
 _recording: ContextVar[list[Token]] = ContextVar("growdsl_recorded_tokens")
@@ -162,9 +165,6 @@ def _to_ast(tree: object) -> object:
         raise exc.orig_exc from exc
 
 
-MAX_DEPTH = 200
-
-
 def _depth(tree: object) -> int:
     """The nesting depth of a parse tree, measured without recursion."""
     deepest, stack = 0, [(tree, 1)]
@@ -254,9 +254,6 @@ def _bad_character(source: Source, exc: UnexpectedCharacters) -> Diagnostic:
         message = f"unexpected character `{exc.char}`"
         hint = "comments start with `#`" if exc.char in "/;" else None
     return Diagnostic(code="E100", message=message, span=span, help=hint, source=source)
-
-
-_STATEMENT_WORDS = {"model", "init", "train", "stage", "budget", "expect"}
 
 
 def _brace_tokens(text: str, start: str) -> list[Token]:
