@@ -13,16 +13,57 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from growdsl import ast
-from growdsl.errors import GrowError
+from growdsl.errors import Diagnostic, GrowError
 from growdsl.ir import Plan
-from growdsl.lower import lower
+from growdsl.lower import lower, lower_partial, within
 from growdsl.lower_common import unquote
 from growdsl.lower_model import ConfigFile, Configs
-from growdsl.parser import parse, read_source
-from growdsl.source import Source
+from growdsl.parser import parse
+from growdsl.source import Source, Span
 
 if TYPE_CHECKING:
     from growdsl.plan import StageGraph
+
+
+def read_source(path: str | Path) -> Source:
+    """Read a `.grow` file as text, or raise a located GrowError (missing, binary, empty).
+
+    >>> read_source("no/such/plan.grow")
+    Traceback (most recent call last):
+    growdsl.errors.GrowError: no/such/plan.grow: error[E701]: no such file
+      help: check the path
+    """
+    name = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise _file_error(name, "E701", "no such file", "check the path") from None
+    except IsADirectoryError:
+        raise _file_error(name, "E701", "is a directory, not a .grow file", None) from None
+    except OSError as exc:
+        raise _file_error(name, "E701", f"cannot read: {exc.strerror}", None) from None
+    if b"\0" in data:
+        at = data.index(b"\0")
+        line = data[:at].count(b"\n") + 1
+        col = at - (data.rfind(b"\n", 0, at) + 1) + 1
+        raise GrowError([Diagnostic(code="E702", message="not a text file (a NUL byte here)",
+                                    span=Span(line=line, col=col, end_line=line, end_col=col + 1),
+                                    help="a .grow file is UTF-8 text",
+                                    source=Source(path=name, text=""))])
+    try:
+        text = data.decode("utf-8-sig")     # a leading byte-order mark is not content
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise GrowError([Diagnostic(code="E702", message="not valid UTF-8 text",
+                                    span=Span(line=line, col=1, end_line=line, end_col=2),
+                                    help="a .grow file is UTF-8 text",
+                                    source=Source(path=name, text=""))]) from None
+    return Source(path=name, text=text)
+
+
+def _file_error(path: str, code: str, message: str, hint: str | None) -> GrowError:
+    return GrowError([Diagnostic(code=code, message=message, help=hint,
+                                 source=Source(path=path, text=""))])
 
 
 def load(path: str | Path) -> tuple[Source, Plan]:
@@ -92,6 +133,11 @@ def validate(path: str | Path) -> tuple[Source, Plan]:
 def validate_graph(path: str | Path) -> tuple[Source, StageGraph]:
     r"""`validate`, returning the stage graph the checks built (for `growdsl plan`).
 
+    A file with naming or value mistakes is still checked by the planner when its model and
+    every stage lowered, so that all its mistakes are reported together; the planner's
+    findings inside a stage holding a mistake, or inside the stage whose growth step leads
+    into one, are left out (they would only follow from the first).
+
     >>> import tempfile, pathlib
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     spec = pathlib.Path(tmp) / "p.grow"
@@ -102,8 +148,22 @@ def validate_graph(path: str | Path) -> tuple[Source, StageGraph]:
     """
     from growdsl.checks import analyse  # networkx: only when a plan is checked
 
-    source, plan = load(path)
-    graph, found = analyse(plan)
+    source = read_source(path)
+    file = parse(source)
+    partial = lower_partial(file, source, read_configs(file, source))
+    if partial.plan is None:
+        raise GrowError([replace(d, source=source) for d in partial.diagnostics])
+    graph, found = analyse(partial.plan)
+    if partial.diagnostics:
+        found = [*partial.diagnostics, *_untainted(found, partial.plan, partial.tainted)]
+        found.sort(key=lambda d: (d.span.line, d.span.col))
     if found:
         raise GrowError([replace(d, source=source) for d in found])
     return source, graph
+
+
+def _untainted(found: list[Diagnostic], plan: Plan, tainted: frozenset[int]
+               ) -> list[Diagnostic]:
+    """The planner's diagnostics outside tainted stages and the stages growing into one."""
+    spans = [s.span for s in plan.stages if s.index in tainted or s.index + 1 in tainted]
+    return [d for d in found if not any(within(d.span, span) for span in spans)]
