@@ -16,7 +16,14 @@ _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
 
 
 def expr(node: ast.Value, parent: int = 0, right: bool = False) -> str:
-    """Print a value with only the parentheses its precedence needs."""
+    """Print a value with only the parentheses its precedence needs.
+
+    >>> from growdsl.parser import parse_fragment
+    >>> from growdsl.source import Source
+    >>> (item,) = parse_fragment(Source(path="-", text="d = ((L)/(2)) * (D + 1)"), "settings")
+    >>> expr(item.value)
+    'L/2*(D + 1)'
+    """
     match node:
         case ast.Number(text=text) | ast.String(text=text):
             return text
@@ -43,20 +50,43 @@ def _spaced(op: str) -> str:
 
 
 def call_args(args: Iterable[ast.Arg]) -> str:
+    """`(a, key=b)`: a call's arguments, canonical.
+
+    >>> call_args([ast.Positional(value=ast.Number(text="10k")),
+    ...            ast.Item(key="remainder", value=ast.Symbol(name="top"))])
+    '(10k, remainder=top)'
+    """
     return "(" + ", ".join(arg(a) for a in args) + ")"
 
 
 def arg(node: ast.Arg) -> str:
+    """One argument or setting written `key=value` (or a positional value).
+
+    >>> arg(ast.Item(key="depth", value=ast.Symbol(name="L")))
+    'depth=L'
+    """
     if isinstance(node, ast.Item):
         return f"{node.key}={expr(node.value)}"
     return expr(node.value)
 
 
 def op(node: ast.OpDecl) -> str:
+    """An operator call: its name, and its arguments when it was written with parentheses.
+
+    >>> op(ast.OpDecl(name="stack", args=None)), op(ast.OpDecl(name="clone", args=()))
+    ('stack', 'clone()')
+    """
     return node.name + (call_args(node.args) if node.args is not None else "")
 
 
 def growth(node: ast.GrowthDecl) -> str:
+    """`-> op, op key=value preserve`: a growth step, canonical.
+
+    >>> growth(ast.GrowthDecl(ops=(ast.OpDecl(name="fpi", args=None),),
+    ...                       items=(ast.Item(key="seed", value=ast.Number(text="3")),),
+    ...                       preserve=True))
+    '-> fpi seed=3 preserve'
+    """
     parts = ["->", ", ".join(op(o) for o in node.ops)]
     parts += [arg(i) for i in node.items]
     if node.preserve:
@@ -65,7 +95,11 @@ def growth(node: ast.GrowthDecl) -> str:
 
 
 def statement_lines(node: ast.Statement) -> list[str]:
-    """The canonical lines of one statement."""
+    """The canonical lines of one statement.
+
+    >>> statement_lines(ast.TrainDecl(items=(ast.Item(key="lr", value=ast.Number(text="1e-4")),)))
+    ['train {', '  lr = 1e-4', '}']
+    """
     match node:
         case ast.ModelDecl(preset=preset, args=args, config=config):
             text = "model " + preset + (call_args(args) if args is not None else "")
@@ -88,7 +122,19 @@ def statement_lines(node: ast.Statement) -> list[str]:
 
 
 def print_file(file: ast.File) -> str:
-    """The whole file in canonical form, comments included."""
+    r"""The whole file in canonical form, comments included.
+
+    >>> from growdsl.parser import parse
+    >>> from growdsl.source import Source
+    >>> text = "model  gpt2 # small\ntrain {batch=4}\nstage 10 : depth = L/2->stack\nstage 20:"
+    >>> print(print_file(parse(Source(path="m.grow", text=text))), end="")
+    model gpt2  # small
+    train {
+      batch = 4
+    }
+    stage 10: depth=L/2 -> stack
+    stage 20:
+    """
     chunks: list[tuple[int, int, list[str]]] = []   # (first line, last line, text)
     pending = sorted(file.comments, key=lambda c: c.span.line)
     for stmt in file.statements:
@@ -121,8 +167,12 @@ def _with_inner_comments(stmt: ast.Statement, inner: list[ast.Comment]) -> list[
 
 def _train_with_comments(stmt: ast.TrainDecl | ast.SweepDecl,
                          inner: list[ast.Comment]) -> list[str]:
-    """A train (or sweep) block: a comment on an item's line trails it; one on its own line precedes
-    the next item; comments on the opening or closing line trail those."""
+    """A train (or sweep) block: a comment on an item's line trails it; one on its own line
+    precedes the next item; one on the opening line trails `train {`; one on the closing
+    line trails `}` (a comment runs to the end of its line, so it follows the `}` there,
+    even in a one-line block)."""
+    tail = [c for c in inner if c.span.line == stmt.span.end_line]
+    inner = [c for c in inner if c.span.line != stmt.span.end_line]
     out = ["train {" if isinstance(stmt, ast.TrainDecl) else "sweep {"]
     head = [c for c in inner if c.span.line == stmt.span.line]
     if head:
@@ -137,8 +187,6 @@ def _train_with_comments(stmt: ast.TrainDecl | ast.SweepDecl,
         out.extend(f"  {c.text}" for c in before)
         line = f"  {item.key} = {expr(item.value)}"
         out.append(line + ("  " + " ".join(c.text for c in same) if same else ""))
-    own = [c for c in rest if c.span.line < stmt.span.end_line]
-    out.extend(f"  {c.text}" for c in own)
-    tail = [c for c in rest if c.span.line == stmt.span.end_line]
+    out.extend(f"  {c.text}" for c in rest)
     out.append("}" + ("  " + " ".join(c.text for c in tail) if tail else ""))
     return out

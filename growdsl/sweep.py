@@ -31,11 +31,11 @@ from typing import Any
 
 from growdsl import ast, flops, isoloss, sweep_space
 from growdsl.checks import analyse
-from growdsl.driver import load_text, read_configs
+from growdsl.driver import load_text, read_configs, read_source
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.lower import lower
 from growdsl.lower_common import unquote
-from growdsl.parser import parse, read_source
+from growdsl.parser import parse
 from growdsl.printer import print_file
 from growdsl.source import Source
 from growdsl.sweep_space import Choice, Space

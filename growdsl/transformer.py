@@ -12,7 +12,11 @@ from growdsl.source import Span
 
 
 def span_of(meta: Meta | Token) -> Span:
-    """The span of a rule (its meta) or of a token."""
+    """The span of a rule (its meta) or of a token.
+
+    >>> span_of(Token("NAME", "lr", line=2, column=3, end_line=2, end_column=5))
+    Span(line=2, col=3, end_line=2, end_col=5)
+    """
     if isinstance(meta, Token):
         return Span(line=meta.line or 0, col=meta.column or 0,
                     end_line=meta.end_line or 0, end_col=meta.end_column or 0)
