@@ -14,7 +14,7 @@ import dataclasses
 from fractions import Fraction
 from types import MappingProxyType
 
-from growdsl import ast
+from growdsl import ast, sweep_space
 from growdsl.errors import Diagnostic, did_you_mean, one_of
 from growdsl.evaluate import EvalError, evaluate
 from growdsl.ir import Growth, Limit, Model, Plan, Stage, Train
@@ -95,7 +95,9 @@ def _lower(c: Collector, file: ast.File, source: Source, configs: Configs) -> Pa
     trains = [s for s in statements if isinstance(s, ast.TrainDecl)]
     inits = [s for s in statements if isinstance(s, ast.InitDecl)]
     stages = [s for s in statements if isinstance(s, ast.StageDecl)]
-    for kind, found in (("model", models), ("train", trains), ("init", inits)):
+    sweeps = [s for s in statements if isinstance(s, ast.SweepDecl)]
+    for kind, found in (("model", models), ("train", trains), ("init", inits),
+                        ("sweep", sweeps)):
         for extra in found[1:]:
             c.error("E205", f"a second `{kind}` statement", extra.span,
                     f"a plan has one `{kind}`; merge them")
@@ -110,6 +112,8 @@ def _lower(c: Collector, file: ast.File, source: Source, configs: Configs) -> Pa
     out_stages = _stages(c, stages, model, train, bool(inits))
     limits = tuple(x for d in statements if isinstance(d, ast.LimitDecl)
                    if (x := _limit(c, d)) is not None)
+    if sweeps and model is not None:        # checked here; read by `growdsl sweep`
+        c.diagnostics += sweep_space.read(sweeps[0], model.shape.layers)[1]
     diagnostics = tuple(sorted(c.diagnostics, key=lambda d: (d.span.line, d.span.col)))
     if model is None or not stages or len(out_stages) != len(stages):
         return Partial(plan=None, diagnostics=diagnostics, tainted=frozenset())

@@ -108,6 +108,8 @@ def statement_lines(node: ast.Statement) -> list[str]:
             return [f"init from {path.text}"]
         case ast.TrainDecl(items=items):
             return ["train {", *(f"  {i.key} = {expr(i.value)}" for i in items), "}"]
+        case ast.SweepDecl(items=items):
+            return ["sweep {", *(f"  {i.key} = {expr(i.value)}" for i in items), "}"]
         case ast.StageDecl(length=length, unit=unit, items=items, growth=grow):
             head = f"stage {expr(length)}" + (f" {unit}" if unit else "") + ":"
             parts = [head, *(arg(i) for i in items)]
@@ -157,20 +159,21 @@ def _with_inner_comments(stmt: ast.Statement, inner: list[ast.Comment]) -> list[
     lines = statement_lines(stmt)
     if not inner:
         return lines
-    if isinstance(stmt, ast.TrainDecl):
+    if isinstance(stmt, ast.TrainDecl | ast.SweepDecl):
         return _train_with_comments(stmt, inner)
     trailing = " ".join(c.text for c in inner)
     return [*lines[:-1], f"{lines[-1]}  {trailing}"]
 
 
-def _train_with_comments(stmt: ast.TrainDecl, inner: list[ast.Comment]) -> list[str]:
-    """A train block: a comment on an item's line trails it; one on its own line precedes
-    the next item; one on the opening line trails `train {`; one on the closing line
-    trails `}` (a comment runs to the end of its line, so it follows the `}` there, even
-    in a one-line block)."""
+def _train_with_comments(stmt: ast.TrainDecl | ast.SweepDecl,
+                         inner: list[ast.Comment]) -> list[str]:
+    """A train (or sweep) block: a comment on an item's line trails it; one on its own line
+    precedes the next item; one on the opening line trails `train {`; one on the closing
+    line trails `}` (a comment runs to the end of its line, so it follows the `}` there,
+    even in a one-line block)."""
     tail = [c for c in inner if c.span.line == stmt.span.end_line]
     inner = [c for c in inner if c.span.line != stmt.span.end_line]
-    out = ["train {"]
+    out = ["train {" if isinstance(stmt, ast.TrainDecl) else "sweep {"]
     head = [c for c in inner if c.span.line == stmt.span.line]
     if head:
         out[0] += "  " + " ".join(c.text for c in head)

@@ -44,6 +44,9 @@ class ToAst(Transformer[Token, ast.File]):
     def train(self, meta: Meta, *items: ast.Item) -> ast.TrainDecl:
         return ast.TrainDecl(items=tuple(items), span=span_of(meta))
 
+    def sweep(self, meta: Meta, *items: ast.Item) -> ast.SweepDecl:
+        return ast.SweepDecl(items=tuple(items), span=span_of(meta))
+
     def stage(self, meta: Meta, length: tuple[ast.Expr, str | None], *rest: Any) -> ast.StageDecl:
         growth = rest[-1] if rest and isinstance(rest[-1], ast.GrowthDecl | type(None)) else None
         items = tuple(r for r in rest if isinstance(r, ast.Item))
