@@ -118,7 +118,8 @@ def execute(plan: Plan, source: Source, opts: Options) -> Result:
 
     hf_logging.disable_progress_bar()
     out = opts.out
-    d = distributed.init_from_env() if distributed.under_torchrun() else distributed.current()
+    if distributed.under_torchrun():
+        distributed.init_from_env()
     key = plan_key(plan, opts.data)
 
     def take() -> bool:

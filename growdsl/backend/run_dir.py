@@ -169,8 +169,9 @@ def _foreign(plan: Plan, path: Path, key: str) -> str | None:
         raw = json.loads((path / "config.json").read_text())
         problem = config_problem(want.family, raw)
         if problem is None:
-            from growdsl.backend.models import shape_of
             from transformers import AutoConfig
+
+            from growdsl.backend.models import shape_of
 
             got = shape_of(AutoConfig.from_pretrained(str(path), local_files_only=True))
             diff = structural_diff(got, want)
