@@ -37,6 +37,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import warnings
 from collections.abc import Callable
@@ -258,6 +259,8 @@ def candidates(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
 
 
+KNOWN = re.compile(r"(config|scheduler|state)\.json|metrics\.csv|rng-rank\d+\.safetensors|"
+                   r"model_optim/(\.metadata|__\d+_\d+\.distcp)")
 REQUIRED = ("config.json", "scheduler.json", "state.json", "metrics.csv",
             "model_optim/.metadata", "rng-rank0.safetensors")
 
@@ -302,9 +305,10 @@ def problem(path: Path) -> str | None:
         if p.is_file() and name != MANIFEST:
             present[name] = p
     for name in sorted(present):
+        if not KNOWN.fullmatch(name):
+            return f"{name} is not a file a checkpoint holds"
         if name not in listed:
-            why = "a pickle (an older growdsl's RNG format?)" if name.endswith(".pt") else ""
-            return f"{name} is not in the manifest{' -- ' + why if why else ''}"
+            return f"{name} is not in the manifest"
     for name in (*REQUIRED, *listed):
         if name not in present:
             return f"{name} is missing"

@@ -1,8 +1,8 @@
 """Reading a `torch.distributed.checkpoint` (DCP) folder without running code from it.
 
 Stock DCP unpickles two things from the files it reads: the `.metadata` file
-(`pickle.load`) and every non-tensor entry of the state dict (`torch.load(...,
-weights_only=False)`, e.g. an optimizer's `lr` and `betas`). A crafted checkpoint could
+(`pickle.load`) and every non-tensor entry of the state dict (a `torch.load` that allows
+any object, e.g. for an optimizer's `lr` and `betas`). A crafted checkpoint could
 run code through either. Here the metadata is read by an unpickler that builds only DCP's
 own metadata records (an allow-list of classes, nothing callable beyond them), and the
 non-tensor entries by `torch.load(weights_only=True)`; anything else is refused with
