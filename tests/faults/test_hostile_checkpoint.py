@@ -101,10 +101,10 @@ def test_pickled_state_entry_does_not_run(tmp_path: Path) -> None:
     buffer.seek(0)
 
     class Item:
-        class dest_index:               # noqa: N801 (a ReadItem's field)
+        class dest_index:
             fqn = "optim.param_groups.0.lr"
 
-    with pytest.raises(UnsafeCheckpoint, match="optim.param_groups.0.lr: not plain data"):
+    with pytest.raises(UnsafeCheckpoint, match=r"optim\.param_groups\.0\.lr: not plain data"):
         planner.load_bytes(Item(), buffer)  # type: ignore[arg-type]
     assert not marker.exists()
 
