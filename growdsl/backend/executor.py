@@ -123,12 +123,16 @@ def execute(plan: Plan, source: Source, opts: Options) -> Result:
     key = plan_key(plan, opts.data)
 
     def take() -> bool:
-        took = lock(out, source)
+        took = False
         try:
+            took = lock(out, source)
             claim(out, key, opts.resume, source)
-        except BaseException:
+        except BaseException as exc:
             if took:
                 unlock(out)
+            if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+                fail("E716", f"cannot write {exc.filename or out}: {_reason(exc)}",
+                     "choose a writable --out with free space", source)
             raise
         return took
 

@@ -3,9 +3,9 @@
 `GROWDSL_KILL_AT=name[,name...]` makes the process SIGKILL itself when it reaches a named
 point (nothing is flushed, nothing cleaned up: exactly what a dying machine does);
 `GROWDSL_SIGINT_AT=name` sends SIGINT instead (a Ctrl-C at a known moment).
-`GROWDSL_FAIL_WRITE=name[@rank][,...]` makes the write call at a named write point raise
-`OSError(ENOSPC)` (on every rank, or on the one named): a full disk where a real one cannot
-be arranged (no tmpfs without root). Unset, `point` and `write_point` are no-ops.
+`GROWDSL_FAIL_WRITE=name[@rank][:n][,...]` makes the write call at a named write point
+raise `OSError(ENOSPC)` (on every rank, or on the one named; from its n-th time on, 1 by
+default): a full disk where a real one cannot be arranged (no tmpfs without root). Unset, `point` and `write_point` are no-ops.
 
 Crash points: `step-<global step>` (after a training step is logged), `growth-<stage
 index>` (right after growing into that stage, before its first checkpoint),
@@ -34,11 +34,17 @@ def point(name: str) -> None:
             os.kill(os.getpid(), sig)
 
 
+_hits: dict[str, int] = {}
+
+
 def write_point(name: str) -> None:
-    """Raise OSError(ENOSPC) if `name` (or `name@<this rank>`) is in `GROWDSL_FAIL_WRITE`."""
+    """Raise OSError(ENOSPC) if `GROWDSL_FAIL_WRITE` names this point (see above)."""
     wanted = os.environ.get("GROWDSL_FAIL_WRITE")
     if not wanted:
         return
+    _hits[name] = _hits.get(name, 0) + 1
     rank = os.environ.get("RANK", "0") if "LOCAL_RANK" in os.environ else "0"
-    if name in wanted.split(",") or f"{name}@{rank}" in wanted.split(","):
-        raise OSError(errno.ENOSPC, "No space left on device (injected)", name)
+    for item in wanted.split(","):
+        where, _, nth = item.partition(":")
+        if where in (name, f"{name}@{rank}") and _hits[name] >= int(nth or 1):
+            raise OSError(errno.ENOSPC, "No space left on device (injected)", name)

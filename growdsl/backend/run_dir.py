@@ -168,6 +168,7 @@ def _foreign(plan: Plan, path: Path, key: str) -> str | None:
     try:
         raw = json.loads((path / "config.json").read_text())
         problem = config_problem(want.family, raw)
+        problem = f"config.json: {problem}" if problem else None
         if problem is None:
             from transformers import AutoConfig
 
