@@ -5,7 +5,8 @@ point (nothing is flushed, nothing cleaned up: exactly what a dying machine does
 `GROWDSL_SIGINT_AT=name` sends SIGINT instead (a Ctrl-C at a known moment).
 `GROWDSL_FAIL_WRITE=name[@rank][:n][,...]` makes the write call at a named write point
 raise `OSError(ENOSPC)` (on every rank, or on the one named; from its n-th time on, 1 by
-default): a full disk where a real one cannot be arranged (no tmpfs without root). Unset, `point` and `write_point` are no-ops.
+default): a full disk where a real one cannot be arranged (no tmpfs without root).
+Unset, `point` and `write_point` are no-ops.
 
 Crash points: `step-<global step>` (after a training step is logged), `growth-<stage
 index>` (right after growing into that stage, before its first checkpoint),
