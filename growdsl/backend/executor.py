@@ -231,7 +231,8 @@ def start(plan: Plan, source: Source, opts: Options, key: str) -> Run:
         optimizer = make_optimizer(model, first.train)
         scheduler = schedule_for(plan, first, optimizer)
     else:
-        log.info("resuming from %s", found)
+        log.info("resuming from %s%s", found, " (model built on meta, only this rank's "
+                 "shards allocated)" if d.active else "")
         config = AutoConfig.from_pretrained(str(found), local_files_only=True)
         if d.active:            # on meta, then only this rank's shards (filled by the load)
             model = distributed.build_sharded(config, dev.device, dev.autocast is not None)

@@ -66,9 +66,9 @@ class SafeReader(FileSystemReader):
         if kwargs.get("rank") is not None:
             raise UnsafeCheckpoint("per-rank DCP metadata is not used by growdsl")
         metadata = read_metadata(str(self.path))
-        if getattr(metadata, "storage_meta", None) is None:
-            metadata.storage_meta = StorageMeta()
-        metadata.storage_meta.load_id = self.load_id
+        storage = getattr(metadata, "storage_meta", None) or StorageMeta()
+        storage.load_id = self.load_id
+        metadata.storage_meta = storage
         return metadata
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from growdsl import ir_json
 from growdsl.checks import check_plan
+from growdsl.driver import load_text
 from growdsl.errors import GrowError
 from growdsl.keys import MODEL_KEYS, STAGE_SHAPE_KEYS, SYMBOLS, TRAIN_KEYS
-from growdsl.lower import lower_text
 from growdsl.operators import REGISTRY
 from growdsl.plan import build
 from growdsl.shapes import FAMILIES, PRESETS
@@ -119,7 +119,7 @@ def mutated(rng: random.Random, text: str) -> str:
 def front_end(text: str) -> bool:
     """Parse, lower, check, build the graph, emit JSON. True when the plan is valid."""
     try:
-        _, plan = lower_text(text, "fuzz.grow")
+        _, plan = load_text(text, "fuzz.grow")
     except GrowError as error:
         assert error.render()
         return False

@@ -107,7 +107,7 @@ def test_resume_skips_a_checkpoint_whose_model_is_not_the_plans(
         caplog: pytest.LogCaptureFixture) -> None:
     """A complete checkpoint (manifest rehashed) whose config was edited is not loaded."""
     from growdsl.backend.run_dir import plan_key, resumable
-    from growdsl.lower import load
+    from growdsl.driver import load
     from tests.faults.test_hostile_checkpoint import rehash
 
     monkeypatch.setenv("GROWDSL_CACHE", str(tmp_path / "cache"))

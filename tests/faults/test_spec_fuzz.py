@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from growdsl.cli.check import validate
+from growdsl.driver import validate
 from growdsl.errors import GrowError
 from tests.faults.spec_fuzz import fuzz
 
