@@ -2,8 +2,11 @@
 
 `Metrics` appends one CSV row per event (`train` every step, `val` at each evaluation,
 `growth` at each growth step with its measured difference) and mirrors them to TensorBoard.
-On `--resume` it first drops the rows written after the checkpoint (their count is in the
-checkpoint's state; TensorBoard purges the steps after it), so the log reads as if nothing had happened.
+On `--resume` it first rebuilds the log to exactly the rows the checkpoint had seen (their
+count is in its state; the rows come from the copy each checkpoint keeps, so a deleted or
+cut log is restored; written aside and renamed into place; TensorBoard purges the steps
+after it), so the log reads as if nothing had happened. The report and its plots are also
+written aside and renamed.
 Under torchrun only rank 0 writes (`write=False` elsewhere: rows are counted, not written);
 the values it logs are already reduced over the ranks.
 

@@ -49,7 +49,8 @@ def test_non_empty_output_refused_unless_replace(tmp_path: Path) -> None:
                                                      "model.safetensors.index.json"]
     code, output = grow(src, out, "--replace")
     assert code == 0, output
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "generation_config.json",
+                                                     "model.safetensors"]
     assert json.loads((out / "config.json").read_text())["n_layer"] == 4
     assert leftovers(tmp_path) == []
 
@@ -60,3 +61,13 @@ def test_output_inside_the_source_is_refused(tmp_path: Path) -> None:
     assert code == 1 and (f"{src / 'grown'}: error[E738]: the output directory is inside the "
                           "source checkpoint") in output
     assert not (src / "grown").exists()
+
+
+def test_bare_checkpoint_cannot_take_a_masked_gate(tmp_path: Path) -> None:
+    from tests.test_backend_grow_layouts import save_bare
+
+    save_bare(tmp_path / "src", "gpt2")
+    code, output = grow(tmp_path / "src", tmp_path / "out", "--ops", "masked(ramp=5)")
+    assert code == 1 and (f"{tmp_path / 'src'}: error[E737]: the bare GPT2Model cannot carry "
+                          "the gate `masked` growth installs") in output, output
+    assert not (tmp_path / "out").exists()

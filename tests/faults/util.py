@@ -38,7 +38,7 @@ def tiny_plan(root: Path, text: str = SPEC) -> Path:
 
 
 def growdsl(*args: str, cache: Path, env: dict[str, str] | None = None,
-            timeout: int = 240) -> subprocess.CompletedProcess[str]:
+            timeout: int = 900) -> subprocess.CompletedProcess[str]:
     """`python -m growdsl ARGS` in a child process."""
     full = {**os.environ, "GROWDSL_CACHE": str(cache), "OMP_NUM_THREADS": "1",
             "HF_HUB_OFFLINE": "1", "GROWDSL_KILL_AT": "", "GROWDSL_FAIL_WRITE": "",
