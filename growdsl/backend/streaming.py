@@ -115,10 +115,6 @@ def open_checkpoint(stack: ExitStack, src_dir: Path) -> Checkpoint:
     """Open `src_dir` for growth: layout detected, every tensor its map needs present with
     the shape config.json implies; a GrowError otherwise. Nothing is read yet."""
     config, shape = read_config(src_dir)
-    problem = weights_bound_problem(shape, source_files(src_dir))
-    if problem:
-        raise checkpoint_error(src_dir, "E735", problem, "is config.json (sizes) the one saved "
-                               "with these weights?")
     stored: dict[str, Any] = {}
     shapes: dict[str, tuple[int, ...]] = {}
     dtype: torch.dtype | None = None
@@ -133,6 +129,10 @@ def open_checkpoint(stack: ExitStack, src_dir: Path) -> Checkpoint:
             info = handle.get_slice(key)
             shapes[key] = tuple(info.get_shape())
             dtype = dtype or {v: k for k, v in DTYPES.items()}.get(info.get_dtype())
+    problem = weights_bound_problem(shape, source_files(src_dir))   # before any map is built
+    if problem:
+        raise checkpoint_error(src_dir, "E735", problem, "is config.json (sizes) the one saved "
+                               "with these weights?")
     layout = detect(shape.family, getattr(config, "architectures", None), stored)
     if isinstance(layout, str):
         raise checkpoint_error(src_dir, "E732", layout, None)
