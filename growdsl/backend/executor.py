@@ -65,7 +65,7 @@ PRESERVE_ATOL = 1e-4
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
 
 
-def _reason(exc: OSError) -> str:
+def reason_of(exc: OSError) -> str:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return "the disk is full"
     return exc.strerror or str(exc)
@@ -131,7 +131,7 @@ def execute(plan: Plan, source: Source, opts: Options) -> Result:
             if took:
                 unlock(out)
             if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
-                fail("E716", f"cannot write {exc.filename or out}: {_reason(exc)}",
+                fail("E716", f"cannot write {exc.filename or out}: {reason_of(exc)}",
                      "choose a writable --out with free space", source)
             raise
         return took
@@ -147,7 +147,7 @@ def execute(plan: Plan, source: Source, opts: Options) -> Result:
 def _execute(plan: Plan, source: Source, opts: Options, key: str) -> Result:
     out = opts.out
     d = distributed.current()
-    handler: logging.Handler = (logging.FileHandler(out / "run.log") if d.main
+    handler: logging.Handler = (_QuietFileHandler(out / "run.log") if d.main
                                 else logging.NullHandler())
     logging.getLogger("growdsl").addHandler(handler)
     if d.active and d.main:
@@ -163,12 +163,20 @@ def _execute(plan: Plan, source: Source, opts: Options, key: str) -> Result:
     except OSError as exc:
         if exc.errno not in WRITE_ERRNOS:
             raise
-        fail("E716", f"cannot write {exc.filename or out}: {_reason(exc)}",
+        fail("E716", f"cannot write {exc.filename or out}: {reason_of(exc)}",
              "free some space (or make it writable) and continue with --resume; the last "
              "complete checkpoint is kept", source)
     finally:
         logging.getLogger("growdsl").removeHandler(handler)
         handler.close()
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """`run.log`: a line it cannot write (a full disk) is dropped without the logging
+    module's traceback; the write that matters fails on its own, as E716."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
 
 
 def _walk(run: Run) -> None:
@@ -370,7 +378,7 @@ def disk_errors(what: str, run: Run) -> Iterator[None]:
             for tmp in [*(run.opts.out / "checkpoints").glob(".tmp-*"),
                         *(run.opts.out / "stages").glob("*.tmp")]:
                 shutil.rmtree(tmp, ignore_errors=True)
-        fail("E716", f"cannot write {what} at step {run.state.global_step}: {_reason(exc)}",
+        fail("E716", f"cannot write {what} at step {run.state.global_step}: {reason_of(exc)}",
              "free some space (or make the folder writable) and continue with --resume; the "
              "last complete checkpoint is kept", run.source)
 

@@ -78,7 +78,7 @@ def assert_nothing_lost_then_resume(spec: Path, out: Path, ref: Path, err: GrowE
     assert log(out) == log(ref)
 
 
-@pytest.mark.parametrize("point", ["checkpoint-rng:2", "metrics:7", "stage-dir"])
+@pytest.mark.parametrize("point", ["checkpoint-rng:2", "metrics:7", "stage-dir", "report"])
 def test_injected_write_failure_in_run(plan: tuple[Path, Path], tmp_path: Path, point: str,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     spec, ref = plan
@@ -86,7 +86,8 @@ def test_injected_write_failure_in_run(plan: tuple[Path, Path], tmp_path: Path, 
     out = tmp_path / "out"
     err = run_error(spec, out)
     what = {"checkpoint-rng:2": "a checkpoint at step 4", "metrics:7": "the metrics log at step",
-            "stage-dir": "the model of stage stage1 at step 4"}[point]
+            "stage-dir": "the model of stage stage1 at step 4",
+            "report": f"the report in {out}"}[point]
     assert f"error[E716]: cannot write {what}" in err.render()
     assert "the disk is full" in err.render()
     assert_nothing_lost_then_resume(spec, out, ref, err, monkeypatch)
