@@ -49,16 +49,26 @@ def run_error(spec: Path, out: Path, **kw: object) -> GrowError:
     return info.value
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(spec, output of an uninterrupted in-process run), once for the module."""
+    root = tmp_path_factory.mktemp("full")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GROWDSL_CACHE", str(root / "cache"))
+        mp.delenv("GROWDSL_FAIL_WRITE", raising=False)
+        spec = tiny_plan(root)
+        assert run_spec(spec, root / "ref") == 0
+    return spec, root / "ref"
+
+
 @pytest.fixture()
-def plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    """(spec, reference output of an uninterrupted in-process run)."""
+def plan(reference: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """`reference`, with its corpus cache and the write-fault counters fresh."""
     from growdsl.backend import faults
 
     faults._hits.clear()
-    monkeypatch.setenv("GROWDSL_CACHE", str(tmp_path / "cache"))
-    spec = tiny_plan(tmp_path)
-    assert run_spec(spec, tmp_path / "ref") == 0
-    return spec, tmp_path / "ref"
+    monkeypatch.setenv("GROWDSL_CACHE", str(reference[1].parent / "cache"))
+    return reference
 
 
 def assert_nothing_lost_then_resume(spec: Path, out: Path, ref: Path, err: GrowError,
