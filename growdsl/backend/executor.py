@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import json
 import logging
 import random
 import shutil
@@ -36,6 +37,7 @@ import numpy as np
 import torch
 from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from growdsl import families
 from growdsl.backend import checkpoint as ckpt
 from growdsl.backend import distributed, faults
 from growdsl.backend.checkpoint import RunState
@@ -54,8 +56,11 @@ from growdsl.backend.train import (
     steps,
 )
 from growdsl.errors import GrowError
+from growdsl.families import INERT
 from growdsl.flops import total_steps, train_flops_per_step
+from growdsl.hf_config import METADATA, config_problem
 from growdsl.ir import Growth, Plan, Stage
+from growdsl.shapes import Shape
 from growdsl.source import Source
 
 log = logging.getLogger("growdsl.run")
@@ -218,8 +223,9 @@ def start(plan: Plan, source: Source, opts: Options, key: str) -> Run:
                  f"{d.world} ranks", "choose a world size that divides every stage's batch",
                  source, stage.span)
     tok_dir = first.train.tokenizer
+    tok_path = source.directory / tok_dir if tok_dir else init_tokenizer(plan, source)
     ready = distributed.on_main_first(lambda: prepare_corpus(
-        data_path(plan, source, opts), source.directory / tok_dir if tok_dir else None,
+        data_path(plan, source, opts), tok_path,
         plan.target.family, plan.target.vocab, max(s.shape.seq for s in plan.stages),
         first.train.seed, cache_dir()))
     assert ready is not None
@@ -262,6 +268,40 @@ def start(plan: Plan, source: Source, opts: Options, key: str) -> Run:
     return run
 
 
+# Files that make a directory a saved Hugging Face tokenizer.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")
+
+
+def init_tokenizer(plan: Plan, source: Source) -> Path | None:
+    """With `init from DIR` and no `tokenizer =`, the checkpoint's own tokenizer (the one
+    its embeddings were trained with), when DIR holds one; else None (one is trained)."""
+    if plan.init is None:
+        return None
+    path = source.directory / plan.init
+    return path if any((path / name).is_file() for name in TOKENIZER_FILES) else None
+
+
+def _json_or_none(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def settings_diff(loaded: Shape, wanted: Shape) -> list[str]:
+    """Config fields that the starting checkpoint and the plan's model both set, to
+    different values."""
+    return [f"{key} {loaded.settings[key]!r} (the plan's model has {wanted.settings[key]!r})"
+            for key in sorted(set(loaded.settings) & set(wanted.settings))
+            if key not in METADATA and loaded.settings[key] != wanted.settings[key]
+            and _functional(wanted, key)]
+
+
+def _functional(shape: Shape, key: str) -> bool:
+    spec = families.get(shape.family).field(key)
+    return spec is None or spec.effect != INERT
+
+
 def initial_model(plan: Plan, source: Source) -> PreTrainedModel:
     """The first stage's model: fresh, or the spec's starting checkpoint (shape checked)."""
     from growdsl.backend.models import shape_of
@@ -278,25 +318,34 @@ def initial_model(plan: Plan, source: Source) -> PreTrainedModel:
         fail("E714", f"starting checkpoint {plan.init}: {why}", hint, source, plan.init_span)
 
     if not (path / "config.json").exists():
-        refuse("no config.json", "give a local Hugging Face model directory")
-    problem = sizes.raw_config_problem(path)        # `check`'s own test, before any build
-    if problem:
-        refuse(problem, "growdsl reads the Hugging Face config of a bert, gpt2 or llama model")
+        fail("E714", f"starting checkpoint {plan.init} has no config.json",
+             "give a local Hugging Face model directory", source, plan.init_span)
+    problem = config_problem(first.shape.family, _json_or_none(path / "config.json"))
+    if problem:                 # `check`'s own test (sizes bounded), before any build
+        refuse(f"config.json: {problem}", "docs/operators.md lists the config fields growdsl "
+               "carries")
     config = AutoConfig.from_pretrained(str(path), local_files_only=True)
     got = shape_of(config)
     diff = structural_diff(got, first.shape)
     if diff:
         shown = ", ".join(f"{k} {getattr(got, k)} (stage wants {getattr(first.shape, k)})"
                           for k in diff)
-        refuse(f"does not match the first stage: {shown}",
-               "make the first stage's shape that of the checkpoint")
+        fail("E714", f"starting checkpoint {plan.init} does not match the first stage: {shown}",
+             "make the first stage's shape that of the checkpoint", source, plan.init_span)
     files = sorted(path.glob("*.safetensors"))
     if not files:
         refuse("no *.safetensors weights", "save it with `save_pretrained` (safetensors)")
-    problem = sizes.tensor_shapes_problem(config, files)
+    problem = sizes.tensor_shapes_problem(config, files)      # from the headers: no memory
     if problem:
         refuse(problem, "is config.json the one saved with these weights?")
-    return load_model(path)
+    model = load_model(path)
+    fields = settings_diff(shape_of(model.config), first.shape)
+    if fields:
+        fail("E714", f"starting checkpoint {plan.init} has another config than the plan's "
+             f"model: {', '.join(fields)}",
+             f"read the model from the checkpoint: `model {first.shape.family} from "
+             f"\"{plan.init}\"`", source, plan.init_span)
+    return model
 
 
 def schedule_for(plan: Plan, stage: Stage,

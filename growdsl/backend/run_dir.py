@@ -156,7 +156,7 @@ def resumable(plan: Plan, out: Path, key: str) -> Path | None:
 def _foreign(plan: Plan, path: Path, key: str) -> str | None:
     """Why the (complete) checkpoint at `path` is not this run's, or None."""
     from growdsl.backend import checkpoint as ckpt
-    from growdsl.hf_config import config_problem
+    from growdsl.hf_config import config_problem, field_problem
     from growdsl.operators import structural_diff
 
     state = ckpt.read_state(path)
@@ -167,8 +167,9 @@ def _foreign(plan: Plan, path: Path, key: str) -> str | None:
     want = plan.stages[state.stage].shape
     try:
         raw = json.loads((path / "config.json").read_text())
-        problem = config_problem(want.family, raw)
-        problem = f"config.json: {problem}" if problem else None
+        problem = config_problem(want.family, raw)    # its sizes (fields: growdsl wrote them)
+        problem = f"config.json: {problem}" if problem and problem != field_problem(
+            want.family, raw) else None
         if problem is None:
             from transformers import AutoConfig
 

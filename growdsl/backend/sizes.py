@@ -2,8 +2,9 @@
 
 `grow`, `run`'s `init from` and `--resume` read a checkpoint's `config.json` with the same
 check `growdsl check` applies to `model ... from` (`hf_config.config_problem`: every size a
-positive whole number within the language's bound), and compare the weights the config
-implies with those stored, from the safetensors headers alone, before building anything:
+positive whole number within the language's bound; called where the config is read), and
+compare the weights the config implies with those stored, from the safetensors headers
+alone, before building anything:
 
 - `weights_bound_problem`: a config implying more weights than the files could hold at two
   bytes each (`n_layer` = 10 million with a 1 MB file) is refused at once, not after hours
@@ -14,28 +15,13 @@ implies with those stored, from the safetensors headers alone, before building a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from growdsl.flops import attention_weights, ffn_weights
-from growdsl.hf_config import config_problem
-from growdsl.shapes import FAMILIES, Shape
+from growdsl.shapes import Shape
 
 MIN_ITEM_BYTES = 2          # the smallest dtype growdsl reads (fp16 / bf16)
-
-
-def raw_config_problem(src_dir: Path) -> str | None:
-    """What is wrong with `src_dir/config.json` as a checkpoint's config, or None."""
-    try:
-        raw = json.loads((src_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return f"config.json cannot be read: {getattr(exc, 'strerror', None) or exc}"
-    family = raw.get("model_type") if isinstance(raw, dict) else None
-    if family not in FAMILIES:
-        return f"config.json: model type `{family}` is not supported"
-    problem = config_problem(family, raw)
-    return f"config.json: {problem}" if problem else None
 
 
 def least_weights(shape: Shape) -> int:
