@@ -15,14 +15,14 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from growdsl import ir_json
+from growdsl import families, ir_json
 from growdsl.checks import check_plan
 from growdsl.driver import load_text
 from growdsl.errors import GrowError
 from growdsl.keys import MODEL_KEYS, STAGE_SHAPE_KEYS, SYMBOLS, TRAIN_KEYS
 from growdsl.operators import REGISTRY
 from growdsl.plan import build
-from growdsl.shapes import FAMILIES, PRESETS
+from growdsl.shapes import PRESETS
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = [p.read_text(encoding="utf-8") for p in sorted(REPO.glob("specs/*/*.grow"))]
@@ -68,7 +68,7 @@ def _op(rng: random.Random) -> str:
 
 def generated(rng: random.Random) -> str:
     """A plan assembled from the language's vocabulary, often valid, often not."""
-    family = rng.choice([*FAMILIES, *PRESETS, "nope"])
+    family = rng.choice([*families.names(), *PRESETS, "nope"])
     args = ", ".join(f"{k}={_value(rng)}" for k in rng.sample(sorted(MODEL_KEYS),
                                                                rng.randint(0, 4)))
     lines = [f"model {family}" + (f"({args})" if args or rng.random() < 0.2 else "")]

@@ -28,7 +28,9 @@ def test_disk_full_on_one_rank_stops_every_rank_with_e716(tmp_path: Path,
     done = launch(spec, out, cache, ranks=2)
     took = time.perf_counter() - start
     assert done.returncode != 0
-    assert "Traceback" not in done.stderr, done.stderr[-4000:]
+    # torchrun's launcher prints its own ChildFailedError; no traceback comes from growdsl
+    assert "growdsl/backend" not in done.stderr and "growdsl/cli" not in done.stderr, \
+        done.stderr[-4000:]
     assert (f"{spec}: error[E716]: cannot write a checkpoint at step 4: the disk is full"
             in done.stderr), done.stderr[-4000:]
     assert took < 180                     # the gloo timeout is 30 minutes
