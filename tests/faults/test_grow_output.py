@@ -68,6 +68,6 @@ def test_bare_checkpoint_cannot_take_a_masked_gate(tmp_path: Path) -> None:
 
     save_bare(tmp_path / "src", "bert")                 # post-LN: the gate cannot be folded
     code, output = grow(tmp_path / "src", tmp_path / "out", "--ops", "masked(ramp=5)")
-    assert code == 1 and (f"{tmp_path / 'src'}: error[E737]: the bare BertModel cannot carry "
-                          "the gate `masked` growth installs on a post-LN model") in output, output
+    assert code == 1 and ("--ops:1:1: error[E737]: a bare bert checkpoint cannot carry the gate "
+                          "`masked` puts on new layers of a post-LN model") in output, output
     assert not (tmp_path / "out").exists()
