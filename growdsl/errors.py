@@ -62,6 +62,10 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A `help:` text naming the closest candidate, if one is close enough; a name other
     tools use (`keys.COMMON_NAMES`) is mapped to the language's own.
 
+    >>> did_you_mean("warmpu", ["warmup", "lr", "batch"])
+    'did you mean `warmup`?'
+    >>> did_you_mean("zzz", ["warmup"]) is None
+    True
     >>> did_you_mean("gpt2-small", ["gpt2", "gpt2-xl", "bert-base"])
     'did you mean `gpt2`?'
     """
@@ -77,5 +81,9 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
 
 
 def one_of(candidates: Iterable[str]) -> str:
-    """`expected one of a, b, c` for a help line."""
+    """`expected one of a, b, c` for a help line.
+
+    >>> one_of(["top", "bottom", "top"])
+    'expected one of `bottom`, `top`'
+    """
     return "expected one of " + ", ".join(f"`{c}`" for c in sorted(set(candidates)))

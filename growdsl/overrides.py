@@ -34,9 +34,9 @@ def split_override(text: str) -> tuple[str, str]:
 
 def load_with_overrides(path: str | Path, sets: list[str]) -> tuple[Source, Plan]:
     """Read, parse, override and lower a spec (as `lower.load`, plus `sets`)."""
-    from growdsl.driver import read_configs
+    from growdsl.driver import read_configs, read_source
     from growdsl.lower import lower
-    from growdsl.parser import parse, read_source
+    from growdsl.parser import parse
 
     source = read_source(path)
     file = parse(source)

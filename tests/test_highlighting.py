@@ -16,9 +16,10 @@ from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 from pygments.token import Comment, Error, Keyword, Name, Number, String
 
 from growdsl import ast
+from growdsl.driver import read_source
 from growdsl.keys import SYMBOLS
 from growdsl.operators import REGISTRY
-from growdsl.parser import parse, read_source
+from growdsl.parser import parse
 from growdsl.pygments_lexer import GrowLexer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,12 +17,12 @@ from pygls.uris import from_fs_path
 
 from growdsl import ast
 from growdsl.cli.check import format_text
-from growdsl.driver import validate_graph
+from growdsl.driver import read_source, validate_graph
 from growdsl.keys import SYMBOLS, format_count
 from growdsl.lsp.analysis import stage_index
 from growdsl.operators import REGISTRY
 from growdsl.operators.base import VERDICT_WORDS
-from growdsl.parser import parse, read_source
+from growdsl.parser import parse
 from growdsl.shapes import PRESETS
 from growdsl.source import Source
 

@@ -26,7 +26,8 @@ from pygls.lsp.client import LanguageClient
 from pygls.uris import from_fs_path
 
 from growdsl import ast
-from growdsl.parser import parse, read_source
+from growdsl.driver import read_source
+from growdsl.parser import parse
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

@@ -38,6 +38,7 @@ from growdsl.cli import grow as _grow  # noqa: E402,F401
 from growdsl.cli import lsp as _lsp  # noqa: E402,F401
 from growdsl.cli import plan as _plan  # noqa: E402,F401
 from growdsl.cli import run as _run  # noqa: E402,F401
+from growdsl.cli import sweep as _sweep  # noqa: E402,F401
 
 
 def main() -> None:

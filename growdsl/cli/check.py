@@ -67,7 +67,7 @@ def fmt(files: Annotated[list[Path], typer.Argument(help=".grow files, or - for 
                                            "instead of writing them")] = False,
         ) -> None:
     """Rewrite plans in canonical form, in place (idempotent); `-` reads stdin, writes stdout."""
-    from growdsl.parser import read_source
+    from growdsl.driver import read_source
 
     failed = changed = 0
     for path in files:
