@@ -122,6 +122,12 @@ def _symbols(node: object) -> list[ast.Symbol]:
     return []
 
 
+def _messy(line: str) -> str:
+    """`line` with its code (not its comment) spaced badly and unindented."""
+    code, hash_, comment = line.partition("#")
+    return code.strip().replace(" = ", "  =  ") + (" " + hash_ + comment if hash_ else "")
+
+
 @pytest.fixture(scope="module")
 def shipped() -> dict[str, Any]:
     """Every shipped spec opened, hovered on each stage, operator, symbol and preset,
@@ -149,7 +155,7 @@ def shipped() -> dict[str, Any]:
                 got["symbols"].append((symbol.name, await editor.hover(
                     path, symbol.span.line, symbol.span.col)))
             got["format_clean"] = await editor.format(path)
-            messy = text.replace(" = ", "  =  ").replace("\n  ", "\n")
+            messy = "\n".join(_messy(line) for line in text.split("\n"))
             await editor.change(path, messy, 2)
             got["format_messy"] = (messy, await editor.format(path))
             got["broken"] = await editor.change(path, text + "\nstage 1k: dpeth=2\n", 3)
