@@ -87,7 +87,8 @@ def read_config(src_dir: Path) -> tuple[PretrainedConfig, Shape]:
     problem = field_problem(model_type, raw)
     if problem:
         raise checkpoint_error(src_dir, "E731", f"config.json: {problem}",
-                               "docs/operators.md lists the config fields growdsl carries")
+                               "docs/operators.md lists the fields each family carries; "
+                               "docs/families.md how to add one")
     return config, shape_of(config)
 
 
