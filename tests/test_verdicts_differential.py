@@ -184,7 +184,7 @@ def shutil_rmtree(*paths: Path) -> None:
 def test_verdict_equals_stock_measurement(family: str, variant: Variant,
                                           tmp_path: Path) -> None:
     @given(data=st.data())
-    @settings(max_examples=3, deadline=None, database=None,
+    @settings(max_examples=2, deadline=None, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture,
                                      HealthCheck.too_slow])
     def run(data: st.DataObject) -> None:
