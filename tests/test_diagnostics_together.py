@@ -91,3 +91,15 @@ def test_operator_messages_reworded_for_checkpoints() -> None:
 def test_for_checkpoints_rewords() -> None:
     assert for_checkpoints("give this stage heads=4") == "grow a checkpoint with heads=4"
     assert for_checkpoints("drop `x` from this growth step") == "drop `x` from --ops"
+
+
+def test_half_precision_verdicts() -> None:
+    """fp16/bf16 weights: copies divided by 3 round, by 2 do not (grow's verdict says so)."""
+    from growdsl.grow_step import in_dtype
+
+    src = PRESETS["bert-tiny"]
+    for to, half in (("hidden=3*D", "approximate"), ("hidden=2*D", "exact")):
+        *_, results = plan_grow(to, "fpi", src)
+        assert in_dtype(results, "float32")[0].verdict.kind == "exact"
+        assert in_dtype(results, "bfloat16")[0].verdict.kind == half
+        assert in_dtype(results, "float16")[0].verdict.kind == half
