@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from growdsl import ast
+from growdsl import ast, devices
 from growdsl.errors import Diagnostic, GrowError, did_you_mean, one_of
 from growdsl.evaluate import MAX_DIM, EvalError, evaluate, fail, real, whole
 from growdsl.hf_config import shape_from_config
@@ -219,6 +219,19 @@ class _Lowering:
             self.error("E305", f"`{item.key}` takes a path in quotes", node.span,
                        f'e.g. {item.key} = "data/corpus.txt"')
             return None
+        if spec.type == "text":
+            if isinstance(node, ast.String):
+                text = _unquote(node.text)
+                problem = devices.problem(text) if item.key == "device" else None
+                if problem is not None:
+                    self.error("E803", problem[0], node.span, problem[1])
+                    return None
+                return text
+            self.error("E305", f"`{item.key}` takes a name in quotes", node.span,
+                       f'e.g. {item.key} = "h100-80gb"')
+            return None
+        if spec.type == "bool":
+            return self.boolean(node, item.key)
         if spec.type == "betas":
             return self.betas(node)
         if spec.type == "int":

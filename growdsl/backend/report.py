@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 COLUMNS = ("event", "stage", "step", "global_step", "tokens", "flops", "wall", "lr",
-           "loss", "val_loss", "max_abs_diff", "max_rel_diff", "note")
+           "loss", "val_loss", "max_abs_diff", "max_rel_diff", "note", "tokens_per_s", "mfu")
 
 
 class Metrics:

@@ -30,14 +30,19 @@ def validate(path: Path) -> tuple[Source, Plan]:
     return source, graph.plan
 
 
-def validate_graph(path: Path) -> tuple[Source, StageGraph]:
-    """`validate`, returning the stage graph the checks built (for `growdsl plan`)."""
+def validate_graph(path: Path, device: str | None = None,
+                   world: int | None = None) -> tuple[Source, StageGraph]:
+    """`validate`, returning the stage graph the checks built (for `growdsl plan`); a
+    `device` or `world` given replaces the spec's for the memory check."""
     from dataclasses import replace
 
     from growdsl.checks import analyse
     from growdsl.lower import load
+    from growdsl.memory import sized_for
 
     source, plan = load(path)
+    if device is not None or world is not None:
+        plan = sized_for(plan, device, world)
     graph, found = analyse(plan)
     if found:
         raise GrowError([replace(d, source=source) for d in found])
