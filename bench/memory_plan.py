@@ -133,7 +133,7 @@ def measure(stage: Any, micro: int, device: str = "cpu") -> dict[str, float]:
 
 def cases(quick: bool) -> list[tuple[str, Any]]:
     """(label, stage) for every case measured."""
-    from growdsl.lower import load
+    from growdsl.driver import load
     from growdsl.shapes import PRESETS
 
     out: list[tuple[str, Any]] = []

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from growdsl.checks import PASSES, check_plan
+from growdsl.driver import load
 from growdsl.ir import Growth, Model, OpCall, Plan, Stage, Train
-from growdsl.lower import load
 from growdsl.shapes import Shape
 
 ROOT = Path(__file__).resolve().parents[1]

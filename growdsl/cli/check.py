@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from growdsl.cli import app
 from growdsl.errors import Diagnostic, GrowError
-from growdsl.ir import Plan
 from growdsl.source import Source
-
-if TYPE_CHECKING:
-    from growdsl.plan import StageGraph
 
 FilesArg = Annotated[list[Path], typer.Argument(help=".grow files", show_default=False)]
 
@@ -24,36 +20,13 @@ def report(error: GrowError) -> None:
     print(error.render(), file=sys.stderr)
 
 
-def validate(path: Path) -> tuple[Source, Plan]:
-    """Load a plan and run every static check on it; raise GrowError on any mistake."""
-    source, graph = validate_graph(path)
-    return source, graph.plan
-
-
-def validate_graph(path: Path, device: str | None = None,
-                   world: int | None = None) -> tuple[Source, StageGraph]:
-    """`validate`, returning the stage graph the checks built (for `growdsl plan`); a
-    `device` or `world` given replaces the spec's for the memory check."""
-    from dataclasses import replace
-
-    from growdsl.checks import analyse
-    from growdsl.lower import load
-    from growdsl.memory import sized_for
-
-    source, plan = load(path)
-    if device is not None or world is not None:
-        plan = sized_for(plan, device, world)
-    graph, found = analyse(plan)
-    if found:
-        raise GrowError([replace(d, source=source) for d in found])
-    return source, graph
-
-
 @app.command()
 def check(files: FilesArg,
           verbose: Annotated[bool, typer.Option("-v", "--verbose",
                                                 help="print a summary line")] = False) -> None:
     """Validate plans: silent with exit 0 when all are well; diagnostics and exit 1 if not."""
+    from growdsl.driver import validate
+
     failed = 0
     for path in files:
         try:
@@ -101,6 +74,7 @@ def fmt(files: FilesArg,
 @app.command()
 def emit(file: Annotated[Path, typer.Argument(help="a .grow file")]) -> None:
     """Print the plan's IR as JSON (validated against the schema)."""
+    from growdsl.driver import validate
     from growdsl.ir_json import dumps
 
     try:

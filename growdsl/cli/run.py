@@ -68,7 +68,7 @@ def _setup_logging(quiet: bool) -> None:
 def run_plan(spec: Path, out: Path | None, resume: bool, baseline: bool,
              allow_unverified: bool, data: Path | None, compile: bool, quiet: bool) -> int:
     """Run a spec (and its baseline); write the report. Returns the exit code."""
-    from growdsl.lower import load
+    from growdsl.driver import load
 
     source, plan = load(spec)
     return _run_loaded(source, plan, out or Path("runs") / spec.stem, resume, baseline,

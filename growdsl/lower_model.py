@@ -1,0 +1,97 @@
+"""Lowering of the `model` statement: a preset, a family, or a family `from "DIR"` (whose
+config.json the driver has read), then the statement's named dimensions on top."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from growdsl import ast
+from growdsl.errors import did_you_mean, one_of
+from growdsl.evaluate import MAX_DIM, whole
+from growdsl.hf_config import shape_from_config
+from growdsl.ir import Model
+from growdsl.keys import MODEL_KEYS
+from growdsl.lower_common import Collector, target_env, unquote
+from growdsl.shapes import FAMILIES, FAMILY_DEFAULT, PRESETS, Shape, derive_shape
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ConfigFile:
+    """A `model ... from "DIR"` directory's config.json, as the driver read it: its parsed
+    JSON, or why it could not be read."""
+
+    shown: str                  # DIR/config.json, as the messages name it
+    data: Any = None
+    error: str | None = None
+
+
+# The config files of a spec, by the `from` path as written (unquoted).
+Configs = Mapping[str, ConfigFile]
+
+
+def lower_model(c: Collector, decl: ast.ModelDecl, configs: Configs) -> Model | None:
+    """The target model, or None (mistakes recorded on `c`)."""
+    base = _base(c, decl, configs)
+    if base is None:
+        return None
+    shape, family = base
+    overrides: dict[str, Any] = {}
+    env = target_env(shape)
+    named = c.once([a for a in decl.args or () if isinstance(a, ast.Item)],
+                   lambda k: MODEL_KEYS.get(k, k))
+    for arg in [*named, *(a for a in decl.args or () if not isinstance(a, ast.Item))]:
+        if not isinstance(arg, ast.Item):
+            c.error("E208", "model arguments are named", arg.span,
+                    "write `key=value`, e.g. `layers=12`")
+            continue
+        if arg.key not in MODEL_KEYS:
+            c.error("E204", f"unknown model key `{arg.key}`", arg.key_span,
+                    did_you_mean(arg.key, MODEL_KEYS) or one_of(MODEL_KEYS))
+            continue
+        field = MODEL_KEYS[arg.key]
+        if field == "tied":
+            overrides[field] = c.boolean(arg.value, "tied")
+        else:
+            overrides[field] = c.attempt(partial(whole, arg.value, env, arg.key, 1, MAX_DIM), None)
+    if any(v is None for v in overrides.values()):
+        return None
+    config = unquote(decl.config.text) if decl.config else None
+    return Model(family=family, shape=derive_shape(shape, overrides), span=decl.span,
+                 config=config, preset=decl.preset if decl.preset in PRESETS else None)
+
+
+def _base(c: Collector, decl: ast.ModelDecl, configs: Configs) -> tuple[Shape, str] | None:
+    """The shape and family the statement starts from, before its named dimensions."""
+    name = decl.preset
+    if decl.config is not None:
+        if name not in FAMILIES:
+            c.error("E202", f"`model ... from` takes a family, not `{name}`",
+                    decl.preset_span, one_of(FAMILIES))
+            return None
+        shape = _from_config(c, name, decl.config, configs)
+        return (shape, name) if shape else None
+    if name in PRESETS:
+        return PRESETS[name], PRESETS[name].family
+    if name in FAMILIES:
+        return PRESETS[FAMILY_DEFAULT[name]], name
+    c.error("E202", f"unknown model preset `{name}`", decl.preset_span,
+            did_you_mean(name, [*PRESETS, *FAMILIES]) or one_of([*PRESETS, *FAMILIES]))
+    return None
+
+
+def _from_config(c: Collector, family: str, where: ast.String, configs: Configs) -> Shape | None:
+    read = configs.get(unquote(where.text))
+    assert read is not None, "config files are read by the driver (growdsl.driver.read_configs)"
+    if read.error is not None:
+        c.error("E703", f"cannot read {read.shown}: {read.error}", where.span,
+                "give a local Hugging Face model directory with a config.json")
+        return None
+    try:
+        return shape_from_config(family, read.data)
+    except ValueError as exc:
+        c.error("E703", f"{read.shown}: {exc}", where.span,
+                "growdsl reads the Hugging Face config of a bert, gpt2 or llama model")
+        return None
