@@ -38,7 +38,8 @@ from torch import nn
 
 from growdsl.backend import distributed
 from growdsl.backend.checkpoint import RunState
-from growdsl.backend.data import Corpus, shard
+from growdsl.backend.data import Corpus
+from growdsl.backend.loader import MicroBatches, load
 from growdsl.backend.run_errors import fail
 from growdsl.backend.treatments import ramp_mask
 from growdsl.flops import submodel_depths
@@ -231,11 +232,6 @@ class StepLog:
     mfu: float | None = None            # None where the device's peak is unknown (CPU)
 
 
-def micro_batches(offset: int, size: int, micro: int) -> list[tuple[int, int]]:
-    """(offset, size) of each micro batch of a rank's `size` samples at `offset`."""
-    return [(offset + i, min(micro, size - i)) for i in range(0, size, micro)]
-
-
 def steps(loop: Loop, should_stop: Callable[[], bool]) -> Iterator[StepLog]:
     """Train `loop.stage` from `loop.state.step` to its end, yielding after every step.
     Each rank's slice of the global batch runs as micro batches of `micro_batch` samples
@@ -247,19 +243,23 @@ def steps(loop: Loop, should_stop: Callable[[], bool]) -> Iterator[StepLog]:
     depths = submodel_depths(stage.shape)
     set_checkpointing(loop.model, train.checkpointing)
     sync: Any = getattr(loop.model, "set_requires_gradient_sync", None)   # FSDP2
+    data = MicroBatches(loop.corpus, offset=state.data_offset, batch=train.batch,
+                        micro=train.micro(loop.world), seq=stage.shape.seq,
+                        mlm_probability=train.mlm_probability, rank=loop.rank, world=loop.world)
+    batches = load(data, stage.steps - state.step, loop.dev.device.type == "cuda")
+    size = train.batch // loop.world
     loop.model.train()
     while state.step < stage.steps and not should_stop():
         state = loop.state                      # the caller may have added wall time
         start = time.perf_counter()
         ramp_mask(loop.model, state.step)
-        offset, size = shard(state.data_offset, train.batch, loop.rank, loop.world)
         depth = depths[state.step % len(depths)]
-        parts = micro_batches(offset, size, train.micro(loop.world))
         total = torch.zeros((), device=loop.dev.device)
-        for i, (at, n) in enumerate(parts):
-            batch = loop.corpus.batch(at, n, stage.shape.seq, train.mlm_probability)
+        for i in range(data.parts_per_step):
+            batch = next(batches)
+            n = len(batch["input_ids"])
             if sync is not None:
-                sync(i == len(parts) - 1)       # reduce gradients on the last one only
+                sync(i == data.parts_per_step - 1)      # reduce gradients on the last only
             with loop.dev.context(), submodel(loop.model, stage.shape.family, depth):
                 loss = loss_fn(loop.model, to_device(batch, loop.dev)) * (n / size)
             loss.backward()
