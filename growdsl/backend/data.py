@@ -37,6 +37,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedToken
 
 from growdsl.backend import reader, token_store
 from growdsl.backend.run_errors import fail
+from growdsl.errors import GrowError
 
 VAL_FRACTION = 0.05
 BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -56,16 +57,30 @@ def fingerprint(path: Path) -> str:
 def train_tokenizer(corpus: Path, family: str, vocab: int) -> PreTrainedTokenizerFast:
     """A tokenizer trained on the corpus at `corpus` (streamed in pieces) with at most
     `vocab` entries (specials first)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    failed: list[GrowError] = []
 
     def batches() -> Any:
         batch: list[str] = []
-        for piece in reader.pieces(corpus):
-            batch.append(piece.text)
-            if len(batch) == 64:
-                yield batch
-                batch = []
+        try:
+            for piece in reader.pieces(corpus):
+                batch.append(piece.text)
+                if len(batch) == 64:
+                    yield batch
+                    batch = []
+        except GrowError as error:      # raised again below, not through the Rust trainer
+            failed.append(error)
+            return
         yield batch
+
+    tok = _train(batches(), family, vocab)
+    if failed:
+        raise failed[0]
+    return tok
+
+
+def _train(batches: Any, family: str, vocab: int) -> PreTrainedTokenizerFast:
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     if family == "bert":
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -75,7 +90,7 @@ def train_tokenizer(corpus: Path, family: str, vocab: int) -> PreTrainedTokenize
         trainer: Any = trainers.WordPieceTrainer(vocab_size=vocab,
                                                  special_tokens=list(BERT_SPECIALS),
                                                  show_progress=False)
-        tok.train_from_iterator(batches(), trainer)
+        tok.train_from_iterator(batches, trainer)
         return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]",
                                        unk_token="[UNK]", cls_token="[CLS]",
                                        sep_token="[SEP]", mask_token="[MASK]")
@@ -85,7 +100,7 @@ def train_tokenizer(corpus: Path, family: str, vocab: int) -> PreTrainedTokenize
     trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=list(CAUSAL_SPECIALS),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
-    tok.train_from_iterator(batches(), trainer)
+    tok.train_from_iterator(batches, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>",
                                    eos_token="<|endoftext|>", bos_token="<|endoftext|>")
 

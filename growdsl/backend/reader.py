@@ -24,7 +24,7 @@ from typing import Any
 
 from growdsl.backend.run_errors import fail
 
-PIECE = 1 << 20              # characters
+PIECE = 1 << 18              # characters
 READ = 1 << 20               # bytes per read of a text file
 TEXT_SUFFIXES = (".txt", ".text", ".md")
 UTF8_HELP = ("growdsl reads UTF-8 text: convert the file (e.g. `iconv -f latin1 -t utf-8`), "
@@ -147,12 +147,12 @@ def _json_lines(path: Path) -> Iterator[Piece]:
             if not raw.strip():
                 continue
             try:
-                record = json.loads(raw.decode("utf-8"))
+                record = json.loads(raw.rstrip(b"\r\n").decode("utf-8"))
             except UnicodeDecodeError as exc:
                 fail("E711", f"{path}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} "
                      f"at column {exc.start + 1})", UTF8_HELP)
             except json.JSONDecodeError as exc:
-                fail("E712", f"{path}:{number}: not valid JSON ({exc.msg} at column "
+                fail("E712", f"{path}:{number}: not valid JSON ({exc.msg}: column "
                      f"{exc.colno})", JSONL_HELP)
             yield from cut(_text_of(record, f"{path}:{number}"))
 
@@ -169,7 +169,7 @@ def _text_of(record: Any, where: str) -> str:
         return ""
     if not isinstance(text, str):
         shown = json.dumps(text)[:40]
-        fail("E712", f"{where}: `text` is {shown}, a {type(text).__name__}, not a string",
+        fail("E712", f"{where}: `text` is {shown} ({type(text).__name__}), not a string",
              JSONL_HELP)
     return text
 

@@ -22,7 +22,7 @@ from transformers import PreTrainedTokenizerBase
 from growdsl.backend.reader import Piece
 
 DTYPE = np.dtype("<i4")
-BATCH_CHARS = 4 << 20          # characters tokenized at once
+BATCH_CHARS = 1 << 18          # characters tokenized at once (tens of MB of encodings)
 BATCH_PIECES = 1024
 
 
@@ -30,6 +30,16 @@ def build(pieces: Iterable[Piece], tok: PreTrainedTokenizerBase, sep: int, path:
     """Tokenize `pieces` into the store at `path` (atomically); returns its token count."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        _write(pieces, tok, sep, tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)         # a bad corpus or a kill leaves no partial store
+        raise
+    tmp.replace(path)
+    return int(path.stat().st_size // DTYPE.itemsize)
+
+
+def _write(pieces: Iterable[Piece], tok: PreTrainedTokenizerBase, sep: int, tmp: Path) -> None:
     count = 0
     started = False                     # the current document has tokens
     texts: list[str] = []
@@ -63,8 +73,6 @@ def build(pieces: Iterable[Piece], tok: PreTrainedTokenizerBase, sep: int, path:
         flush()
         out.flush()
         os.fsync(out.fileno())
-    tmp.replace(path)
-    return count
 
 
 def open_store(path: Path) -> np.ndarray:
