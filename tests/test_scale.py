@@ -55,7 +55,7 @@ def no_dropout(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def loop_for(st: Stage, dev: Device = CPU, seed: int = 0) -> Loop:
-    model = no_dropout(build_model(st.shape, seed=seed))
+    model = no_dropout(build_model(st.shape, seed=seed)).to(dev.device)
     opt = make_optimizer(model, st.train)
     state = RunState(stage=0, step=0, global_step=0, data_offset=0, flops=0.0, tokens=0,
                      wall=0.0)
