@@ -215,7 +215,7 @@ def fit_diagnostics(plan: Plan, device: Device, world: int) -> list[Diagnostic]:
     """E802 for every stage whose peak (or growth transient) exceeds the device."""
     found = []
     for stage, est in zip(plan.stages, plan_memory(plan, device, world), strict=True):
-        if est.worst <= device.usable:
+        if est.worst <= device.usable or stage.steps == 0:     # a 0-step stage never trains
             continue
         where = f"stage {stage.name} needs {gib(est.worst)} GiB per device"
         if est.peak <= device.usable:

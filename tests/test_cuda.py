@@ -35,8 +35,8 @@ def test_accumulation_on_the_gpu() -> None:
 
 
 def test_memory_plan_against_max_memory_allocated() -> None:
-    from bench.memory_plan import measure
     from bench.gpu_check import stages
+    from bench.memory_plan import measure
     from growdsl.memory import stage_memory
 
     for _, st in stages(dry=False):
