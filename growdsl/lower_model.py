@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from growdsl import ast
+from growdsl import ast, families
 from growdsl.errors import did_you_mean, one_of
 from growdsl.evaluate import MAX_DIM, whole
-from growdsl.hf_config import shape_from_config
+from growdsl.hf_config import FieldError, shape_from_config
 from growdsl.ir import Model
 from growdsl.keys import MODEL_KEYS
 from growdsl.lower_common import Collector, target_env, unquote
-from growdsl.shapes import FAMILIES, FAMILY_DEFAULT, PRESETS, Shape, derive_shape
+from growdsl.shapes import PRESETS, Shape, derive_shape
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -59,7 +59,10 @@ def lower_model(c: Collector, decl: ast.ModelDecl, configs: Configs) -> Model | 
     if any(v is None for v in overrides.values()):
         return None
     config = unquote(decl.config.text) if decl.config else None
-    return Model(family=family, shape=derive_shape(shape, overrides), span=decl.span,
+    # `seq` sets the positions only of a preset's learned table: a config's limit stays.
+    table = decl.config is None and families.get(family).positions == "learned"
+    shape = derive_shape(shape, overrides, seq_sets_positions=table)
+    return Model(family=family, shape=shape, span=decl.span,
                  config=config, preset=decl.preset if decl.preset in PRESETS else None)
 
 
@@ -67,18 +70,19 @@ def _base(c: Collector, decl: ast.ModelDecl, configs: Configs) -> tuple[Shape, s
     """The shape and family the statement starts from, before its named dimensions."""
     name = decl.preset
     if decl.config is not None:
-        if name not in FAMILIES:
+        if name not in families.names():
             c.error("E202", f"`model ... from` takes a family, not `{name}`",
-                    decl.preset_span, one_of(FAMILIES))
+                    decl.preset_span, one_of(families.names()))
             return None
         shape = _from_config(c, name, decl.config, configs)
         return (shape, name) if shape else None
     if name in PRESETS:
         return PRESETS[name], PRESETS[name].family
-    if name in FAMILIES:
-        return PRESETS[FAMILY_DEFAULT[name]], name
+    if name in families.names():
+        return PRESETS[families.get(name).default_preset], name
+    known = [*PRESETS, *families.names()]
     c.error("E202", f"unknown model preset `{name}`", decl.preset_span,
-            did_you_mean(name, [*PRESETS, *FAMILIES]) or one_of([*PRESETS, *FAMILIES]))
+            did_you_mean(name, known) or one_of(known))
     return None
 
 
@@ -91,7 +95,12 @@ def _from_config(c: Collector, family: str, where: ast.String, configs: Configs)
         return None
     try:
         return shape_from_config(family, read.data)
+    except FieldError as exc:
+        c.error("E703", f"{read.shown}: {exc}", where.span, "docs/operators.md lists the "
+                "fields each family carries; docs/families.md how to add one")
+        return None
     except ValueError as exc:
-        c.error("E703", f"{read.shown}: {exc}", where.span,
-                "growdsl reads the Hugging Face config of a bert, gpt2 or llama model")
+        names = families.names()
+        c.error("E703", f"{read.shown}: {exc}", where.span, "growdsl reads the Hugging Face "
+                f"config of a {', '.join(names[:-1])} or {names[-1]} model")
         return None

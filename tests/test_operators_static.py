@@ -193,9 +193,9 @@ def test_apply_growth_chains_each_intermediate_shape(data: st.DataObject) -> Non
     ops = data.draw(st.permutations([OpCall(name="stack"), OpCall(name="fpi")]))
     final, results = apply_growth(src, dst, Growth(ops=tuple(ops)))
     assert final == dst
-    assert results[0][1] == src and results[-1][2] == dst
-    assert results[0][2] == results[1][1]
-    assert step_verdict([r[3] for r in results]).kind == NONE  # stacking never preserves
+    assert results[0].before == src and results[-1].after == dst
+    assert results[0].after == results[1].before
+    assert step_verdict([r.verdict for r in results]).kind == NONE  # stacking never preserves
 
 
 def test_fpi_verdicts() -> None:
@@ -213,12 +213,21 @@ def test_fpi_verdicts() -> None:
     assert REGISTRY["aki"].verdict(base, double, {}).kind == NONE
 
 
-def test_gqa_ratio_change_is_not_preserving() -> None:
-    llama = PRESETS["tinyllama-1.1b"]
-    grown_ = llama.replace(hidden=4096, heads=64, kv_heads=4, ffn=11264)
-    assert REGISTRY["fpi"].verdict(llama, grown_, {"mapping": "auto"}).kind == NONE
+def test_gqa_groups_that_grow_or_split_evenly_are_exact() -> None:
+    """Query heads per key/value head may grow (each new query head reads a copy of its
+    source's key/value head) or shrink to a divisor (groups split into sub-groups): the
+    attention of every query head is kept. Any other change is refused."""
+    llama = PRESETS["tinyllama-1.1b"]                       # 32 heads, 4 kv: groups of 8
+    grown_ = llama.replace(hidden=4096, heads=64, kv_heads=4, ffn=11264)    # groups of 16
+    assert REGISTRY["fpi"].verdict(llama, grown_, {"mapping": "auto"}).kind == EXACT
     both = grown_.replace(kv_heads=8)
     assert REGISTRY["clone"].verdict(llama, both, {}).kind == EXACT
+    more_kv = llama.replace(kv_heads=8)                     # groups of 4: a divisor of 8
+    assert REGISTRY["fpi"].apply(llama, more_kv, {"mapping": "auto"}) == more_kv
+    assert REGISTRY["fpi"].verdict(llama, more_kv, {"mapping": "auto"}).kind == EXACT
+    odd = llama.replace(heads=48, hidden=3072, kv_heads=8)  # groups of 6: 8 -> 6
+    with pytest.raises(ShapeError, match="8 -> 6, which does not divide 8"):
+        REGISTRY["fpi"].apply(llama, odd, {"mapping": "auto"})
 
 
 def test_identity_refuses_post_ln_bert() -> None:
@@ -254,7 +263,7 @@ def test_growth_step_error_names_the_operator() -> None:
     fixed = Growth(ops=(*growth.ops[:2], OpCall(name="unpool")))
     final, results = apply_growth(small, target, fixed)
     assert final == target and structural_diff(final, target) == []
-    assert [r[3].kind for r in results] == [NONE, EXACT, NONE]
+    assert [r.verdict.kind for r in results] == [NONE, EXACT, NONE]
 
 
 def test_structural_diff_ignores_training_only_fields() -> None:

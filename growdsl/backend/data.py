@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from growdsl import families
 from growdsl.backend import reader, token_store
 from growdsl.backend.run_errors import fail
 from growdsl.errors import GrowError
@@ -82,7 +83,7 @@ def train_tokenizer(corpus: Path, family: str, vocab: int) -> PreTrainedTokenize
 def _train(batches: Any, family: str, vocab: int) -> PreTrainedTokenizerFast:
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-    if family == "bert":
+    if families.get(family).tokenizer == "WordPiece":
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tok.normalizer = normalizers.BertNormalizer(lowercase=True)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -155,7 +156,7 @@ def fits(tok: PreTrainedTokenizerBase, family: str, vocab: int) -> PreTrainedTok
     smallest vocabulary that works."""
     if len(tok) <= vocab:
         return tok
-    kind = "WordPiece" if family == "bert" else "byte-level BPE"
+    kind = families.get(family).tokenizer
     fail("E713", f"the model's vocabulary ({vocab}) is too small for the {kind} tokenizer "
          f"trained on this corpus: its alphabet and special tokens alone take {len(tok)} "
          "entries", f"set `vocab={len(tok)}` or more in the spec's model")
@@ -171,9 +172,14 @@ class Specials:
     first_normal: int = 0
 
 
+def _mlm(family: str) -> bool:
+    """True for a masked-LM family: [CLS] first, masked positions predicted."""
+    return families.get(family).objective == "mlm"
+
+
 def specials_of(tok: PreTrainedTokenizerBase, family: str) -> Specials:
     normal = max(tok.all_special_ids) + 1 if tok.all_special_ids else 0
-    if family == "bert":
+    if _mlm(family):
         return Specials(sep=int(tok.sep_token_id), cls=int(tok.cls_token_id),
                         mask=int(tok.mask_token_id), first_normal=normal)
     eos = tok.eos_token_id if tok.eos_token_id is not None else tok.sep_token_id
@@ -194,7 +200,7 @@ class Corpus:
 
     def content(self, seq: int) -> int:
         """Stream tokens per sample (BERT spends one position on `[CLS]`)."""
-        return seq - 1 if self.family == "bert" else seq
+        return seq - 1 if _mlm(self.family) else seq
 
     def blocks(self, seq: int, val: bool = False) -> int:
         return len(self.val_ids if val else self.train_ids) // self.content(seq)
@@ -202,7 +208,7 @@ class Corpus:
     def block(self, index: int, seq: int, val: bool = False) -> np.ndarray:
         n = self.content(seq)
         ids = (self.val_ids if val else self.train_ids)[index * n:(index + 1) * n]
-        return np.concatenate([[self.specials.cls], ids]) if self.family == "bert" else ids
+        return np.concatenate([[self.specials.cls], ids]) if _mlm(self.family) else ids
 
     def sample_index(self, k: int, seq: int) -> int:
         """The block that global sample `k` reads (a fresh permutation every epoch)."""
@@ -233,7 +239,7 @@ class Corpus:
     def _inputs(self, rows: list[np.ndarray], keys: list[int], mlm_p: float,
                 stream: int) -> dict[str, torch.Tensor]:
         ids_BT = np.stack(rows).astype(np.int64)
-        if self.family != "bert":
+        if not _mlm(self.family):
             t = torch.from_numpy(ids_BT)
             return {"input_ids": t, "labels": t.clone()}
         masked_BT, pos_BM, labels_BM = self.mask(ids_BT, np.asarray(keys), mlm_p, stream)

@@ -32,15 +32,18 @@ import torch
 from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, PretrainedConfig
 
+from growdsl import families
 from growdsl.backend.families import family
 from growdsl.backend.families.layout import Layout, detect
-from growdsl.backend.models import is_plain, shape_of
+from growdsl.backend.fold import fold_mask
+from growdsl.backend.models import is_plain, model_class, shape_of, weights_name
 from growdsl.backend.surgery import grow_lazy, plan_step, step_config
 from growdsl.backend.surgery.core import LazyState
 from growdsl.errors import Diagnostic, GrowError
+from growdsl.hf_config import field_problem
 from growdsl.ir import Growth
 from growdsl.operators import OpResult
-from growdsl.shapes import FAMILIES, Shape
+from growdsl.shapes import Shape
 from growdsl.source import Source
 
 WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.h5", "*.msgpack")
@@ -73,14 +76,19 @@ def read_config(src_dir: Path) -> tuple[PretrainedConfig, Shape]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise checkpoint_error(src_dir, "E730", f"config.json cannot be read: {error}",
                                None) from None
-    if model_type not in FAMILIES:
+    if model_type not in families.names():
         raise checkpoint_error(src_dir, "E731", f"model type `{model_type}` is not supported",
-                               f"growdsl grows model types {', '.join(FAMILIES)}")
+                               f"growdsl grows model types {', '.join(families.names())}")
     try:
         config = AutoConfig.from_pretrained(str(src_dir), local_files_only=True)
     except Exception as error:  # transformers raises many kinds for a bad config
         raise checkpoint_error(src_dir, "E730", f"config.json cannot be read: {error}",
                                None) from None
+    problem = field_problem(model_type, raw)
+    if problem:
+        raise checkpoint_error(src_dir, "E731", f"config.json: {problem}",
+                               "docs/operators.md lists the fields each family carries; "
+                               "docs/families.md how to add one")
     return config, shape_of(config)
 
 
@@ -189,18 +197,28 @@ def grow_checkpoint(src_dir: str | Path, out_dir: str | Path, dst: Shape,
         source = open_checkpoint(stack, src_dir)
         final, steps = plan_step(source.shape, source.layout.own(dst), growth)
         new_config = step_config(final, steps, base=source.config)
+        if source.layout.head:          # pooled BERT has its own class; unpooled, the stock one
+            new_config.architectures = [model_class(final).__name__]
         if not source.layout.head:      # the config's own setting, for a head added later
             new_config.tie_word_embeddings = source.config.tie_word_embeddings
-        if not source.layout.head and not is_plain(new_config):
-            raise checkpoint_error(src_dir, "E737", f"the bare {source.layout.architecture} "
-                                   "cannot carry the gate `masked` growth installs",
-                                   f"grow a {family(final.family).model_class} checkpoint")
         shapes = source.layout.tensor_shapes(final, getattr(source.config, "type_vocab_size", 2))
         grown = grow_lazy(source.state, steps, growth.seed, "weight", layout=source.layout)
+        mask = (getattr(new_config, "growdsl", None) or {}).get("mask")
+        folded = fold_mask(grown, final, source.layout.weight_map(final), mask) if mask \
+            else None
+        if folded is not None:          # a stock model computing the grown function
+            grown = folded
+            del new_config.growdsl["mask"]
+        if not source.layout.head and not is_plain(new_config):
+            raise checkpoint_error(src_dir, "E737", f"the bare {source.layout.architecture} "
+                                   "cannot carry the gate `masked` growth installs on a "
+                                   "post-LN model", f"grow a {family(final.family).model_class} "
+                                   "checkpoint")
         made = ((source.layout.stored_key(key), grown[key]()) for key in
                 source.layout.weight_map(final))
         out_dir.mkdir(parents=True, exist_ok=True)
-        written = write_streaming(out_dir / "model.safetensors", shapes, made, source.dtype)
+        written = write_streaming(out_dir / weights_name(new_config), shapes, made,
+                                  source.dtype)
     new_config.save_pretrained(str(out_dir))
     _copy_side_files(src_dir, out_dir)
     return final, steps, new_config, written

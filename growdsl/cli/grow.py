@@ -27,12 +27,13 @@ def _lower(to: str, ops: str, src_dir: Path, seed: int | None) -> tuple:
     the checkpoint (a GrowError when growdsl cannot read it)."""
     from contextlib import ExitStack
 
-    from growdsl import lower
     from growdsl.backend.streaming import open_checkpoint
+    from growdsl.grow_step import plan_grow
 
     with ExitStack() as stack:
         source = open_checkpoint(stack, src_dir)
-    dst, growth = lower.lower_growth_cli(to, ops, source.shape)
+    dst, growth, _final, _results = plan_grow(to, ops, source.shape,
+                                             bare=not source.layout.head)
     if seed is not None:
         growth = type(growth)(ops=growth.ops, seed=seed, preserve=growth.preserve,
                               span=growth.span)
@@ -50,7 +51,6 @@ def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory"
          ) -> None:
     """Grow a local checkpoint; exit 1 on a user error or a failed verification."""
     from growdsl.errors import GrowError
-    from growdsl.operators import GrowthStepError
 
     try:
         src, dst, growth, layout, dropped = _lower(to, ops, src_dir, seed)
@@ -60,10 +60,6 @@ def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory"
     except GrowError as error:
         print(error.render(), file=sys.stderr)
         raise typer.Exit(1) from None
-    except (GrowthStepError, ValueError) as error:
-        hint = getattr(error, "hint", None)
-        print(f"error: {error}" + (f"\n  help: {hint}" if hint else ""), file=sys.stderr)
-        raise typer.Exit(1) from None
     print(f"grew {src_dir} -> {out_dir}: layers {src.layers}->{final.layers}, hidden "
           f"{src.hidden}->{final.hidden}, heads {src.heads}->{final.heads}, ffn "
           f"{src.ffn}->{final.ffn} ({written / 1e6:.1f} MB written)")
@@ -71,11 +67,33 @@ def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory"
     if dropped:
         print(f"  not carried over ({len(dropped)} tensors the model class does not use): "
               f"{', '.join(dropped[:4])}{' ...' if len(dropped) > 4 else ''}")
-    for call, _before, _after, verdict in steps:
-        print(f"  {call.name}: {verdict.kind} ({verdict.reason})")
+    from growdsl.grow_step import in_dtype
+
+    steps = in_dtype(steps, _dtype_name(_config))
+    for step in steps:
+        print(f"  {step.call.name}: {step.verdict.kind} ({step.verdict.reason})")
+    print(f"  {_stock(_config, layout, any(s.call.name == 'masked' for s in steps))}")
     if verify:
         _verify(src_dir, out_dir, steps, growth.seed, "logits" if layout.head else
                 "last hidden states")
+
+
+def _dtype_name(config: object) -> str | None:
+    dtype = getattr(config, "torch_dtype", None) or getattr(config, "dtype", None)
+    return str(dtype).removeprefix("torch.") if dtype is not None else None
+
+
+def _stock(config: object, layout: object, masked: bool) -> str:
+    """What stock `from_pretrained` does with the written checkpoint."""
+    from growdsl.backend.models import TREATED_WEIGHTS, is_plain
+
+    if is_plain(config):  # type: ignore[arg-type]
+        folded = " (the masked-growth gate, at 0, folded into the weights)" if masked else ""
+        return (f"stock from_pretrained: loads {layout.architecture} "  # type: ignore[attr-defined]
+                f"computing the grown function{folded}")
+    return (f"stock from_pretrained: refuses (the weights are in {TREATED_WEIGHTS}: the model "
+            "needs growdsl's gate, pooling or factorized FFN to compute its function; load it "
+            "with growdsl, or finish the treatment first)")
 
 
 def _verify(src_dir: Path, out_dir: Path, steps: list, growth_seed: int, what: str) -> None:

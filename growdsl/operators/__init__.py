@@ -10,6 +10,7 @@ use it, so they agree on every intermediate shape.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 from growdsl.ir import ArgValue, Growth, OpCall
 from growdsl.operators.aki import Aki
@@ -40,7 +41,18 @@ REGISTRY: dict[str, Operator] = {op.name: op for op in _OPERATORS}
 # weights (the sequence length, bert2BERT's sub-model count).
 TRAINING_ONLY = ("seq", "submodels")
 
-OpResult = tuple[OpCall, Shape, Shape, Verdict]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OpResult:
+    """One operator of a growth step, walked: its call, the shape before and after it, and
+    its verdict for those shapes."""
+
+    call: OpCall
+    before: Shape
+    after: Shape
+    verdict: Verdict
+
 
 _RANK = {EXACT: 0, APPROXIMATE: 1, NONE: 2}
 
@@ -55,13 +67,13 @@ class GrowthStepError(ShapeError):
 
 
 def structural_diff(a: Shape, b: Shape) -> list[str]:
-    """The weight-bearing fields on which `a` and `b` differ (training-only fields and the
-    pooling mode of an unpooled model left out)."""
+    """The weight-bearing fields on which `a` and `b` differ (training-only fields, the
+    pooling mode of an unpooled model and the carried config `settings` left out)."""
     skip = set(TRAINING_ONLY)
     if a.pool == 1 and b.pool == 1:
         skip.add("pool_mode")
     return [f.name for f in dataclasses.fields(Shape)
-            if f.name not in skip and getattr(a, f.name) != getattr(b, f.name)]
+            if f.compare and f.name not in skip and getattr(a, f.name) != getattr(b, f.name)]
 
 
 def resolve_args(op: Operator, args: dict[str, ArgValue]) -> dict[str, ArgValue]:
@@ -89,7 +101,8 @@ def apply_growth(src: Shape, dst: Shape, growth: Growth) -> tuple[Shape, list[Op
             after = op.apply(shape, dst, args)
         except ShapeError as err:
             raise GrowthStepError(err, index, call) from err
-        results.append((call, shape, after, op.verdict(shape, after, args)))
+        results.append(OpResult(call=call, before=shape, after=after,
+                                verdict=op.verdict(shape, after, args)))
         shape = after
     return shape, results
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from growdsl import families
 from growdsl.ir import ArgValue
 from growdsl.operators._common import grows, needs_change
-from growdsl.operators.base import EXACT, Param, ShapeError, Verdict
+from growdsl.operators.base import EXACT, Operator, Param, ShapeError, Verdict
 from growdsl.shapes import Shape
 
-PRE_LN = ("gpt2", "llama")
 
-
-class Identity:
+class Identity(Operator):
     """New layers are copies with zeroed residual outputs, appended on top or one inserted
     after every group of L / n layers."""
 
@@ -30,9 +29,10 @@ class Identity:
                        doc="new layers on top, or one after every group of layers"),
     }
     dims: ClassVar[tuple[str, ...]] = ("layers",)
+    shard_local: ClassVar[bool] = True
 
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
-        if src.family not in PRE_LN:
+        if not families.get(src.family).pre_ln:
             raise ShapeError(
                 f"`identity` needs a pre-LN model, but {src.family} is post-LN: "
                 "a zeroed block is still followed by LayerNorm",
