@@ -18,9 +18,9 @@ parameters, gradients and optimizer moments evenly over them; one device keeps t
 kernel materializes the scores]: c_D, c_F count the hidden-size and FFN-size tensors one
 layer saves for backward, m the bytes of its dropout masks per element and s the bytes per
 score kept (softmax output, dropout mask, dropped output). The coefficients are the family's
-(`FAMILY_MEMORY`), counted from the Hugging Face implementations and checked against
-measured peaks by `bench/memory_plan.py` (docs/benchmarks.md). e is 4 bytes in fp32, 2 in
-bf16 (autocast keeps matmul outputs in bf16).
+(`FAMILY_MEMORY`, by the registry's kind of layer), counted from the Hugging Face
+implementations and checked against measured peaks by `bench/memory_plan.py`
+(docs/benchmarks.md). e is 4 bytes in fp32, 2 in bf16 (autocast keeps matmul outputs in bf16).
 
 The head keeps its logits: causal families b T V floats three times (logits, the shifted
 copy, log-softmax), BERT only on its M = mlm_probability x T masked positions.
@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
+from growdsl import families
 from growdsl.devices import Device
 from growdsl.errors import Diagnostic
 from growdsl.flops import param_count, pooled_length
@@ -54,15 +56,25 @@ class FamilyMemory:
     embed_hidden: float      # hidden-size tensors the embeddings keep (per token / D)
 
 
-# Family facts in one place (to move to the family registry, growdsl/families, when it lands).
+# What a layer keeps, by the layer's kind; `kind_of` asks the family registry which kind a
+# family's layer is (its FFN gated or not, its objective).
 FAMILY_MEMORY: dict[str, FamilyMemory] = {
-    # post-LN: q/k/v input, q, k, v, attention out, two LN inputs, LN out; GELU in and out
-    "bert": FamilyMemory(c_hidden=9, c_ffn=2, mask_bytes=2, score_bytes=9, embed_hidden=2),
-    # pre-LN: two LN inputs, two LN outputs, q, k, v, attention out, c_proj input; GELU in/out
-    "gpt2": FamilyMemory(c_hidden=9, c_ffn=2, mask_bytes=2, score_bytes=9, embed_hidden=2),
-    # RMSNorm in/out twice, q, k, v (after RoPE), attention out; SwiGLU: gate, up, silu, product
-    "llama": FamilyMemory(c_hidden=8, c_ffn=4, mask_bytes=0, score_bytes=0, embed_hidden=1),
+    # BERT, post-LN: q/k/v input, q, k, v, attention out, two LN inputs, LN out; GELU in/out;
+    # dropout on the attention probabilities and both residual branches
+    "mlm": FamilyMemory(c_hidden=9, c_ffn=2, mask_bytes=2, score_bytes=9, embed_hidden=2),
+    # GPT-2, pre-LN: two LN inputs and outputs, q, k, v, attention out, c_proj input; GELU
+    # in/out; dropout as BERT's
+    "clm": FamilyMemory(c_hidden=9, c_ffn=2, mask_bytes=2, score_bytes=9, embed_hidden=2),
+    # LLaMA-like (LLaMA, Qwen2, Mistral): RMSNorm in/out twice, q, k, v (after RoPE),
+    # attention out; SwiGLU: gate, up, SiLU, product; no dropout
+    "gated": FamilyMemory(c_hidden=8, c_ffn=4, mask_bytes=0, score_bytes=0, embed_hidden=1),
 }
+
+
+def kind_of(family: str) -> str:
+    """The `FAMILY_MEMORY` row of a family, from the registry's facts about it."""
+    fam = families.get(family)
+    return "gated" if fam.gated_ffn else fam.objective
 OPTIMIZER_BYTES = {"adamw": 8, "adam": 8, "sgd": 4}
 
 
@@ -102,7 +114,7 @@ def layer_params(shape: Shape) -> float:
 def layer_activations(shape: Shape, micro: int, seq: int, bf16: bool, flash: bool,
                       mlm_probability: float = 0.15) -> float:
     """Bytes one layer keeps for backward for `micro` samples of `seq` tokens."""
-    fam = FAMILY_MEMORY[shape.family]
+    fam = FAMILY_MEMORY[kind_of(shape.family)]
     tokens = micro * pooled_length(shape, seq, mlm_probability)
     inner = shape.heads * shape.head_dim
     width = shape.ffn_stored if shape.ffn_rank == 0 else shape.ffn_stored + shape.ffn_rank
@@ -114,7 +126,7 @@ def layer_activations(shape: Shape, micro: int, seq: int, bf16: bool, flash: boo
 
 def head_activations(shape: Shape, micro: int, seq: int, mlm_probability: float = 0.15) -> float:
     """Bytes the output head keeps: the logits (fp32 for the loss) and their copies."""
-    if shape.family == "bert":
+    if families.get(shape.family).objective == "mlm":
         masked = micro * max(1, round(mlm_probability * seq))
         return masked * (3 * shape.hidden * 4 + 2 * shape.vocab * 4)
     return micro * seq * shape.vocab * 4 * 3
@@ -123,7 +135,7 @@ def head_activations(shape: Shape, micro: int, seq: int, mlm_probability: float 
 def activations(shape: Shape, micro: int, seq: int, checkpointing: bool, bf16: bool,
                 flash: bool, mlm_probability: float = 0.15) -> float:
     """Activation bytes of one micro batch (the bottom sub-model's depth is the deepest)."""
-    fam = FAMILY_MEMORY[shape.family]
+    fam = FAMILY_MEMORY[kind_of(shape.family)]
     layer = layer_activations(shape, micro, seq, bf16, flash, mlm_probability)
     embed = micro * seq * shape.hidden * fam.embed_hidden * _elem(bf16)
     if checkpointing:
@@ -177,7 +189,7 @@ def _with_growth(est: StageMemory, growth: float) -> StageMemory:
 
 def sized_for(plan: Plan, device: str | None, world: int | None) -> Plan:
     """`plan` with its `device` and `world` replaced (by `growdsl plan --device --world`)."""
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if device is not None:
         changes["device"] = device
     if world is not None:
