@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "bench" / "specs"
 # The smoke size: a model small enough that a whole plan trains in a second or two.
 SMOKE_MODEL = {"bert": "bert(layers=4, hidden=32, heads=2, ffn=64, seq=16, vocab=128)",
-               "gpt2": "gpt2(layers=4, hidden=32, heads=2, ffn=64, seq=16, vocab=512)"}
+               "gpt2": "gpt2(layers=4, hidden=32, heads=2, ffn=64, seq=16, vocab=512)",
+               "llama": "llama(layers=4, hidden=32, heads=2, ffn=64, seq=16, vocab=512)"}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -56,7 +57,7 @@ def variant_text(text: str, v: Variant) -> str:
     if v.ops:
         text = re.sub(rf"\b{v.ops[0]}\b", v.ops[1], text)
     if v.smoke:
-        text = re.sub(r"^model (bert|gpt2)\(.*\)$", lambda m: f"model {SMOKE_MODEL[m[1]]}",
+        text = re.sub(r"^model (bert|gpt2|llama)\(.*\)$", lambda m: f"model {SMOKE_MODEL[m[1]]}",
                       text, flags=re.M)
     return text
 
