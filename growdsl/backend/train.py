@@ -89,12 +89,12 @@ def make_optimizer(model: nn.Module, train: Train) -> torch.optim.Optimizer:
     """The spec's optimizer; no weight decay on biases and norm gains (1-D tensors)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     other = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": train.weight_decay},
-              {"params": other, "weight_decay": 0.0}]
+    groups: list[dict[str, Any]] = [{"params": decay, "weight_decay": train.weight_decay},
+                                     {"params": other, "weight_decay": 0.0}]
     # the fused kernel on CUDA, the multi-tensor (foreach) one elsewhere; FSDP2's DTensors
     # take foreach
-    fused = all(p.device.type == "cuda" for g in groups for p in g["params"]) and not any(
-        _is_dtensor(p) for g in groups for p in g["params"])
+    every = [*decay, *other]
+    fused = all(p.device.type == "cuda" for p in every) and not any(map(_is_dtensor, every))
     kernel: dict[str, bool] = {"fused": True} if fused else {"foreach": True}
     if train.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=train.lr, momentum=train.betas[0], **kernel)
