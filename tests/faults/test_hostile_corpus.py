@@ -125,7 +125,7 @@ print(n, (after - before) // 1024)
 
 
 def test_one_long_line_is_tokenized_in_bounded_memory(tmp_path: Path, cache: Path) -> None:
-    # 8 MB on one line: held whole, its encodings alone take about 600 MB
+    # 8 MB on one line: held whole, its encodings would take several hundred MB (estimate)
     from growdsl.backend.data import train_tokenizer
 
     line = tmp_path / "line" / "one.txt"
