@@ -79,25 +79,50 @@ def _run_loaded(source: Source, plan: Plan, out: Path, resume: bool, baseline: b
                 allow_unverified: bool, data: Path | None, compile: bool, quiet: bool) -> int:
     from growdsl.backend import distributed
     from growdsl.backend.executor import Options, execute
-    from growdsl.backend.report import write_report
+    from growdsl.backend.run_dir import unlock
 
     opts = Options(out=out, resume=resume, allow_unverified=allow_unverified, data=data,
-                   compile=compile, quiet=quiet)
-    result = execute(plan, source, opts)
-    if result.interrupted:
-        return 130
-    base_csv = None
-    if baseline:
-        base = execute(baseline_plan(plan), source,
-                       replace(opts, out=out / "baseline", verify_plan=False))
-        if base.interrupted:
+                   compile=compile, quiet=quiet, hold_lock=True)
+    try:
+        result = execute(plan, source, opts)
+        if result.interrupted:
             return 130
-        base_csv = out / "baseline" / "metrics.csv"
-    if distributed.current().main:
-        report = write_report(out, source.path, out / "metrics.csv", base_csv)
-        print(f"report: {report}")
+        base_csv = None
+        if baseline:
+            base = execute(baseline_plan(plan), source,
+                           replace(opts, out=out / "baseline", verify_plan=False,
+                                   hold_lock=False))
+            if base.interrupted:
+                return 130
+            base_csv = out / "baseline" / "metrics.csv"
+        _report(source, out, base_csv)
+    finally:
+        unlock(out)                 # held through the baseline and the report
     distributed.barrier()
     return 0
+
+
+def _report(source: Source, out: Path, base_csv: Path | None) -> None:
+    """Rank 0 writes the report; a write error is E716 on every rank."""
+    from growdsl.backend import distributed
+    from growdsl.backend.checkpoint import attempt
+    from growdsl.backend.executor import WRITE_ERRNOS, reason_of
+    from growdsl.backend.report import write_report
+    from growdsl.backend.run_errors import fail
+
+    def write() -> None:
+        if distributed.current().main:
+            report = write_report(out, source.path, out / "metrics.csv", base_csv)
+            print(f"report: {report}")
+
+    try:
+        distributed.agree(attempt(write))
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        fail("E716", f"cannot write the report in {out}: {reason_of(exc)}",
+             "free some space and run the same command with --resume: the run is complete, "
+             "only the report is written again", source)
 
 
 @app.command()
