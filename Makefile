@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench clean editors
+.PHONY: install demo test lint typecheck bench clean editors gpu-check
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -43,6 +43,13 @@ lint: $(STAMP)
 # packages (torch, transformers) through a .pth file; if it cannot be installed, the row is
 # skipped with a message.
 MERGEKIT_VENV ?= /tmp/mergekit-venv
+
+# every CUDA code path on one GPU in under 8 minutes (bench/gpu_check.py); without a GPU it
+# says so and exits 0. Its CPU dry mode runs in `make test` (tests/test_bench_smoke.py).
+GPU_CHECK_OUT ?= runs/gpu-check
+
+gpu-check: $(STAMP)
+	$(PY) -m bench.gpu_check $(GPU_CHECK_OUT)
 
 bench: $(STAMP)
 	-test -x $(MERGEKIT_VENV)/bin/mergekit-yaml || ( $(PY) -m venv $(MERGEKIT_VENV) && \

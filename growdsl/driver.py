@@ -130,8 +130,10 @@ def validate(path: str | Path) -> tuple[Source, Plan]:
     return source, graph.plan
 
 
-def validate_graph(path: str | Path) -> tuple[Source, StageGraph]:
-    r"""`validate`, returning the stage graph the checks built (for `growdsl plan`).
+def validate_graph(path: str | Path, device: str | None = None,
+                   world: int | None = None) -> tuple[Source, StageGraph]:
+    r"""`validate`, returning the stage graph the checks built (for `growdsl plan`); a
+    `device` or `world` given replaces the spec's for the memory check.
 
     A file with naming or value mistakes is still checked by the planner when its model and
     every stage lowered, so that all its mistakes are reported together; the planner's
@@ -147,13 +149,17 @@ def validate_graph(path: str | Path) -> tuple[Source, StageGraph]:
     ([6, 12], 20)
     """
     from growdsl.checks import analyse  # networkx: only when a plan is checked
+    from growdsl.memory import sized_for
 
     source = read_source(path)
     file = parse(source)
     partial = lower_partial(file, source, read_configs(file, source))
     if partial.plan is None:
         raise GrowError([replace(d, source=source) for d in partial.diagnostics])
-    graph, found = analyse(partial.plan)
+    plan = partial.plan
+    if device is not None or world is not None:
+        plan = sized_for(plan, device, world)
+    graph, found = analyse(plan)
     if partial.diagnostics:
         found = [*partial.diagnostics, *_untainted(found, partial.plan, partial.tainted)]
         found.sort(key=lambda d: (d.span.line, d.span.col))

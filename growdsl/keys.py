@@ -46,7 +46,7 @@ POOL_MODES = ("mean", "max")
 class TrainKey:
     """A training setting: its value type, allowed words, and whether it counts steps."""
 
-    type: str                    # int | float | str | path | betas | bool
+    type: str                    # int | float | str | path | text | betas | bool
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
@@ -55,6 +55,9 @@ class TrainKey:
 
 TRAIN_KEYS: dict[str, TrainKey] = {
     "batch": TrainKey(type="int", minimum=1, maximum=2**24),
+    # samples one device holds per forward/backward; batch = micro_batch x accumulation x world
+    "micro_batch": TrainKey(type="int", minimum=1, maximum=2**24),
+    "checkpointing": TrainKey(type="bool"),     # activation checkpointing, per layer
     "optimizer": TrainKey(type="str", choices=("adamw", "adam", "sgd")),
     "lr": TrainKey(type="float", minimum=0),
     "betas": TrainKey(type="betas"),
@@ -74,6 +77,10 @@ TRAIN_KEYS: dict[str, TrainKey] = {
     "eval_every": TrainKey(type="int", minimum=0),
     "checkpoint_every": TrainKey(type="int", minimum=0),
     "keep_checkpoints": TrainKey(type="int", minimum=1, plan_wide=True),
+    # what the memory plan sizes the run for: a device name from growdsl.devices or "80GiB",
+    # and the number of devices (FSDP shards over them)
+    "device": TrainKey(type="text", plan_wide=True),
+    "world": TrainKey(type="int", minimum=1, maximum=2**20, plan_wide=True),
 }
 
 GROWTH_KEYS = ("seed",)

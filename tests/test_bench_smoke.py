@@ -120,3 +120,34 @@ def test_lsp_latency_smoke(tmp_path: Path) -> None:
     summary = json.loads(out.read_text())["summary"]
     assert summary["change"]["n"] == 4 and summary["hover"]["n"] == 20
     assert 0 < summary["change"]["median_ms"] <= summary["change"]["max_ms"]
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_mode(tmp_path: Path) -> None:
+    """`make gpu-check`'s script, on the CPU at tiny sizes: every step passes and the
+    summary is written (the GPU run itself needs a GPU)."""
+    from bench import gpu_check
+
+    assert gpu_check.main([str(tmp_path / "check"), "--dry"]) == 0
+    summary = json.loads((tmp_path / "check" / "summary.json").read_text())
+    assert summary["dry"] and [s["step"] for s in summary["steps"]] == [
+        "cuda-marked tests", "run with scratch baseline",
+        "FSDP2 kill and resume (torchrun, 1 rank)", "compiled bf16 run", "tokens/s and MFU",
+        "memory plan vs measured peak"]
+    assert all(s["ok"] for s in summary["steps"]), summary
+    assert "3 tests collected" in summary["steps"][0]["summary"]
+    memory = summary["steps"][-1]
+    assert all(abs(memory[k]["error"]) < 0.15 for k in ("bert-base", "gpt2-124M"))
+    assert "| FSDP2 kill and resume" in (tmp_path / "check" / "summary.md").read_text()
+
+
+def test_gpu_check_without_a_gpu_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from bench import gpu_check
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert gpu_check.main([str(tmp_path / "check")]) == 0
+    assert "no CUDA GPU on this machine; nothing checked" in capsys.readouterr().out
+    assert not (tmp_path / "check").exists()

@@ -45,22 +45,39 @@ def plan(file: Annotated[Path, typer.Argument(help="a .grow file")],
          plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE.png",
                                                    help="draw the schedule to FILE "
                                                         "(.png, .svg or .pdf)")
-                         ] = None) -> None:
+                         ] = None,
+         memory: Annotated[bool, typer.Option("--memory", help="print each stage's peak "
+                                              "memory per device instead")] = False,
+         device: Annotated[str | None, typer.Option(
+             "--device", help="size the run for this device (h100-80gb, ..., or 80GiB)")] = None,
+         world: Annotated[int | None, typer.Option(
+             "--world", min=1, help="devices the run is sharded over")] = None) -> None:
     """Check a plan, then print its stages, FLOPs against scratch, and growth verdicts."""
     from growdsl.driver import validate_graph
 
     try:
         if plot is not None:
             plot_target(plot)
-        source, graph = validate_graph(file)
+        if device is not None:
+            device_target(file, device)
+        source, graph = validate_graph(file, device, world)
+        if memory and graph.plan.train.device is None:
+            raise _plot_error(file, "E803", "`--memory` needs a device",
+                              'give --device h100-80gb (or "80GiB"), or `device = "..."` in '
+                              "the spec's train block")
         if plot is not None:
             draw(graph, plot)
     except GrowError as error:
         report(error)
         raise typer.Exit(1) from None
-    if format is Format.table:
+    if memory or format is Format.table:
         from rich.console import Console
 
+    if memory:
+        from growdsl.cli.memory_table import print_memory
+
+        print_memory(graph.plan, Console(width=max(Console().width, 140)))
+    elif format is Format.table:
         print_table(graph, Console(width=max(Console().width, 140)))
     else:
         from growdsl.plan import to_dot, to_json, to_mermaid
@@ -85,6 +102,15 @@ def print_guideline(graph: StageGraph, source: Source, stream: TextIO) -> None:
 def _plot_error(path: Path, code: str, message: str, help: str | None = None) -> GrowError:
     return GrowError([Diagnostic(code=code, message=message, help=help,
                                  source=Source(path=str(path), text=""))])
+
+
+def device_target(file: Path, device: str) -> None:
+    """E803 for a `--device` that names no known device."""
+    from growdsl.devices import problem
+
+    found = problem(device)
+    if found is not None:
+        raise _plot_error(file, "E803", f"--device: {found[0]}", found[1])
 
 
 def plot_target(path: Path) -> None:
