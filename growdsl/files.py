@@ -29,4 +29,5 @@ def file_kind(path: Path) -> str | None:
 
 def is_saved_dataset(path: Path) -> bool:
     """Whether the folder `path` is a Hugging Face dataset saved with `save_to_disk`."""
-    return (path / "dataset_info.json").exists() or (path / "state.json").exists()
+    return path.is_dir() and ((path / "dataset_info.json").exists()
+                              or (path / "state.json").exists())

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from growdsl.backend.run_errors import fail
+from growdsl.files import file_kind, is_saved_dataset
 
 PIECE = 1 << 18              # characters
 READ = 1 << 20               # bytes per read of a text file
-TEXT_SUFFIXES = (".txt", ".text", ".md")
 UTF8_HELP = ("growdsl reads UTF-8 text: convert the file (e.g. `iconv -f latin1 -t utf-8`), "
              "or remove files that are not text from the corpus")
 JSONL_HELP = 'each line of a JSON lines corpus is one object such as {"text": "..."}'
@@ -38,22 +38,6 @@ class Piece:
 
     text: str
     end: bool
-
-
-def kind(path: Path) -> str | None:
-    suffix = path.suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        return "text"
-    if suffix in (".jsonl", ".json"):
-        return "json"
-    if suffix == ".parquet":
-        return "parquet"
-    return None
-
-
-def is_saved_dataset(path: Path) -> bool:
-    return path.is_dir() and ((path / "dataset_info.json").exists()
-                              or (path / "state.json").exists())
 
 
 def files(path: Path) -> Iterator[Path]:
@@ -78,7 +62,7 @@ def corpus_kind(path: Path) -> str:
         return "dataset"
     kinds: set[str] = set()
     for p in files(path):
-        k = kind(p)
+        k = file_kind(p)
         if k is not None:
             kinds.add(k)
         if len(kinds) > 1:
@@ -98,7 +82,7 @@ def pieces(path: Path) -> Iterator[Piece]:
         return
     read = {"text": _text_file, "json": _json_lines, "parquet": _parquet}[found]
     for p in files(path):
-        if kind(p) == found:
+        if file_kind(p) == found:
             yield from read(p)
 
 
