@@ -158,7 +158,7 @@ def scratch_tokens(plan: Plan) -> int:
 def param_count(shape: Shape) -> int:
     """Stored parameters of the Hugging Face model for `shape` (with its treatments): the
     sum over the family's weight map, tied copies counted once."""
-    return sum(math.prod(dims) for dims in families.tensor_shapes(shape).values())
+    return families.stored_parameters(shape)
 
 
 def _mlm(shape: Shape) -> bool:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from growdsl import families
 from growdsl.flops import (
     ffn_weights,
     head_weights,
@@ -105,3 +108,12 @@ def test_pooling_keeps_masked_positions_and_first_layer_keys() -> None:
     assert pooled_length(s.replace(pool=1), 512, 0.15) == 512
     # the first layer reads keys/values at full length, later layers at the pooled one
     assert layer_forward(s, 512, True) > layer_forward(s, 512, False)
+
+
+def test_stored_parameters_count_the_weight_map_without_listing_layers() -> None:
+    """`param_count` multiplies one layer by the depth; it must equal the enumerated map
+    (plain, shared and factorized FFNs, every preset)."""
+    for shape in PRESETS.values():
+        for variant in (shape, shape.replace(ffn_rank=8), shape.replace(ffn_share=2)):
+            listed = sum(math.prod(d) for d in families.tensor_shapes(variant).values())
+            assert families.stored_parameters(variant) == listed

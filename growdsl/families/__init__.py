@@ -14,6 +14,7 @@ Everything the rest of growdsl asks about a family goes through `get(name)`.
 from __future__ import annotations
 
 import importlib
+import math
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CARRIED", "COMMON_FIELDS", "ENTRY_POINT_GROUP", "INERT", "PER_LAYER", "REFUSED",
            "TENSORS", "Axes", "Family", "Field", "Tensor", "WeightMap", "get", "names",
-           "register", "space_sizes", "tensor_shapes", "weight_map"]
+           "register", "space_sizes", "stored_parameters", "tensor_shapes", "weight_map"]
 
 ENTRY_POINT_GROUP = "growdsl.families"
 BUILTIN = ("bert", "gpt2", "llama", "qwen2", "mistral")
@@ -103,14 +104,33 @@ def weight_map(shape: Shape) -> WeightMap:
     """Every stored tensor of the model `shape` describes, with its axes' spaces; tied
     copies (a tied head) are left out: they are re-tied by the model, never stored twice."""
     fam = get(shape.family)
-    layer = fam.layer_axes(shape)
-    if shape.ffn_rank:
-        layer = _factorized(fam, layer)
-    out: WeightMap = dict(fam.global_axes(shape))
+    glob, layer = _parts(shape)
+    out: WeightMap = dict(glob)
     for i in range(shape.layers):
         for suffix, ax in layer.items():
             out[fam.layer_key(i, suffix)] = ax
     return out
+
+
+def _parts(shape: Shape) -> tuple[WeightMap, WeightMap]:
+    """The tensors outside the layers, and one layer's (every layer holds the same)."""
+    fam = get(shape.family)
+    layer = fam.layer_axes(shape)
+    if shape.ffn_rank:
+        layer = _factorized(fam, layer)
+    return dict(fam.global_axes(shape)), layer
+
+
+def stored_parameters(shape: Shape) -> int:
+    """How many numbers the weight map stores: the tensors outside the layers plus one
+    layer's times the depth (as `weight_map` lists them, without enumerating the layers)."""
+    size = space_sizes(shape)
+
+    def count(part: WeightMap) -> int:
+        return sum(math.prod(size[space] for space, _ in axes) for axes in part.values())
+
+    glob, layer = _parts(shape)
+    return count(glob) + shape.layers * count(layer)
 
 
 def space_sizes(shape: Shape, type_vocab: int | None = None) -> dict[str, int]:
