@@ -1,7 +1,7 @@
 """`growdsl run`: walk a checked plan -- train, grow, verify, rebuild the optimizer, train.
 
-1. The plan must pass the planner's checks (`--allow-unverified` overrides, loudly), and
-   the output directory is claimed for this plan (both in `run_dir`).
+1. The plan was admitted by the caller (`growdsl.gate.admit`: the planner's checks, or
+   `--allow-unverified`, loudly); the output directory is claimed for this plan (`run_dir`).
 2. `--resume` continues from the newest complete checkpoint (mid-stage, or at a stage end
    just before its growth step).
 3. Each stage trains (`train.steps`), evaluating and checkpointing at the spec's intervals;
@@ -40,7 +40,7 @@ from growdsl.backend.checkpoint import RunState
 from growdsl.backend.data import Corpus, prepare_corpus
 from growdsl.backend.models import build_from_config, build_model, load_model, save_model
 from growdsl.backend.report import Metrics
-from growdsl.backend.run_dir import claim, plan_key, verify
+from growdsl.backend.run_dir import claim, plan_key
 from growdsl.backend.run_errors import fail, with_source
 from growdsl.backend.train import (
     Device,
@@ -66,11 +66,9 @@ class Options:
 
     out: Path
     resume: bool = False
-    allow_unverified: bool = False
     data: Path | None = None
     compile: bool = False
     quiet: bool = False
-    verify_plan: bool = True
 
 
 @dataclass(kw_only=True)
@@ -99,9 +97,7 @@ class Result:
 
 
 def execute(plan: Plan, source: Source, opts: Options) -> Result:
-    """Run `plan` into `opts.out` (see the module docstring)."""
-    if opts.verify_plan:
-        verify(plan, source, opts.allow_unverified)
+    """Run `plan` (admitted by `growdsl.gate.admit`) into `opts.out` (module docstring)."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()

@@ -1,39 +1,21 @@
-"""What a run checks before it touches anything: the plan passes the planner's checks (or
-`--allow-unverified`, logged loudly), and the output directory is this plan's (`run.json`
-holds the plan's key; a directory holding another run, or anything else, is refused)."""
+"""What a run checks before it touches its output directory: that it is this plan's
+(`run.json` holds the plan's key; a directory holding another run, or anything else, is
+refused). Whether the plan may run at all is `growdsl.gate.admit`'s decision, made by the
+caller before the executor starts."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from growdsl.backend.run_errors import fail, run_error
-from growdsl.errors import GrowError
+from growdsl.backend.run_errors import fail
 from growdsl.ir import Plan
 from growdsl.source import Source
 
 log = logging.getLogger("growdsl.run")
-
-
-def verify(plan: Plan, source: Source, allow_unverified: bool) -> None:
-    """The planner's checks; errors stop the run unless `--allow-unverified`."""
-    from growdsl.checks import check_plan
-
-    errors = [dataclasses.replace(d, source=source) for d in check_plan(plan)
-              if d.severity == "error"]
-    if not errors:
-        return
-    if not allow_unverified:
-        raise GrowError([*errors, dataclasses.replace(run_error(
-            "E719", "the plan does not pass the planner's checks; not running it",
-            "fix the errors above, or pass --allow-unverified to run it anyway").diagnostics[0],
-            source=source)])
-    log.warning("!!! RUNNING AN UNVERIFIED PLAN (--allow-unverified): %d check(s) failed:\n%s",
-                len(errors), GrowError(errors).render())
 
 
 def plan_key(plan: Plan) -> str:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from growdsl import api
 from growdsl.cli import app
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.ir import Plan
+from growdsl.plan import StageGraph
 from growdsl.source import Source
-
-if TYPE_CHECKING:
-    from growdsl.plan import StageGraph
 
 FilesArg = Annotated[list[Path], typer.Argument(help=".grow files", show_default=False)]
 
@@ -32,16 +31,8 @@ def validate(path: Path) -> tuple[Source, Plan]:
 
 def validate_graph(path: Path) -> tuple[Source, StageGraph]:
     """`validate`, returning the stage graph the checks built (for `growdsl plan`)."""
-    from dataclasses import replace
-
-    from growdsl.checks import analyse
-    from growdsl.lower import load
-
-    source, plan = load(path)
-    graph, found = analyse(plan)
-    if found:
-        raise GrowError([replace(d, source=source) for d in found])
-    return source, graph
+    spec = api.load(path)
+    return spec.source, api.analyse(spec)
 
 
 @app.command()

@@ -2,7 +2,8 @@
 checkpoint to a target shape (bert2BERT's reuse of a smaller pretrained model).
 
 The target and the operator list use the `.grow` syntax of a stage shape and a growth
-step, parsed by the front end (`growdsl.lower.lower_growth_cli`). The checkpoint is grown
+step, parsed by the front end (`growdsl.api.growth_step`); the command is a thin layer over
+`growdsl.api.grow_checkpoint`. The checkpoint is grown
 by streaming (one tensor at a time); `--verify` replays the step operator by operator in
 memory, prints each one's verdict and measured logit difference (a bare model's: last
 hidden states), and exits 1 when an operator whose verdict is exact does not preserve the
@@ -19,24 +20,8 @@ from typing import Annotated
 
 import typer
 
+from growdsl import api
 from growdsl.cli import app
-
-
-def _lower(to: str, ops: str, src_dir: Path, seed: int | None) -> tuple:
-    """(source shape, target shape, growth, layout, dropped keys) from the command line and
-    the checkpoint (a GrowError when growdsl cannot read it)."""
-    from contextlib import ExitStack
-
-    from growdsl import lower
-    from growdsl.backend.streaming import open_checkpoint
-
-    with ExitStack() as stack:
-        source = open_checkpoint(stack, src_dir)
-    dst, growth = lower.lower_growth_cli(to, ops, source.shape)
-    if seed is not None:
-        growth = type(growth)(ops=growth.ops, seed=seed, preserve=growth.preserve,
-                              span=growth.span)
-    return source.shape, dst, growth, source.layout, source.dropped
 
 
 @app.command()
@@ -53,10 +38,7 @@ def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory"
     from growdsl.operators import GrowthStepError
 
     try:
-        src, dst, growth, layout, dropped = _lower(to, ops, src_dir, seed)
-        from growdsl.backend.streaming import grow_checkpoint
-
-        final, steps, _config, written = grow_checkpoint(src_dir, out_dir, dst, growth)
+        done = api.grow_checkpoint(src_dir, out_dir, to=to, ops=ops, seed=seed)
     except GrowError as error:
         print(error.render(), file=sys.stderr)
         raise typer.Exit(1) from None
@@ -64,17 +46,18 @@ def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory"
         hint = getattr(error, "hint", None)
         print(f"error: {error}" + (f"\n  help: {hint}" if hint else ""), file=sys.stderr)
         raise typer.Exit(1) from None
+    src, final, dropped = done.src, done.shape, done.dropped
     print(f"grew {src_dir} -> {out_dir}: layers {src.layers}->{final.layers}, hidden "
           f"{src.hidden}->{final.hidden}, heads {src.heads}->{final.heads}, ffn "
-          f"{src.ffn}->{final.ffn} ({written / 1e6:.1f} MB written)")
-    print(f"  layout: {layout.describe()}")
+          f"{src.ffn}->{final.ffn} ({done.written / 1e6:.1f} MB written)")
+    print(f"  layout: {done.layout}")
     if dropped:
         print(f"  not carried over ({len(dropped)} tensors the model class does not use): "
               f"{', '.join(dropped[:4])}{' ...' if len(dropped) > 4 else ''}")
-    for call, _before, _after, verdict in steps:
+    for call, _before, _after, verdict in done.steps:
         print(f"  {call.name}: {verdict.kind} ({verdict.reason})")
     if verify:
-        _verify(src_dir, out_dir, steps, growth.seed, "logits" if layout.head else
+        _verify(src_dir, out_dir, done.steps, done.seed, "logits" if done.head else
                 "last hidden states")
 
 

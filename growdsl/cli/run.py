@@ -1,5 +1,6 @@
 """`growdsl run` (train a plan: grow, verify, checkpoint, report) and `growdsl demo` (fetch
-the Shakespeare corpus and run specs/tiny/demo.grow beside its scratch baseline).
+the Shakespeare corpus and run the packaged `growdsl/specs/demo.grow` beside its scratch
+baseline): thin layers over `growdsl.api.run`.
 
 torch is imported inside the commands only.
 """
@@ -9,34 +10,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from growdsl import api
 from growdsl.cli import app
 from growdsl.errors import GrowError
-from growdsl.ir import Plan, Stage
-from growdsl.source import Source
 
-DEMO_SPEC = Path(__file__).resolve().parents[2] / "specs" / "tiny" / "demo.grow"
-
-
-def baseline_plan(plan: Plan) -> Plan:
-    """The target trained from scratch on the same data and the plan's FLOP budget."""
-    from growdsl.flops import stage_flops, train_flops_per_step
-
-    last = plan.stages[-1]
-    budget = sum(stage_flops(s) for s in plan.stages)
-    per_step = train_flops_per_step(plan.target, last.train.batch, plan.target.seq,
-                                    last.train.mlm_probability)
-    steps = max(1, round(budget / per_step))
-    train = replace(last.train, schedule="restart", data=plan.stages[0].train.data,
-                    tokenizer=plan.stages[0].train.tokenizer, seed=plan.stages[0].train.seed)
-    stage = Stage(index=0, name="scratch", steps=steps,
-                  tokens=steps * train.batch * plan.target.seq, shape=plan.target, train=train)
-    return replace(plan, stages=(stage,), init=None)
+DEMO_SPEC = Path(__file__).resolve().parents[1] / "specs" / "demo.grow"   # in the package
 
 
 class _Stderr(logging.StreamHandler):
@@ -65,39 +48,11 @@ def _setup_logging(quiet: bool) -> None:
     logger.setLevel(logging.ERROR if rank else logging.WARNING if quiet else logging.INFO)
 
 
-def run_plan(spec: Path, out: Path | None, resume: bool, baseline: bool,
-             allow_unverified: bool, data: Path | None, compile: bool, quiet: bool) -> int:
-    """Run a spec (and its baseline); write the report. Returns the exit code."""
-    from growdsl.lower import load
-
-    source, plan = load(spec)
-    return _run_loaded(source, plan, out or Path("runs") / spec.stem, resume, baseline,
-                       allow_unverified, data, compile, quiet)
-
-
-def _run_loaded(source: Source, plan: Plan, out: Path, resume: bool, baseline: bool,
-                allow_unverified: bool, data: Path | None, compile: bool, quiet: bool) -> int:
-    from growdsl.backend import distributed
-    from growdsl.backend.executor import Options, execute
-    from growdsl.backend.report import write_report
-
-    opts = Options(out=out, resume=resume, allow_unverified=allow_unverified, data=data,
-                   compile=compile, quiet=quiet)
-    result = execute(plan, source, opts)
-    if result.interrupted:
-        return 130
-    base_csv = None
-    if baseline:
-        base = execute(baseline_plan(plan), source,
-                       replace(opts, out=out / "baseline", verify_plan=False))
-        if base.interrupted:
-            return 130
-        base_csv = out / "baseline" / "metrics.csv"
-    if distributed.current().main:
-        report = write_report(out, source.path, out / "metrics.csv", base_csv)
-        print(f"report: {report}")
-    distributed.barrier()
-    return 0
+def _finish(done: api.RunResult) -> int:
+    """The exit code of a run (130: interrupted), its report's path printed."""
+    if done.report is not None:
+        print(f"report: {done.report}")
+    return 130 if done.interrupted else 0
 
 
 @app.command()
@@ -117,7 +72,10 @@ def run(spec: Annotated[Path, typer.Argument(help="a .grow file")],
     """Train a plan: each stage, each growth step (verified), checkpoints, a report."""
     _setup_logging(quiet)
     try:
-        code = run_plan(spec, out, resume, baseline, allow_unverified, data, compile, quiet)
+        done = api.run(spec, out=out, resume=resume, baseline=baseline,
+                       allow_unverified=allow_unverified, data=data, compile=compile,
+                       quiet=quiet)
+        code = _finish(done)
     except GrowError as error:
         if _rank() == 0:
             print(error.render(), file=sys.stderr)
@@ -133,7 +91,7 @@ def run(spec: Annotated[Path, typer.Argument(help="a .grow file")],
 @app.command()
 def demo(out: Annotated[Path, typer.Option(help="output directory")] = Path("runs/demo"),
          ) -> None:
-    """Fetch the Shakespeare corpus and run specs/tiny/demo.grow with its scratch baseline
+    """Fetch the Shakespeare corpus and run the packaged demo spec with its scratch baseline
     (continuing the demo already in OUT, if any: a finished one just gets its report again)."""
     from growdsl.backend.corpus import fetch_shakespeare
 
@@ -141,7 +99,7 @@ def demo(out: Annotated[Path, typer.Option(help="output directory")] = Path("run
     try:
         corpus = fetch_shakespeare()
         print(f"corpus: {corpus}")
-        code = run_plan(DEMO_SPEC, out, True, True, False, corpus, False, False)
+        code = _finish(api.run(DEMO_SPEC, out=out, resume=True, baseline=True, data=corpus))
     except GrowError as error:
         print(error.render(), file=sys.stderr)
         raise typer.Exit(1) from None
