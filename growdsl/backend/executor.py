@@ -6,8 +6,8 @@
    just before its growth step).
 3. Each stage trains (`train.steps`), evaluating and checkpointing at the spec's intervals;
    at its end: a validation loss, a checkpoint, and a plain HF model in `stages/`.
-4. Between stages the growth step runs on the weights (`surgery.grow_model`); the grown
-   model is compared with the old one on a held-out batch (`equivalence.compare`) and the
+4. Between stages `transition` grows the weights (`surgery.grow_model`); the grown model is
+   compared with the old one on a held-out batch (`equivalence.compare`) and the
    difference logged; a `preserve` step that does not preserve stops the run (E718). The
    optimizer is rebuilt per the next stage's `optimizer_state` (reset / transfer /
    transform) and its schedule restarts or continues.
@@ -47,17 +47,16 @@ from growdsl.backend.train import (
     Loop,
     evaluate,
     make_optimizer,
-    make_schedule,
     pick_device,
     steps,
 )
+from growdsl.backend.transition import schedule_for, transition
 from growdsl.errors import GrowError
-from growdsl.flops import total_steps, train_flops_per_step
-from growdsl.ir import Growth, Plan, Stage
+from growdsl.flops import train_flops_per_step
+from growdsl.ir import Plan, Stage
 from growdsl.source import Source
 
 log = logging.getLogger("growdsl.run")
-PRESERVE_ATOL = 1e-4
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -232,17 +231,6 @@ def initial_model(plan: Plan, source: Source) -> PreTrainedModel:
     return model
 
 
-def schedule_for(plan: Plan, stage: Stage,
-                 optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
-    """The stage's LR schedule: anew over the stage, or one schedule over the whole plan."""
-    for group in optimizer.param_groups:
-        group.pop("initial_lr", None)
-    if stage.train.schedule == "continue":
-        offset = sum(s.steps for s in plan.stages[:stage.index])
-        return make_schedule(optimizer, stage.train, offset, total_steps(plan))
-    return make_schedule(optimizer, stage.train, 0, stage.steps)
-
-
 def train_stage(run: Run, stage: Stage) -> None:
     """Train `stage` to its end: periodic evaluation and checkpoints, then the stage end."""
     train = stage.train
@@ -345,51 +333,21 @@ def save_stage_dir(run: Run, stage: Stage, only_if_missing: bool = False) -> Pat
 
 
 def grow(run: Run, src: Stage, dst: Stage) -> None:
-    """The growth step from `src` into `dst`: weights, verification, optimizer, schedule."""
-    from growdsl.backend.equivalence import compare
-    from growdsl.backend.optim_state import grow_optimizer
-    from growdsl.backend.surgery import describe, grow_model
-
-    growth = src.growth or Growth(ops=())
-    old_model, old_opt = run.model, run.optimizer
-    policy = dst.train.optimizer_state
-    if dst.train.optimizer != src.train.optimizer:
-        policy = "reset"
-    sharded_opt = None
-    if distributed.current().active:
-        new_model, grown, sharded_opt = distributed.grow_sharded(
-            old_model, old_opt, dst.shape, growth, policy, run.dev.autocast is not None)
-    else:
-        new_model, grown = grow_model(old_model, dst.shape, growth)
+    """The growth step from `src` into `dst` (`transition`: weights, verification, optimizer,
+    schedule), logged and recorded in the metrics."""
     batch = run.corpus.val_batches(src.shape.seq, min(4, src.train.batch), 1,
                                    src.train.mlm_probability)[0]
     batch = {k: v.to(run.dev.device) for k, v in batch.items()}
-    diff = compare(old_model, new_model, batch)
-    ops = ", ".join(f"{d['op']} ({d['verdict']})" for d in describe(grown)) or "(no operator)"
-    log.info("growth %s -> %s: %s; max abs diff %.3g, rel %.3g", src.name, dst.name, ops,
-             diff.max_abs, diff.max_rel)
+    done = transition(run.model, run.optimizer, src, dst, batch,
+                      bf16=run.dev.autocast is not None, source=run.source)
+    log.info("growth %s -> %s: %s; max abs diff %.3g, rel %.3g", src.name, dst.name, done.ops,
+             done.diff.max_abs, done.diff.max_rel)
     s = run.state
     run.metrics.log("growth", stage=dst.index, step=0, global_step=s.global_step,
-                    tokens=s.tokens, flops=s.flops, wall=s.wall, max_abs_diff=diff.max_abs,
-                    max_rel_diff=diff.max_rel, note=ops)
-    if growth.preserve and diff.max_abs > PRESERVE_ATOL:
-        fail("E718", f"growth step after stage `{src.name}` is declared `preserve` but changed "
-             f"the logits by up to {diff.max_abs:.3g} (tolerance {PRESERVE_ATOL})",
-             "this is a bug in an operator or a model treatment: please report it; the stage's "
-             "checkpoint is kept", run.source, growth.span)
-    if policy == "reset" or (sharded_opt is None and distributed.current().active):
-        optimizer = make_optimizer(new_model, dst.train)
-    elif sharded_opt is not None:
-        optimizer = sharded_opt
-    else:
-        optimizer = grow_optimizer(old_opt, old_model, new_model, grown, policy)
-    for i, group in enumerate(optimizer.param_groups):
-        group["lr"] = dst.train.lr
-        group["weight_decay"] = dst.train.weight_decay if i == 0 else 0.0
-        if "betas" in group:
-            group["betas"] = dst.train.betas
-    run.model, run.optimizer = new_model, optimizer
-    run.scheduler = schedule_for(run.plan, dst, optimizer)
+                    tokens=s.tokens, flops=s.flops, wall=s.wall, max_abs_diff=done.diff.max_abs,
+                    max_rel_diff=done.diff.max_rel, note=done.ops)
+    run.model, run.optimizer = done.model, done.optimizer
+    run.scheduler = schedule_for(run.plan, dst, done.optimizer)
     run.state = dataclasses.replace(s, stage=dst.index, step=0, stage_done=False)
     faults.point(f"growth-{dst.index}")
 
