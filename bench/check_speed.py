@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 
 from growdsl.checks import check_plan
-from growdsl.lower import load, lower_text
+from growdsl.driver import load, load_text
 from growdsl.plan import build
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,7 +93,7 @@ def main() -> None:
 
 
 def _check_text(text: str) -> None:
-    _, plan = lower_text(text, "generated.grow")
+    _, plan = load_text(text, "generated.grow")
     diagnostics = check_plan(plan)
     assert not diagnostics, diagnostics[0].render()
     build(plan)

@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     import torch
 
-    from growdsl.lower import lower_text
+    from growdsl.driver import load_text
 
     torch.set_num_threads(args.threads)
     if args.data is None:
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "runner.grow"
         spec.write_text(text)
-        _, plan = lower_text(text, str(spec))
+        _, plan = load_text(text, str(spec))
         tokens = (args.steps - args.skip) * plan.stages[0].train.batch * plan.target.seq
         for r in range(args.rounds):
             first_runner = r % 2 == 0          # alternate which goes first

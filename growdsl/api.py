@@ -36,13 +36,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from growdsl import gate
+from growdsl.driver import load as _load_file
+from growdsl.driver import load_text
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.ir import Growth, Plan, Stage
-from growdsl.lower import load as _load_file
-from growdsl.lower import lower_growth_cli, lower_text
+from growdsl.lower import lower_growth_cli
 from growdsl.operators import GrowthStepError, apply_growth, structural_diff
-from growdsl.plan import StageGraph
 from growdsl.shapes import Shape
 from growdsl.source import Source
 
@@ -50,6 +49,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
     from growdsl.operators import OpResult
+    from growdsl.plan import StageGraph
 
 log = logging.getLogger("growdsl")
 
@@ -78,13 +78,15 @@ def load(path: str | Path | None = None, *, text: str | None = None,
         source, plan = _load_file(path)
     else:
         assert text is not None
-        source, plan = lower_text(text, name)
+        source, plan = load_text(text, name)
     return Spec(source=source, plan=plan)
 
 
 def check(spec: Spec) -> list[Diagnostic]:
     """Every planner check on the plan: the errors that keep it from running, located (empty
     when the plan may run). `growdsl check` prints these."""
+    from growdsl import gate  # networkx: only when a plan is checked
+
     return gate.blocking(spec.plan, spec.source)[1]
 
 
@@ -92,6 +94,8 @@ def analyse(spec: Spec) -> StageGraph:
     """What `growdsl plan` prints: the checked stage graph with every stage's shape, steps,
     tokens and FLOPs, each growth step's verdicts, and the totals against scratch
     (`total_flops`, `scratch_flops`, `speedup`, `saving`). GrowError if a check fails."""
+    from growdsl import gate
+
     graph, errors = gate.blocking(spec.plan, spec.source)
     if errors:
         raise GrowError(errors)
@@ -208,6 +212,7 @@ def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool 
     """Train a plan (`growdsl run`): each stage, each growth step verified, checkpoints,
     metrics, and a report (beside a scratch baseline with `baseline`). The plan must pass
     the planner's checks (`gate.admit`). GrowError for a user mistake."""
+    from growdsl import gate
     from growdsl.backend import distributed
     from growdsl.backend.executor import Options, execute
     from growdsl.backend.report import write_report

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 
+from growdsl import families
 from growdsl.ir import Plan, Stage
 from growdsl.shapes import Shape
 
@@ -43,7 +44,7 @@ TRAIN_FACTOR = 3  # forward + backward = 3 x forward
 
 def ffn_weights(shape: Shape) -> int:
     """Weights one layer's FFN multiplies with (stored width; factorized counted by rank)."""
-    mats = 3 if shape.family == "llama" else 2          # SwiGLU: gate, up, down
+    mats = 3 if families.get(shape.family).gated_ffn else 2    # SwiGLU: gate, up, down
     width = shape.ffn_stored
     if shape.ffn_rank > 0:
         return mats * shape.ffn_rank * (shape.hidden + width)
@@ -59,7 +60,7 @@ def attention_weights(shape: Shape) -> tuple[int, int, int]:
 
 def head_weights(shape: Shape) -> int:
     """Weights of the output head (BERT: MLM transform + decoder; others: LM head)."""
-    transform = shape.hidden * shape.hidden if shape.family == "bert" else 0
+    transform = shape.hidden * shape.hidden if families.get(shape.family).mlm_transform else 0
     return transform + shape.hidden * shape.vocab
 
 
@@ -67,7 +68,7 @@ def pooled_length(shape: Shape, seq: int, mlm_probability: float = 0.15) -> floa
     """Positions every layer after the first query projection sees (seq when unpooled)."""
     if shape.pool <= 1:
         return float(seq)
-    appended = seq * mlm_probability if shape.family == "bert" else 0.0
+    appended = seq * mlm_probability if _mlm(shape) else 0.0
     return 1 + math.ceil((seq - 1) / shape.pool) + appended
 
 
@@ -90,7 +91,7 @@ def forward_flops(shape: Shape, seq: int | None = None, mlm_probability: float =
     if depth > 0:
         body = (layer_forward(shape, seq, True, mlm_probability)
                 + (depth - 1) * layer_forward(shape, seq, False, mlm_probability))
-    head_tokens = seq * mlm_probability if shape.family == "bert" else seq
+    head_tokens = seq * mlm_probability if _mlm(shape) else seq
     return body + 2 * head_weights(shape) * head_tokens
 
 
@@ -145,19 +146,11 @@ def scratch_tokens(plan: Plan) -> int:
 
 
 def param_count(shape: Shape) -> int:
-    """Stored parameters of the Hugging Face model for `shape` (with its treatments)."""
-    d, v, p = shape.hidden, shape.vocab, shape.positions
-    q_w, kv_w, o_w = attention_weights(shape)
-    width = shape.ffn_stored
-    if shape.family == "llama":
-        layer = q_w + kv_w + o_w + ffn_weights(shape) + 2 * d
-        return v * d + shape.layers * layer + d + (0 if shape.tied else v * d)
-    attn_bias = shape.heads * shape.head_dim + 2 * shape.kv_heads * shape.head_dim + d
-    layer = q_w + kv_w + o_w + attn_bias + ffn_weights(shape) + width + d + 4 * d
-    untied = 0 if shape.tied else v * d
-    if shape.family == "gpt2":
-        return v * d + p * d + shape.layers * layer + 2 * d + untied
-    # bert: word + position + 2 token types + embedding LayerNorm; MLM transform + LN + bias
-    embeddings = v * d + p * d + 2 * d + 2 * d
-    mlm = d * d + d + 2 * d + v
-    return embeddings + shape.layers * layer + mlm + untied
+    """Stored parameters of the Hugging Face model for `shape` (with its treatments): the
+    sum over the family's weight map, tied copies counted once."""
+    return sum(math.prod(dims) for dims in families.tensor_shapes(shape).values())
+
+
+def _mlm(shape: Shape) -> bool:
+    """True for a masked-LM family: the head reads only the masked positions."""
+    return families.get(shape.family).objective == "mlm"

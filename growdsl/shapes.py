@@ -9,11 +9,47 @@ sub-model training). No torch here.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import functools
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-FAMILIES = ("bert", "gpt2", "llama")
+
+class Settings(Mapping[str, Any]):
+    """A Hugging Face config's fields other than the shape's (rope, norm eps, activation,
+    biases, token ids, ...): JSON values, read-only, hashable. A stage's config is its
+    target's settings with the stage's shape fields; empty means the family's defaults."""
+
+    __slots__ = ("_data", "_text")
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self._data = dict(data or {})
+        self._text = json.dumps(self._data, sort_keys=True, default=str)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(self._text)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Settings):
+            return self._text == other._text
+        return isinstance(other, Mapping) and dict(self._data) == dict(other)
+
+    def __repr__(self) -> str:
+        return f"Settings({self._data!r})"
+
+    def to_json(self) -> dict[str, Any]:
+        return json.loads(self._text)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -25,7 +61,9 @@ class Shape:
     computes exactly what a `ffn // k`-unit FFN computes). `ffn_rank` > 0 means each FFN
     matrix is factorized as U V with that rank. `seq` is the training sequence length,
     `positions` the position table size (`max_position_embeddings`); `pool` > 1 mean-
-    (or max-) pools the first attention layer's queries by that window.
+    (or max-) pools the first attention layer's queries by that window. `settings` are the
+    rest of the model's Hugging Face config, carried unchanged (not compared: two shapes
+    are equal when their dimensions and treatments are).
     """
 
     family: str
@@ -44,6 +82,7 @@ class Shape:
     pool: int = 1
     pool_mode: str = "mean"
     submodels: int = 1
+    settings: Settings = field(default_factory=Settings, compare=False)
 
     def replace(self, **changes: Any) -> Shape:
         return dataclasses.replace(self, **changes)
@@ -54,62 +93,52 @@ class Shape:
         return self.ffn // self.ffn_share if self.ffn_share else self.ffn
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["settings"] = self.settings.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Shape:
-        return cls(**data)
+        return cls(**{**data, "settings": Settings(data.get("settings"))})
 
 
-def _shape(family: str, layers: int, hidden: int, heads: int, ffn: int, vocab: int,
-           positions: int, kv_heads: int | None = None, tied: bool = True) -> Shape:
-    return Shape(family=family, layers=layers, hidden=hidden, heads=heads,
-                 kv_heads=kv_heads or heads, head_dim=hidden // heads, ffn=ffn, vocab=vocab,
-                 seq=positions, positions=positions, tied=tied)
+class _Presets(Mapping[str, Shape]):
+    """Every registered family's presets by name (each a config read like a user's)."""
+
+    def _table(self) -> dict[str, Shape]:
+        from growdsl import families
+
+        return _preset_table(families.names())
+
+    def __getitem__(self, name: str) -> Shape:
+        return self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
 
 
-# Sources: BERT (Devlin et al. 2019) and Google's BERT miniatures (Turc et al. 2019);
-# GPT-2 (Radford et al. 2019, HF configs); LLaMA (Touvron et al. 2023), TinyLlama.
-PRESETS: dict[str, Shape] = {
-    "bert-tiny": _shape("bert", 2, 128, 2, 512, 30522, 512),
-    "bert-mini": _shape("bert", 4, 256, 4, 1024, 30522, 512),
-    "bert-small": _shape("bert", 4, 512, 8, 2048, 30522, 512),
-    "bert-medium": _shape("bert", 8, 512, 8, 2048, 30522, 512),
-    "bert-base": _shape("bert", 12, 768, 12, 3072, 30522, 512),
-    "bert-large": _shape("bert", 24, 1024, 16, 4096, 30522, 512),
-    "gpt2": _shape("gpt2", 12, 768, 12, 3072, 50257, 1024),
-    "gpt2-medium": _shape("gpt2", 24, 1024, 16, 4096, 50257, 1024),
-    "gpt2-large": _shape("gpt2", 36, 1280, 20, 5120, 50257, 1024),
-    "gpt2-xl": _shape("gpt2", 48, 1600, 25, 6400, 50257, 1024),
-    "tinyllama-1.1b": _shape("llama", 22, 2048, 32, 5632, 32000, 2048, kv_heads=4, tied=False),
-    "llama-7b": _shape("llama", 32, 4096, 32, 11008, 32000, 2048, tied=False),
-    "llama-2-7b": _shape("llama", 32, 4096, 32, 11008, 32000, 4096, tied=False),
-    "llama-3-8b": _shape("llama", 32, 4096, 32, 14336, 128256, 8192, kv_heads=8, tied=False),
-}
+@functools.cache
+def _preset_table(names: tuple[str, ...]) -> dict[str, Shape]:
+    from growdsl import families
+    from growdsl.hf_config import shape_from_config
 
-# A bare family name means its base preset; explicit dimensions override it.
-FAMILY_DEFAULT = {"bert": "bert-base", "gpt2": "gpt2", "llama": "llama-7b"}
-
-# Hugging Face config.json field names per family, for reading a local config.
-HF_FIELDS: dict[str, dict[str, str]] = {
-    "bert": {"layers": "num_hidden_layers", "hidden": "hidden_size", "heads": "num_attention_heads",
-             "ffn": "intermediate_size", "vocab": "vocab_size",
-             "positions": "max_position_embeddings"},
-    "gpt2": {"layers": "n_layer", "hidden": "n_embd", "heads": "n_head", "ffn": "n_inner",
-             "vocab": "vocab_size", "positions": "n_positions"},
-    "llama": {"layers": "num_hidden_layers", "hidden": "hidden_size",
-              "heads": "num_attention_heads", "kv_heads": "num_key_value_heads",
-              "ffn": "intermediate_size", "vocab": "vocab_size",
-              "positions": "max_position_embeddings", "head_dim": "head_dim",
-              "tied": "tie_word_embeddings"},
-}
+    return {name: shape_from_config(fam.name, dict(config), preset=True)
+            for fam in map(families.get, names) for name, config in fam.presets.items()}
 
 
-def derive_shape(base: Shape, values: dict[str, Any], stage: bool = False) -> Shape:
+PRESETS: Mapping[str, Shape] = _Presets()
+
+
+def derive_shape(base: Shape, values: dict[str, Any], stage: bool = False,
+                 seq_sets_positions: bool = True) -> Shape:
     """`base` with `values` set, and the fields that follow from them recomputed: a hidden
     size given without heads keeps the head size (growth copies whole heads), key/value
-    heads keep their ratio to heads, and for a whole model (`stage=False`) `seq` and
-    `positions` follow each other."""
+    heads keep their ratio to heads, and for a whole model (`stage=False`) `positions`
+    sets `seq` and, unless `seq_sets_positions` is False (a config's limit, a rotary
+    model's), `seq` sets `positions`."""
     values = dict(values)
     hidden = values.get("hidden", base.hidden)
     keeps_head_size = "heads" not in values and "head_dim" not in values
@@ -123,7 +152,7 @@ def derive_shape(base: Shape, values: dict[str, Any], stage: bool = False) -> Sh
     if "head_dim" not in values:
         keeps = hidden == base.hidden and heads == base.heads
         values["head_dim"] = base.head_dim if keeps else max(1, hidden // max(1, heads))
-    if not stage and "seq" in values and "positions" not in values:
+    if not stage and seq_sets_positions and "seq" in values and "positions" not in values:
         values["positions"] = max(values["seq"], 1)
     if not stage and "positions" in values and "seq" not in values:
         values["seq"] = values["positions"]

@@ -12,7 +12,7 @@ import pytest
 
 from bench.runs import SPECS, Variant, variant_text
 from growdsl.checks import check_plan
-from growdsl.lower import lower_text
+from growdsl.driver import load_text
 
 WORDS = ["the", "king", "queen", "lord", "lady", "my", "thy", "good", "night", "day", "love",
          "death", "sword", "crown", "speak", "come", "go", "hath", "doth", "what", "say"]
@@ -37,7 +37,7 @@ def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_bench_spec_variants_pass_the_checks(spec: Path, variant: Variant) -> None:
     text = spec.read_text()
     out = variant_text(text, variant)
-    _, plan = lower_text(out, str(spec))
+    _, plan = load_text(out, str(spec))
     assert not check_plan(plan)
     assert all(s.train.seed == variant.seed for s in plan.stages)
     if variant.train:

@@ -69,7 +69,7 @@ def test_a_failed_download_is_a_located_error_not_a_traceback(
 def test_demo_spec_checks_clean() -> None:
     from growdsl.checks import check_plan
     from growdsl.cli.run import DEMO_SPEC
-    from growdsl.lower import load
+    from growdsl.driver import load
 
     _, plan = load(DEMO_SPEC)
     assert [d for d in check_plan(plan) if d.severity == "error"] == []

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from growdsl import ir_json
+from growdsl.driver import load
 from growdsl.errors import GrowError
-from growdsl.lower import load
 from tests.golden_util import GOLDEN, REPO, check_golden, relative
 
 OK = sorted((GOLDEN / "ok").glob("*.grow"))

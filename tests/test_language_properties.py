@@ -12,8 +12,8 @@ from lark import Lark
 
 from growdsl import ast, ir_json
 from growdsl.checks import check_plan
+from growdsl.driver import load_text
 from growdsl.errors import GrowError
-from growdsl.lower import lower_text
 from growdsl.parser import grammar_text, parse
 from growdsl.plan import build
 from growdsl.printer import print_file
@@ -28,7 +28,7 @@ KEYWORDS = {"model", "init", "train", "stage", "preserve", "from", "steps", "tok
 def _front_end(text: str) -> None:
     """Parse, lower, check, plan and emit; a user mistake is fine, anything else is a bug."""
     try:
-        _, plan = lower_text(text, "fuzz.grow")
+        _, plan = load_text(text, "fuzz.grow")
     except GrowError as error:
         assert error.render()
         return

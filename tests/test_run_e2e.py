@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import growdsl
-from growdsl.lower import lower_text
+from growdsl.driver import load_text
 
 pytestmark = pytest.mark.torch
 
@@ -149,7 +149,7 @@ def test_baseline_plan_has_the_plans_flop_budget() -> None:
     from growdsl.api import baseline_plan
     from growdsl.flops import stage_flops
 
-    _, plan = lower_text(textwrap.dedent(BERT))
+    _, plan = load_text(textwrap.dedent(BERT))
     base = baseline_plan(plan)
     assert len(base.stages) == 1 and base.stages[0].shape == plan.target
     plan_flops = sum(stage_flops(s) for s in plan.stages)

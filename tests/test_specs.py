@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from growdsl import ir_json
-from growdsl.cli.check import validate
+from growdsl.driver import validate
 from growdsl.parser import parse, read_source
 from growdsl.printer import print_file
 

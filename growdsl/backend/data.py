@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from growdsl import families
 from growdsl.backend.run_errors import fail
 
 VAL_FRACTION = 0.05
@@ -105,7 +106,7 @@ def train_tokenizer(texts: Any, family: str, vocab: int) -> PreTrainedTokenizerF
         for i in range(0, len(texts), 64):
             yield texts[i:i + 64]["text"]
 
-    if family == "bert":
+    if families.get(family).tokenizer == "WordPiece":
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tok.normalizer = normalizers.BertNormalizer(lowercase=True)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -161,7 +162,7 @@ def fits(tok: PreTrainedTokenizerBase, family: str, vocab: int) -> PreTrainedTok
     smallest vocabulary that works."""
     if len(tok) <= vocab:
         return tok
-    kind = "WordPiece" if family == "bert" else "byte-level BPE"
+    kind = families.get(family).tokenizer
     fail("E713", f"the model's vocabulary ({vocab}) is too small for the {kind} tokenizer "
          f"trained on this corpus: its alphabet and special tokens alone take {len(tok)} "
          "entries", f"set `vocab={len(tok)}` or more in the spec's model")
@@ -177,9 +178,14 @@ class Specials:
     first_normal: int = 0
 
 
+def _mlm(family: str) -> bool:
+    """True for a masked-LM family: [CLS] first, masked positions predicted."""
+    return families.get(family).objective == "mlm"
+
+
 def specials_of(tok: PreTrainedTokenizerBase, family: str) -> Specials:
     normal = max(tok.all_special_ids) + 1 if tok.all_special_ids else 0
-    if family == "bert":
+    if _mlm(family):
         return Specials(sep=int(tok.sep_token_id), cls=int(tok.cls_token_id),
                         mask=int(tok.mask_token_id), first_normal=normal)
     eos = tok.eos_token_id if tok.eos_token_id is not None else tok.sep_token_id
@@ -212,7 +218,7 @@ class Corpus:
 
     def content(self, seq: int) -> int:
         """Stream tokens per sample (BERT spends one position on `[CLS]`)."""
-        return seq - 1 if self.family == "bert" else seq
+        return seq - 1 if _mlm(self.family) else seq
 
     def blocks(self, seq: int, val: bool = False) -> int:
         return len(self.val_ids if val else self.train_ids) // self.content(seq)
@@ -220,7 +226,7 @@ class Corpus:
     def block(self, index: int, seq: int, val: bool = False) -> np.ndarray:
         n = self.content(seq)
         ids = (self.val_ids if val else self.train_ids)[index * n:(index + 1) * n]
-        return np.concatenate([[self.specials.cls], ids]) if self.family == "bert" else ids
+        return np.concatenate([[self.specials.cls], ids]) if _mlm(self.family) else ids
 
     def sample_index(self, k: int, seq: int) -> int:
         """The block that global sample `k` reads (a fresh permutation every epoch)."""
@@ -251,7 +257,7 @@ class Corpus:
     def _inputs(self, rows: list[np.ndarray], keys: list[int], mlm_p: float,
                 stream: int) -> dict[str, torch.Tensor]:
         ids_BT = torch.from_numpy(np.stack(rows).astype(np.int64))
-        if self.family != "bert":
+        if not _mlm(self.family):
             return {"input_ids": ids_BT, "labels": ids_BT.clone()}
         masked = [self._mask(row, key, mlm_p, stream) for row, key in zip(rows, keys, strict=True)]
         return {

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from growdsl import families
 from growdsl.backend import checkpoint as ckpt
 from growdsl.backend import distributed, faults
 from growdsl.backend.checkpoint import RunState
@@ -52,8 +53,11 @@ from growdsl.backend.train import (
 )
 from growdsl.backend.transition import schedule_for, transition
 from growdsl.errors import GrowError
+from growdsl.families import INERT
 from growdsl.flops import train_flops_per_step
+from growdsl.hf_config import METADATA
 from growdsl.ir import Plan, Stage
+from growdsl.shapes import Shape
 from growdsl.source import Source
 
 log = logging.getLogger("growdsl.run")
@@ -167,8 +171,9 @@ def start(plan: Plan, source: Source, opts: Options) -> Run:
                  f"{d.world} ranks", "choose a world size that divides every stage's batch",
                  source, stage.span)
     tok_dir = first.train.tokenizer
+    tok_path = source.directory / tok_dir if tok_dir else init_tokenizer(plan, source)
     ready = distributed.on_main_first(lambda: prepare_corpus(
-        data_path(plan, source, opts), source.directory / tok_dir if tok_dir else None,
+        data_path(plan, source, opts), tok_path,
         plan.target.family, plan.target.vocab, max(s.shape.seq for s in plan.stages),
         first.train.seed, cache_dir()))
     assert ready is not None
@@ -208,6 +213,33 @@ def start(plan: Plan, source: Source, opts: Options) -> Run:
     return run
 
 
+# Files that make a directory a saved Hugging Face tokenizer.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")
+
+
+def init_tokenizer(plan: Plan, source: Source) -> Path | None:
+    """With `init from DIR` and no `tokenizer =`, the checkpoint's own tokenizer (the one
+    its embeddings were trained with), when DIR holds one; else None (one is trained)."""
+    if plan.init is None:
+        return None
+    path = source.directory / plan.init
+    return path if any((path / name).is_file() for name in TOKENIZER_FILES) else None
+
+
+def settings_diff(loaded: Shape, wanted: Shape) -> list[str]:
+    """Config fields that the starting checkpoint and the plan's model both set, to
+    different values."""
+    return [f"{key} {loaded.settings[key]!r} (the plan's model has {wanted.settings[key]!r})"
+            for key in sorted(set(loaded.settings) & set(wanted.settings))
+            if key not in METADATA and loaded.settings[key] != wanted.settings[key]
+            and _functional(wanted, key)]
+
+
+def _functional(shape: Shape, key: str) -> bool:
+    spec = families.get(shape.family).field(key)
+    return spec is None or spec.effect != INERT
+
+
 def initial_model(plan: Plan, source: Source) -> PreTrainedModel:
     """The first stage's model: fresh, or the spec's starting checkpoint (shape checked)."""
     from growdsl.backend.models import shape_of
@@ -228,6 +260,12 @@ def initial_model(plan: Plan, source: Source) -> PreTrainedModel:
                           for k in diff)
         fail("E714", f"starting checkpoint {plan.init} does not match the first stage: {shown}",
              "make the first stage's shape that of the checkpoint", source, plan.init_span)
+    fields = settings_diff(shape_of(model.config), first.shape)
+    if fields:
+        fail("E714", f"starting checkpoint {plan.init} has another config than the plan's "
+             f"model: {', '.join(fields)}",
+             f"read the model from the checkpoint: `model {first.shape.family} from "
+             f"\"{plan.init}\"`", source, plan.init_span)
     return model
 
 

@@ -20,41 +20,38 @@ from growdsl.backend.families import family
 from growdsl.backend.families.layout import Layout
 from growdsl.backend.pooling import PooledBertForMaskedLM
 from growdsl.backend.treatments import factorize_ffn, install_mask
+from growdsl.families import PER_LAYER
+from growdsl.hf_config import shape_from_config
 from growdsl.shapes import Shape
 
 _EXTRA = ("ffn", "ffn_share", "ffn_rank", "pool", "pool_mode", "seq", "submodels")
-# The config fields `config_for` derives from a shape (the rest are settings).
-_SHAPE_KEYS = {
-    "bert": ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-             "max_position_embeddings"),
-    "gpt2": ("n_embd", "n_layer", "n_head", "n_inner", "n_positions"),
-    "llama": ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-              "head_dim", "intermediate_size", "max_position_embeddings"),
-}
+
+
+def _specials(shape: Shape) -> dict[str, Any]:
+    """Token ids for a shape with no config of its own (a tiny test vocabulary), where the
+    family's defaults would fall outside it."""
+    return {"bos_token_id": 0, "eos_token_id": min(1, shape.vocab - 1), "pad_token_id": None}
 
 
 def config_for(shape: Shape, **overrides: Any) -> PretrainedConfig:
-    """The HF config of `shape` (FFN stored size, tied head, treatments in `growdsl`)."""
-    special = {"bos_token_id": 0, "eos_token_id": min(1, shape.vocab - 1), "pad_token_id": None}
-    common: dict[str, Any] = {"vocab_size": shape.vocab, "tie_word_embeddings": shape.tied,
-                              **special}
-    config: PretrainedConfig
-    if shape.family == "bert":
-        config = hf.BertConfig(hidden_size=shape.hidden, num_hidden_layers=shape.layers,
-                               num_attention_heads=shape.heads, intermediate_size=shape.ffn_stored,
-                               max_position_embeddings=shape.positions, **common)
-    elif shape.family == "gpt2":
-        config = hf.GPT2Config(n_embd=shape.hidden, n_layer=shape.layers, n_head=shape.heads,
-                               n_inner=shape.ffn_stored, n_positions=shape.positions, **common)
-    elif shape.family == "llama":
-        config = hf.LlamaConfig(hidden_size=shape.hidden, num_hidden_layers=shape.layers,
-                                num_attention_heads=shape.heads, num_key_value_heads=shape.kv_heads,
-                                head_dim=shape.head_dim, intermediate_size=shape.ffn_stored,
-                                max_position_embeddings=shape.positions, **common)
-    else:
-        raise ValueError(f"unknown family {shape.family!r}")
-    if shape.family != "llama" and shape.heads * shape.head_dim != shape.hidden:
+    """The HF config of `shape`: its `settings` (the user's config, carried) with its shape
+    fields (FFN stored size, tied head) and treatments in `growdsl`."""
+    fam = family(shape.family)
+    if not fam.free_head_dim and shape.heads * shape.head_dim != shape.hidden:
         raise ValueError(f"{shape.family}: heads x head_dim must equal hidden")
+    dims = {"layers": shape.layers, "hidden": shape.hidden, "heads": shape.heads,
+            "kv_heads": shape.kv_heads, "head_dim": shape.head_dim, "ffn": shape.ffn_stored,
+            "vocab": shape.vocab, "positions": shape.positions, "tied": shape.tied}
+    values: dict[str, Any] = dict(shape.settings)
+    for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        if key not in values:
+            values[key] = _specials(shape)[key]
+    for name, spec in values.items():
+        field = fam.field(name)
+        if field is not None and field.effect == PER_LAYER and isinstance(spec, list):
+            values[name] = per_layer(name, spec, shape.layers)
+    values.update({key: dims[name] for name, key in fam.hf_fields.items()})
+    config: PretrainedConfig = getattr(hf, fam.config_class)(**values)
     config.growdsl = {name: getattr(shape, name) for name in _EXTRA}
     for key, value in overrides.items():
         setattr(config, key, value)
@@ -62,48 +59,41 @@ def config_for(shape: Shape, **overrides: Any) -> PretrainedConfig:
 
 
 def derive_config(base: PretrainedConfig, shape: Shape) -> PretrainedConfig:
-    """`base` (a source checkpoint's config) with `shape`'s shape fields; every other
-    setting (activation, norm eps, rope, token ids, `architectures`) is kept."""
-    shaped = config_for(shape)
-    out = type(base).from_dict(base.to_dict())
-    for key in (*_SHAPE_KEYS[shape.family], "vocab_size", "tie_word_embeddings"):
-        setattr(out, key, getattr(shaped, key))
-    out.growdsl = shaped.growdsl
-    return out
+    """The config of `shape` grown from a checkpoint whose config is `base`: `shape`'s
+    settings are `base`'s (read by `shape_of`), and `base`'s `architectures` is kept."""
+    config = config_for(shape)
+    config.architectures = getattr(base, "architectures", None)
+    return config
+
+
+def per_layer(name: str, values: list[Any], layers: int) -> list[Any]:
+    """A per-layer config list for `layers` layers: a uniform one repeated (the planner
+    refuses depth growth of a mixed one)."""
+    if len(values) == layers:
+        return values
+    if len(set(map(str, values))) > 1:
+        raise ValueError(f"`{name}` differs between layers; growdsl cannot say what the "
+                         f"{layers} layers of the grown model have")
+    return [values[0]] * layers
 
 
 def shape_of(config: PretrainedConfig) -> Shape:
-    """The `Shape` a HF config describes (treatments read from `config.growdsl`)."""
+    """The `Shape` a HF config describes, the rest of the config in its `settings`
+    (treatments read from `config.growdsl`)."""
     extra = dict(getattr(config, "growdsl", None) or {})
-    fam = config.model_type
-    if fam == "bert":
-        dims = (config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
-                config.num_attention_heads, config.intermediate_size,
-                config.max_position_embeddings)
-    elif fam == "gpt2":
-        dims = (config.n_layer, config.n_embd, config.n_head, config.n_head,
-                config.n_inner or 4 * config.n_embd, config.n_positions)
-    elif fam == "llama":
-        dims = (config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
-                config.num_key_value_heads or config.num_attention_heads,
-                config.intermediate_size, config.max_position_embeddings)
-    else:
-        raise ValueError(f"unsupported model type {fam!r}")
-    layers, hidden, heads, kv, stored, positions = dims
-    head_dim = getattr(config, "head_dim", None) or hidden // heads
+    data = {k: v for k, v in config.to_dict().items() if not k.startswith("_")}
+    fam = family(config.model_type)
+    shape = shape_from_config(fam.name, data)
     share = int(extra.get("ffn_share", 1))
-    return Shape(family=fam, layers=layers, hidden=hidden, heads=heads, kv_heads=kv,
-                 head_dim=head_dim, ffn=int(extra.get("ffn", stored * share)),
-                 vocab=config.vocab_size, seq=int(extra.get("seq", positions)),
-                 positions=positions, tied=bool(config.tie_word_embeddings), ffn_share=share,
-                 ffn_rank=int(extra.get("ffn_rank", 0)), pool=int(extra.get("pool", 1)),
-                 pool_mode=str(extra.get("pool_mode", "mean")),
-                 submodels=int(extra.get("submodels", 1)))
+    return shape.replace(
+        ffn=int(extra.get("ffn", shape.ffn * share)), seq=int(extra.get("seq", shape.positions)),
+        ffn_share=share, ffn_rank=int(extra.get("ffn_rank", 0)), pool=int(extra.get("pool", 1)),
+        pool_mode=str(extra.get("pool_mode", "mean")), submodels=int(extra.get("submodels", 1)))
 
 
 def model_class(shape: Shape) -> type[PreTrainedModel]:
     """The HF class that runs `shape` (pooled BERT has its own subclass)."""
-    if shape.family == "bert" and shape.pool > 1:
+    if shape.pool > 1:
         return PooledBertForMaskedLM
     cls: type[PreTrainedModel] = getattr(hf, family(shape.family).model_class)
     return cls
@@ -132,10 +122,11 @@ def build_for_layout(config: PretrainedConfig, layout: Layout) -> PreTrainedMode
         return build_from_config(config, seed=None)
     if not is_plain(config):
         raise ValueError(f"a bare {layout.architecture} cannot carry growdsl's treatments")
-    cls = getattr(hf, family(layout.family).bare_class)
-    if layout.family == "bert":
-        pooler = any(key.startswith("bert.pooler.") for key, _ in layout.extra)
-        return cls(config, add_pooling_layer=pooler)
+    fam = family(layout.family)
+    cls = getattr(hf, fam.bare_class)
+    if fam.optional:        # BERT's pooler: built when the layout stores it
+        stored = {key for key, _ in layout.extra}
+        return cls(config, add_pooling_layer=any(key in stored for key, _ in fam.optional))
     return cls(config)
 
 

@@ -32,15 +32,17 @@ import torch
 from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, PretrainedConfig
 
+from growdsl import families
 from growdsl.backend.families import family
 from growdsl.backend.families.layout import Layout, detect
 from growdsl.backend.models import is_plain, shape_of
 from growdsl.backend.surgery import grow_lazy, plan_step, step_config
 from growdsl.backend.surgery.core import LazyState
 from growdsl.errors import Diagnostic, GrowError
+from growdsl.hf_config import field_problem
 from growdsl.ir import Growth
 from growdsl.operators import OpResult
-from growdsl.shapes import FAMILIES, Shape
+from growdsl.shapes import Shape
 from growdsl.source import Source
 
 WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.h5", "*.msgpack")
@@ -73,14 +75,18 @@ def read_config(src_dir: Path) -> tuple[PretrainedConfig, Shape]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise checkpoint_error(src_dir, "E730", f"config.json cannot be read: {error}",
                                None) from None
-    if model_type not in FAMILIES:
+    if model_type not in families.names():
         raise checkpoint_error(src_dir, "E731", f"model type `{model_type}` is not supported",
-                               f"growdsl grows model types {', '.join(FAMILIES)}")
+                               f"growdsl grows model types {', '.join(families.names())}")
     try:
         config = AutoConfig.from_pretrained(str(src_dir), local_files_only=True)
     except Exception as error:  # transformers raises many kinds for a bad config
         raise checkpoint_error(src_dir, "E730", f"config.json cannot be read: {error}",
                                None) from None
+    problem = field_problem(model_type, raw)
+    if problem:
+        raise checkpoint_error(src_dir, "E731", f"config.json: {problem}",
+                               "docs/operators.md lists the config fields growdsl carries")
     return config, shape_of(config)
 
 

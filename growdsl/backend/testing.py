@@ -9,14 +9,16 @@ from typing import Any
 
 import torch
 
+from growdsl import families
 from growdsl.ir import Growth, OpCall
-from growdsl.shapes import FAMILIES, Shape
+from growdsl.shapes import Shape
 
 
 def tiny_shape(family: str, *, layers: int = 2, heads: int = 2, kv_heads: int | None = None,
                head_dim: int = 4, hidden: int | None = None, ffn: int = 16, vocab: int = 23,
                positions: int = 16, tied: bool = True, **extra: Any) -> Shape:
-    """A small shape; `hidden` defaults to heads x head_dim (required for bert/gpt2)."""
+    """A small shape; `hidden` defaults to heads x head_dim (required where the family
+    has no free head size: bert, gpt2)."""
     return Shape(family=family, layers=layers, hidden=hidden or heads * head_dim, heads=heads,
                  kv_heads=kv_heads or heads, head_dim=head_dim, ffn=ffn, vocab=vocab,
                  seq=positions, positions=positions, tied=tied, **extra)
@@ -41,12 +43,13 @@ def shapes() -> Any:
 
     @st.composite
     def build(draw: Any) -> Shape:
-        family = draw(st.sampled_from(FAMILIES))
+        family = draw(st.sampled_from(families.names()))
+        fam = families.get(family)
         kv = draw(st.integers(1, 2))
-        group = draw(st.integers(1, 2)) if family == "llama" else 1
+        group = draw(st.integers(1, 2)) if fam.grouped_query else 1
         head_dim = draw(st.sampled_from([2, 4]))
         hidden = None
-        if family == "llama":
+        if fam.free_head_dim:
             hidden = kv * group * draw(st.integers(1, 6))
         return tiny_shape(family, layers=draw(st.integers(1, 4)), heads=kv * group,
                           kv_heads=kv, head_dim=head_dim, hidden=hidden,

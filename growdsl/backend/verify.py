@@ -56,7 +56,7 @@ def _batch(shape: Shape, seed: int) -> dict[str, torch.Tensor]:
     length = min(16, shape.positions)
     ids = torch.randint(0, shape.vocab, (2, length), generator=gen)
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    if shape.family == "bert" and shape.pool > 1:
+    if shape.pool > 1:
         batch["mlm_positions"] = torch.randint(1, length, (2, 3), generator=gen)
     return batch
 

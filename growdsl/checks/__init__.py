@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from growdsl.checks import budgets, preservation, schedule, shapes
+from growdsl.checks import budgets, fields, preservation, schedule, shapes
 from growdsl.errors import Diagnostic
 from growdsl.ir import Plan
 from growdsl.plan import StageGraph, build
 
 Pass = Callable[[Plan, StageGraph], list[Diagnostic]]
 
-PASSES: tuple[Pass, ...] = (shapes.run, schedule.run, preservation.run, budgets.run)
+PASSES: tuple[Pass, ...] = (shapes.run, fields.run, schedule.run, preservation.run,
+                            budgets.run)
 
 
 def check_graph(graph: StageGraph) -> list[Diagnostic]:

@@ -5,6 +5,7 @@ stage is the target in every field."""
 
 from __future__ import annotations
 
+from growdsl import families
 from growdsl.errors import Diagnostic
 from growdsl.ir import Plan, Stage
 from growdsl.operators import REGISTRY, TRAINING_ONLY, structural_diff
@@ -58,7 +59,7 @@ def shape_problems(s: Shape) -> list[Problem]:
     if s.hidden % s.heads:
         out.append(("E403", f"{s.heads} heads do not divide the hidden size {s.hidden}",
                     _divisors_help("heads", s.hidden, s.heads)))
-    elif s.family != "llama" and s.heads * s.head_dim != s.hidden:
+    elif not families.get(s.family).free_head_dim and s.heads * s.head_dim != s.hidden:
         out.append(("E403", f"{s.heads} heads of size {s.head_dim} do not make the hidden size "
                     f"{s.hidden}", f"{s.family} needs heads x head size = hidden"))
     if s.heads % s.kv_heads:
@@ -87,9 +88,10 @@ def _pooling(s: Shape) -> list[Problem]:
     window may be short: [CLS] + ceil((T-1)/p) positions)."""
     if s.pool <= 1:
         return []
-    if s.family != "bert":
-        return [("E409", f"embedding pooling (pool={s.pool}) is only implemented for BERT, not "
-                 f"{s.family}", "drop `pool=`: CompoundGrow pools a bidirectional encoder's "
+    if not families.get(s.family).pooling:
+        pooled = ", ".join(n for n in families.names() if families.get(n).pooling)
+        return [("E409", f"embedding pooling (pool={s.pool}) is only implemented for {pooled}, "
+                 f"not {s.family}", "drop `pool=`: CompoundGrow pools a bidirectional encoder's "
                  "queries; a causal LM predicts at every position")]
     if s.pool > s.seq - 1:
         return [("E406", f"pooling window {s.pool} is longer than the {s.seq - 1} positions "

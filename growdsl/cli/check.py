@@ -8,11 +8,8 @@ from typing import Annotated
 
 import typer
 
-from growdsl import api
 from growdsl.cli import app
 from growdsl.errors import Diagnostic, GrowError
-from growdsl.ir import Plan
-from growdsl.plan import StageGraph
 from growdsl.source import Source
 
 FilesArg = Annotated[list[Path], typer.Argument(help=".grow files", show_default=False)]
@@ -23,23 +20,13 @@ def report(error: GrowError) -> None:
     print(error.render(), file=sys.stderr)
 
 
-def validate(path: Path) -> tuple[Source, Plan]:
-    """Load a plan and run every static check on it; raise GrowError on any mistake."""
-    source, graph = validate_graph(path)
-    return source, graph.plan
-
-
-def validate_graph(path: Path) -> tuple[Source, StageGraph]:
-    """`validate`, returning the stage graph the checks built (for `growdsl plan`)."""
-    spec = api.load(path)
-    return spec.source, api.analyse(spec)
-
-
 @app.command()
 def check(files: FilesArg,
           verbose: Annotated[bool, typer.Option("-v", "--verbose",
                                                 help="print a summary line")] = False) -> None:
     """Validate plans: silent with exit 0 when all are well; diagnostics and exit 1 if not."""
+    from growdsl.driver import validate
+
     failed = 0
     for path in files:
         try:
@@ -87,6 +74,7 @@ def fmt(files: FilesArg,
 @app.command()
 def emit(file: Annotated[Path, typer.Argument(help="a .grow file")]) -> None:
     """Print the plan's IR as JSON (validated against the schema)."""
+    from growdsl.driver import validate
     from growdsl.ir_json import dumps
 
     try:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from growdsl.cli import app
-from growdsl.cli.check import report, validate_graph
+from growdsl.cli.check import report
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.plan import StageGraph, plot_schedule, to_dot, to_json, to_mermaid
 from growdsl.source import Source
@@ -41,6 +41,8 @@ def plan(file: Annotated[Path, typer.Argument(help="a .grow file")],
                                                         "(.png, .svg or .pdf)")
                          ] = None) -> None:
     """Check a plan, then print its stages, FLOPs against scratch, and growth verdicts."""
+    from growdsl.driver import validate_graph
+
     try:
         if plot is not None:
             plot_target(plot)

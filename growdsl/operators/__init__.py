@@ -55,13 +55,13 @@ class GrowthStepError(ShapeError):
 
 
 def structural_diff(a: Shape, b: Shape) -> list[str]:
-    """The weight-bearing fields on which `a` and `b` differ (training-only fields and the
-    pooling mode of an unpooled model left out)."""
+    """The weight-bearing fields on which `a` and `b` differ (training-only fields, the
+    pooling mode of an unpooled model and the carried config `settings` left out)."""
     skip = set(TRAINING_ONLY)
     if a.pool == 1 and b.pool == 1:
         skip.add("pool_mode")
     return [f.name for f in dataclasses.fields(Shape)
-            if f.name not in skip and getattr(a, f.name) != getattr(b, f.name)]
+            if f.compare and f.name not in skip and getattr(a, f.name) != getattr(b, f.name)]
 
 
 def resolve_args(op: Operator, args: dict[str, ArgValue]) -> dict[str, ArgValue]:

@@ -3,6 +3,7 @@ heads, key/value heads and FFN size grow with the head size fixed."""
 
 from __future__ import annotations
 
+from growdsl import families
 from growdsl.operators._common import grows, needs_change, width_unshared
 from growdsl.operators.base import ShapeError
 from growdsl.shapes import Shape
@@ -12,7 +13,7 @@ WIDTH_DIMS = ("hidden", "heads", "kv_heads", "ffn")
 
 def norm_name(shape: Shape) -> str:
     """The family's normalization layer, for verdict texts."""
-    return "RMSNorm" if shape.family == "llama" else "LayerNorm"
+    return families.get(shape.family).norm
 
 
 def grow_width(op: str, src: Shape, dst: Shape) -> Shape:
@@ -32,7 +33,7 @@ def grow_width(op: str, src: Shape, dst: Shape) -> Shape:
 def same_head_size(src: Shape, dst: Shape) -> str:
     """Help for a head-size mismatch: the head count that gives this stage (the one the
     growth step leaves) the next stage's head size, or the other way round."""
-    if src.family == "llama":
+    if families.get(src.family).free_head_dim:
         return f"give this stage `head_dim={dst.head_dim}`, the next stage's head size"
     if src.hidden % dst.head_dim == 0:
         return (f"give this stage heads={src.hidden // dst.head_dim}: hidden {src.hidden} in "

@@ -6,13 +6,14 @@ grows, new rows copied from the old ones or zero. Outputs on sequences no longer
 old table are unchanged, which is what the `exact` verdict claims: the smaller model takes no
 longer input, so there is nothing to compare there (growth-operators.md section 6's "longer
 sequence: no" is about training on the new positions, which the verdict does not cover).
-Rotary models (LLaMA) have no table: only the limit moves.
+Rotary models (LLaMA and its kin) have no table: only the limit moves.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from growdsl import families
 from growdsl.ir import ArgValue
 from growdsl.operators._common import grows, needs_change
 from growdsl.operators.base import EXACT, Param, Verdict
@@ -37,7 +38,7 @@ class Extend:
         return out
 
     def verdict(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Verdict:
-        if src.family == "llama":
+        if families.get(src.family).positions == "rotary":
             return Verdict(kind=EXACT, reason=f"rotary positions have no table; the limit "
                                               f"{src.positions} -> {dst.positions} only moves")
         init = args["init"]

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from growdsl import families
 from growdsl.ir import ArgValue
 from growdsl.operators._common import grows, needs_change
 from growdsl.operators.base import EXACT, Param, ShapeError, Verdict
 from growdsl.shapes import Shape
-
-PRE_LN = ("gpt2", "llama")
 
 
 class Identity:
@@ -32,7 +31,7 @@ class Identity:
     dims: ClassVar[tuple[str, ...]] = ("layers",)
 
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
-        if src.family not in PRE_LN:
+        if not families.get(src.family).pre_ln:
             raise ShapeError(
                 f"`identity` needs a pre-LN model, but {src.family} is post-LN: "
                 "a zeroed block is still followed by LayerNorm",

@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from growdsl.backend.families import Axes, WeightMap, family, space_sizes, weight_map
+from growdsl.families import Axes, WeightMap, space_sizes, weight_map
+from growdsl.families import get as family
 from growdsl.shapes import Shape
 
 

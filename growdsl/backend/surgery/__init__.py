@@ -32,6 +32,7 @@ from growdsl.backend.surgery import (
     unshare,
 )
 from growdsl.backend.surgery.core import Ctx, LazyState, lazy, materialize
+from growdsl.hf_config import operator_problems
 from growdsl.ir import ArgValue, Growth
 from growdsl.operators import REGISTRY, OpResult, apply_growth, resolve_args, structural_diff
 from growdsl.shapes import Shape
@@ -60,6 +61,10 @@ class Grown:
 def plan_step(src: Shape, dst: Shape, growth: Growth) -> tuple[Shape, list[OpResult]]:
     """The static walk of a growth step; the final shape must match `dst`'s weights."""
     final, steps = apply_growth(src, dst, growth)
+    for call, before, _after, _verdict in steps:
+        problems = operator_problems(before, call.name, REGISTRY[call.name].dims)
+        if problems:
+            raise ValueError("; ".join(problems))
     diff = structural_diff(final, dst)
     if diff:
         raise ValueError(f"the growth step leaves {', '.join(diff)} different from the target")

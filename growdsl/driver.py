@@ -1,0 +1,83 @@
+"""The front end's pipeline, read top to bottom: read a `.grow` file (and the config.json
+files it names), parse it, lower it to the IR, and run the planner's checks.
+
+Every other module does one of these steps and reads no file of the user's; this is the
+one place that strings them together.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from growdsl import ast
+from growdsl.errors import GrowError
+from growdsl.ir import Plan
+from growdsl.lower import lower
+from growdsl.lower_common import unquote
+from growdsl.lower_model import ConfigFile, Configs
+from growdsl.parser import parse, read_source
+from growdsl.source import Source
+
+if TYPE_CHECKING:
+    from growdsl.plan import StageGraph
+
+
+def load(path: str | Path) -> tuple[Source, Plan]:
+    """Read, parse and lower a `.grow` file; raise GrowError listing every mistake."""
+    return _lowered(read_source(path))
+
+
+def load_text(text: str, path: str = "<string>") -> tuple[Source, Plan]:
+    """Parse and lower `.grow` text (for tests and tools); `from` paths are read relative
+    to `path`'s folder.
+
+    >>> source, plan = load_text("model gpt2\\nstage 10:")
+    >>> plan.model.family, plan.stages[0].steps
+    ('gpt2', 10)
+    """
+    return _lowered(Source(path=path, text=text))
+
+
+def _lowered(source: Source) -> tuple[Source, Plan]:
+    file = parse(source)
+    return source, lower(file, source, read_configs(file, source))
+
+
+def read_configs(file: ast.File, source: Source) -> Configs:
+    """The config.json of every `model ... from "DIR"` of `file`, by DIR as written
+    (relative to the spec's folder); a file that cannot be read carries why."""
+    out: dict[str, ConfigFile] = {}
+    for decl in file.statements:
+        if isinstance(decl, ast.ModelDecl) and decl.config is not None:
+            where = unquote(decl.config.text)
+            out[where] = _read_config(source.directory, where)
+    return out
+
+
+def _read_config(directory: Path, where: str) -> ConfigFile:
+    shown = Path(where) / "config.json"
+    try:
+        data = json.loads((directory / shown).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return ConfigFile(shown=str(shown), error=getattr(exc, "strerror", None) or str(exc))
+    return ConfigFile(shown=str(shown), data=data)
+
+
+def validate(path: str | Path) -> tuple[Source, Plan]:
+    """Load a plan and run every static check on it; raise GrowError on any mistake."""
+    source, graph = validate_graph(path)
+    return source, graph.plan
+
+
+def validate_graph(path: str | Path) -> tuple[Source, StageGraph]:
+    """`validate`, returning the stage graph the checks built (for `growdsl plan`); whether
+    the plan passes is `growdsl.gate`'s decision, the same one `run` is admitted by."""
+    from growdsl import gate  # networkx: only when a plan is checked
+
+    source, plan = load(path)
+    graph, errors = gate.blocking(plan, source)
+    if errors:
+        raise GrowError(errors)
+    return source, graph

@@ -1,0 +1,128 @@
+"""The model families: one file each (`bert`, `gpt2`, `llama`, `qwen2`, `mistral`), found
+through a registry that a user's package extends with an entry point (no torch here).
+
+A package adds a family the way `AutoConfig.register` adds a config class: it builds a
+`Family` and names it in its `pyproject.toml`,
+
+    [project.entry-points."growdsl.families"]
+    myfam = "mypkg.growdsl_family:FAMILY"
+
+or calls `growdsl.families.register(FAMILY)` before using growdsl. See docs/families.md.
+Everything the rest of growdsl asks about a family goes through `get(name)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+from growdsl.families.base import (
+    CARRIED,
+    COMMON_FIELDS,
+    INERT,
+    PER_LAYER,
+    REFUSED,
+    TENSORS,
+    Axes,
+    Family,
+    Field,
+    Tensor,
+    WeightMap,
+)
+
+if TYPE_CHECKING:
+    from growdsl.shapes import Shape
+
+__all__ = ["CARRIED", "COMMON_FIELDS", "ENTRY_POINT_GROUP", "INERT", "PER_LAYER", "REFUSED",
+           "TENSORS", "Axes", "Family", "Field", "Tensor", "WeightMap", "get", "names",
+           "register", "space_sizes", "tensor_shapes", "weight_map"]
+
+ENTRY_POINT_GROUP = "growdsl.families"
+BUILTIN = ("bert", "gpt2", "llama", "qwen2", "mistral")
+
+_REGISTRY: dict[str, Family] = {}
+_loaded = False
+
+
+def register(family: Family, *, replace: bool = False) -> None:
+    """Make `family` known under `family.name` (its HF `model_type`)."""
+    if not isinstance(family, Family):
+        raise TypeError(f"expected a growdsl.families.Family, got {type(family).__name__}")
+    if family.name in _REGISTRY and not replace and _REGISTRY[family.name] is not family:
+        raise ValueError(f"a family `{family.name}` is already registered")
+    _REGISTRY[family.name] = family
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for name in BUILTIN:
+        register(importlib.import_module(f"growdsl.families.{name}").FAMILY)
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.name in _REGISTRY:
+            continue
+        register(point.load())
+
+
+def names() -> tuple[str, ...]:
+    """Every registered family's name."""
+    _load()
+    return tuple(_REGISTRY)
+
+
+def get(name: str) -> Family:
+    """The family `name`; KeyError (naming the known ones) when there is none."""
+    _load()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no model family `{name}` (known: {', '.join(_REGISTRY)})") from None
+
+
+def _factorized(fam: Family, axes: WeightMap) -> WeightMap:
+    """Replace each FFN matrix `m` by `m.0` (in -> rank) and `m.1` (rank -> out)."""
+    out: WeightMap = {}
+    for suffix, ax in axes.items():
+        module, _, leaf = suffix.rpartition(".")
+        if module not in (*fam.ffn_in, fam.ffn_out):
+            out[suffix] = ax
+            continue
+        if leaf == "bias":
+            out[f"{module}.1.bias"] = ax
+            continue
+        o_ax, i_ax = (ax[1], ax[0]) if fam.conv1d else (ax[0], ax[1])
+        out[f"{module}.0.weight"] = (("R", "o"), i_ax)
+        out[f"{module}.1.weight"] = (o_ax, ("R", "i"))
+    return out
+
+
+def weight_map(shape: Shape) -> WeightMap:
+    """Every stored tensor of the model `shape` describes, with its axes' spaces; tied
+    copies (a tied head) are left out: they are re-tied by the model, never stored twice."""
+    fam = get(shape.family)
+    layer = fam.layer_axes(shape)
+    if shape.ffn_rank:
+        layer = _factorized(fam, layer)
+    out: WeightMap = dict(fam.global_axes(shape))
+    for i in range(shape.layers):
+        for suffix, ax in layer.items():
+            out[fam.layer_key(i, suffix)] = ax
+    return out
+
+
+def space_sizes(shape: Shape, type_vocab: int | None = None) -> dict[str, int]:
+    """The length of every space for `shape`."""
+    q, kv = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
+    types = type_vocab if type_vocab is not None else int(shape.settings.get("type_vocab_size", 2))
+    return {"D": shape.hidden, "Q": q, "KV": kv, "QKV": q + 2 * kv, "F": shape.ffn_stored,
+            "R": shape.ffn_rank, "V": shape.vocab, "P": shape.positions, "T": types}
+
+
+def tensor_shapes(shape: Shape, type_vocab: int | None = None) -> dict[str, tuple[int, ...]]:
+    """Every stored tensor's shape, without building the model."""
+    size = space_sizes(shape, type_vocab)
+    return {key: tuple(size[space] for space, _ in axes)
+            for key, axes in weight_map(shape).items()}

@@ -1,0 +1,69 @@
+"""Lowering of training settings: the `train { }` block, and a stage's own overrides of it
+(which may not set the plan-wide keys)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from fractions import Fraction
+from functools import partial
+from typing import Any
+
+from growdsl import ast
+from growdsl.errors import did_you_mean, one_of
+from growdsl.evaluate import real, whole
+from growdsl.ir import Train
+from growdsl.keys import TRAIN_KEYS
+from growdsl.lower_common import Collector, unquote
+
+
+def lower_train(c: Collector, items: Iterable[ast.Item], base: Train,
+                stage: bool = False) -> Train:
+    """`base` with `items` applied; a stage's items (`stage=True`) may repeat nothing of
+    `base` but may not set plan-wide keys. Mistakes are recorded on `c`."""
+    changes: dict[str, Any] = {}
+    for item in items if stage else c.once(items, str):
+        if stage and item.key in TRAIN_KEYS and TRAIN_KEYS[item.key].plan_wide:
+            c.error("E212", f"`{item.key}` applies to the whole plan", item.key_span,
+                    "set it in `train { }`, not in a stage")
+            continue
+        if item.key not in TRAIN_KEYS:
+            c.error("E204", f"unknown training key `{item.key}`", item.key_span,
+                    did_you_mean(item.key, TRAIN_KEYS) or one_of(TRAIN_KEYS))
+            continue
+        value = _value(c, item)
+        if value is not None:
+            changes[item.key] = value
+    return dataclasses.replace(base, **changes)
+
+
+def _value(c: Collector, item: ast.Item) -> Any:
+    spec = TRAIN_KEYS[item.key]
+    node, env = item.value, dict[str, Fraction]()
+    if spec.choices:
+        return c.word(node, item.key, spec.choices)
+    if spec.type == "path":
+        if isinstance(node, ast.String):
+            return unquote(node.text)
+        c.error("E305", f"`{item.key}` takes a path in quotes", node.span,
+                f'e.g. {item.key} = "data/corpus.txt"')
+        return None
+    if spec.type == "betas":
+        return _betas(c, node)
+    if spec.type == "int":
+        top = int(spec.maximum) if spec.maximum is not None else 10**18
+        return c.attempt(partial(whole, node, env, item.key, int(spec.minimum or 0), top), None)
+    return c.attempt(partial(real, node, env, item.key, spec.minimum, spec.maximum), None)
+
+
+def _betas(c: Collector, node: ast.Value) -> tuple[float, float] | None:
+    if not (isinstance(node, ast.Tuple) and len(node.items) == 2):
+        c.error("E305", "`betas` takes two numbers", node.span, "e.g. betas = (0.9, 0.999)")
+        return None
+    b1, b2 = (c.attempt(partial(real, n, {}, "a beta", 0.0), None) for n in node.items)
+    if b1 is None or b2 is None:
+        return None
+    if max(b1, b2) >= 1:
+        c.error("E304", "Adam's betas must be below 1", node.span, "e.g. (0.9, 0.999)")
+        return None
+    return (b1, b2)
