@@ -79,3 +79,19 @@ def test_the_plain_pytorch_loop_example_runs(monkeypatch: pytest.MonkeyPatch,
     out = capsys.readouterr().out
     assert "grew stage1 -> stage2: stack (none)" in out
     assert "final model: 2 layers" in out
+
+
+def test_the_trainer_refuses_sub_models_with_E721(tmp_path: Path) -> None:
+    from transformers import TrainingArguments
+
+    from growdsl.errors import GrowError
+    from growdsl.integrations.hf_trainer import GrowthTrainer
+
+    spec = growdsl.load(text="model gpt2(layers=4, hidden=32, heads=2, vocab=320)\n"
+                             "stage 4: submodels=2\nstage 4:\n", name="sub.grow")
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    with pytest.raises(GrowError) as err:
+        GrowthTrainer(plan=spec, args=args, train_dataset=[])  # type: ignore[arg-type]
+    assert err.value.render().startswith(
+        "sub.grow:2:1: error[E721]: stage stage1 trains sub-models, which the Trainer "
+        "integration does not run")

@@ -39,6 +39,7 @@ from growdsl.backend import checkpoint as ckpt
 from growdsl.backend import distributed, faults
 from growdsl.backend.checkpoint import RunState
 from growdsl.backend.data import Corpus, prepare_corpus
+from growdsl.backend.equivalence import Diff
 from growdsl.backend.models import build_from_config, build_model, load_model, save_model
 from growdsl.backend.report import Metrics
 from growdsl.backend.run_dir import claim, plan_key
@@ -376,14 +377,17 @@ def grow(run: Run, src: Stage, dst: Stage) -> None:
     batch = run.corpus.val_batches(src.shape.seq, min(4, src.train.batch), 1,
                                    src.train.mlm_probability)[0]
     batch = {k: v.to(run.dev.device) for k, v in batch.items()}
-    done = transition(run.model, run.optimizer, src, dst, batch,
-                      bf16=run.dev.autocast is not None, source=run.source)
-    log.info("growth %s -> %s: %s; max abs diff %.3g, rel %.3g", src.name, dst.name, done.ops,
-             done.diff.max_abs, done.diff.max_rel)
     s = run.state
-    run.metrics.log("growth", stage=dst.index, step=0, global_step=s.global_step,
-                    tokens=s.tokens, flops=s.flops, wall=s.wall, max_abs_diff=done.diff.max_abs,
-                    max_rel_diff=done.diff.max_rel, note=done.ops)
+
+    def record(diff: Diff, ops: str) -> None:
+        log.info("growth %s -> %s: %s; max abs diff %.3g, rel %.3g", src.name, dst.name, ops,
+                 diff.max_abs, diff.max_rel)
+        run.metrics.log("growth", stage=dst.index, step=0, global_step=s.global_step,
+                        tokens=s.tokens, flops=s.flops, wall=s.wall, max_abs_diff=diff.max_abs,
+                        max_rel_diff=diff.max_rel, note=ops)
+
+    done = transition(run.model, run.optimizer, src, dst, batch,
+                      bf16=run.dev.autocast is not None, source=run.source, record=record)
     run.model, run.optimizer = done.model, done.optimizer
     run.scheduler = schedule_for(run.plan, dst, done.optimizer)
     run.state = dataclasses.replace(s, stage=dst.index, step=0, stage_done=False)

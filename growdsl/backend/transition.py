@@ -8,14 +8,15 @@ all call `transition`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from transformers import PreTrainedModel
 
-from growdsl.backend import distributed
-from growdsl.backend.equivalence import Diff, compare
+from growdsl.backend import distributed, equivalence
+from growdsl.backend.equivalence import Diff
 from growdsl.backend.optim_state import grow_optimizer
 from growdsl.backend.run_errors import fail
 from growdsl.backend.surgery import Grown, describe, grow_model
@@ -68,9 +69,12 @@ def schedule_for(plan: Plan, stage: Stage,
 
 def transition(model: PreTrainedModel, optimizer: torch.optim.Optimizer, src: Stage,
                dst: Stage, batch: dict[str, torch.Tensor], *, bf16: bool = False,
-               source: Source | None = None) -> Transition:
+               source: Source | None = None,
+               record: Callable[[Diff, str], None] | None = None) -> Transition:
     """Grow `model` (trained through `src`) and `optimizer` into `dst`'s, verified on `batch`
-    (already on the model's device). Sharded when a torchrun process group is active."""
+    (already on the model's device). Sharded when a torchrun process group is active.
+    `record(diff, ops)` is called once the models are compared, before a failed `preserve`
+    stops the run, so that the failing step is on record."""
     growth = src.growth or Growth(ops=())
     step_policy = policy(src, dst)
     sharded_opt = None
@@ -80,8 +84,10 @@ def transition(model: PreTrainedModel, optimizer: torch.optim.Optimizer, src: St
             model, optimizer, dst.shape, growth, step_policy, bf16)
     else:
         new_model, grown = grow_model(model, dst.shape, growth)
-    diff = compare(model, new_model, batch)
+    diff = equivalence.compare(model, new_model, batch)
     ops = ", ".join(f"{d['op']} ({d['verdict']})" for d in describe(grown)) or "(no operator)"
+    if record is not None:
+        record(diff, ops)
     if growth.preserve and diff.max_abs > PRESERVE_ATOL:
         fail("E718", f"growth step after stage `{src.name}` is declared `preserve` but changed "
              f"the logits by up to {diff.max_abs:.3g} (tolerance {PRESERVE_ATOL})",
