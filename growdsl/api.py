@@ -208,20 +208,31 @@ class RunResult:
 
 def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool = False,
         baseline: bool = False, allow_unverified: bool = False, data: str | Path | None = None,
-        compile: bool = False, quiet: bool = False) -> RunResult:
+        compile: bool = False, quiet: bool = False,
+        report_to: tuple[str, ...] | None = None) -> RunResult:
     """Train a plan (`growdsl run`): each stage, each growth step verified, checkpoints,
     metrics, and a report (beside a scratch baseline with `baseline`). The plan must pass
-    the planner's checks (`gate.admit`). GrowError for a user mistake."""
+    the planner's checks (`gate.admit`). `report_to` names the experiment trackers
+    (tensorboard, wandb, mlflow, trackio; default: TensorBoard when installed); `metrics.csv`
+    is always written. GrowError for a user mistake."""
     from growdsl import gate
     from growdsl.backend import distributed
     from growdsl.backend.executor import Options, execute
     from growdsl.backend.report import write_report
+    from growdsl.backend.trackers import check_names
 
     loaded = spec if isinstance(spec, Spec) else load(spec)
     folder = Path(out) if out is not None else Path("runs") / loaded.name
     gate.admit(loaded.plan, loaded.source, allow_unverified=allow_unverified)
+    if report_to is not None:
+        try:
+            check_names(tuple(report_to))
+        except GrowError as error:
+            raise GrowError([replace(d, source=loaded.source) for d in error.diagnostics]
+                            ) from None
     opts = Options(out=folder, resume=resume, data=Path(data) if data is not None else None,
-                   compile=compile, quiet=quiet)
+                   compile=compile, quiet=quiet,
+                   report_to=tuple(report_to) if report_to is not None else None)
     result = execute(loaded.plan, loaded.source, opts)
     if result.interrupted:
         return RunResult(out=folder, interrupted=True, report=None)

@@ -73,6 +73,7 @@ class Options:
     data: Path | None = None
     compile: bool = False
     quiet: bool = False
+    report_to: tuple[str, ...] | None = None    # trackers (None: TensorBoard when installed)
 
 
 @dataclass(kw_only=True)
@@ -204,8 +205,8 @@ def start(plan: Plan, source: Source, opts: Options) -> Run:
         scheduler = schedule_for(plan, stage, optimizer)
         state = ckpt.load_into(found, model, optimizer, scheduler)
     metrics = (Metrics(opts.out, resume_rows=state.log_rows, resume_step=state.global_step,
-                       write=d.main)
-               if opts.resume else Metrics(opts.out, write=d.main))
+                       write=d.main, report_to=opts.report_to)
+               if opts.resume else Metrics(opts.out, write=d.main, report_to=opts.report_to))
     run = Run(plan=plan, source=source, opts=opts, corpus=corpus, tokenizer=tok, dev=dev,
               metrics=metrics, model=model, optimizer=optimizer, scheduler=scheduler,
               state=state)

@@ -48,6 +48,13 @@ def _setup_logging(quiet: bool) -> None:
     logger.setLevel(logging.ERROR if rank else logging.WARNING if quiet else logging.INFO)
 
 
+def _names(report_to: str | None) -> tuple[str, ...] | None:
+    """`--report-to a,b` as a tuple of tracker names (None: the default)."""
+    if report_to is None:
+        return None
+    return tuple(n.strip() for n in report_to.split(",") if n.strip())
+
+
 def _finish(done: api.RunResult) -> int:
     """The exit code of a run (130: interrupted), its report's path printed."""
     if done.report is not None:
@@ -68,13 +75,16 @@ def run(spec: Annotated[Path, typer.Argument(help="a .grow file")],
         data: Annotated[Path | None, typer.Option(help="corpus (overrides the spec)")] = None,
         compile: Annotated[bool, typer.Option(help="torch.compile the model (CUDA)")] = False,
         quiet: Annotated[bool, typer.Option("-q", "--quiet", help="warnings only")] = False,
+        report_to: Annotated[str | None, typer.Option(
+            "--report-to", help="trackers, comma-separated: tensorboard (default), wandb, "
+                                "mlflow, trackio")] = None,
         ) -> None:
     """Train a plan: each stage, each growth step (verified), checkpoints, a report."""
     _setup_logging(quiet)
     try:
         done = api.run(spec, out=out, resume=resume, baseline=baseline,
                        allow_unverified=allow_unverified, data=data, compile=compile,
-                       quiet=quiet)
+                       quiet=quiet, report_to=_names(report_to))
         code = _finish(done)
     except GrowError as error:
         if _rank() == 0:
