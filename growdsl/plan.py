@@ -2,11 +2,12 @@
 growth step, its totals against the scratch baseline, and its exports (JSON, DOT, Mermaid,
 a schedule plot).
 
-Nodes are stage indices carrying the resolved architecture, parameter count, training,
-FLOPs, tokens and steps, each also cumulative (`cum_flops`, `cum_tokens`, `cum_steps`);
-edges carry the growth step's operators with each one's shapes and verdict (from
-`growdsl.operators.apply_growth`). Building never raises on a wrong plan: a growth step
-that does not apply records its error on the edge, for `growdsl.checks` to report.
+Nodes are stage indices, each carrying one frozen `StageNode` (the stage, its parameter
+count, FLOPs, tokens and steps, each also cumulative); edges carry one `GrowthResult`
+(each operator's `OpResult`: shapes and verdict, from `growdsl.operators.apply_growth`),
+or None for stages joined without growth. Read them through `StageGraph.node` and
+`StageGraph.edge`, never by attribute name. Building never raises on a wrong plan: a
+growth step that does not apply records its error on the edge, for `growdsl.checks`.
 """
 
 from __future__ import annotations
@@ -45,8 +46,32 @@ def grow_step(src: Stage, dst: Stage) -> GrowthResult:
         final, results = apply_growth(src.shape, dst.shape, src.growth)
     except GrowthStepError as err:
         return GrowthResult(ops=(), verdict=None, final=None, error=err)
-    return GrowthResult(ops=tuple(results), verdict=step_verdict([r[3] for r in results]),
+    return GrowthResult(ops=tuple(results), verdict=step_verdict([r.verdict for r in results]),
                         final=final)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StageNode:
+    """A node of the stage graph: a stage with its costs, own and cumulative up to it."""
+
+    stage: Stage
+    params: int
+    flops: float
+    tokens: int
+    steps: int
+    cum_flops: float
+    cum_tokens: int
+    cum_steps: int
+
+    def cumulative(self, metric: str) -> float:
+        """The cumulative cost in a limit's metric (`flops`, `tokens` or `steps`)."""
+        return {"flops": self.cum_flops, "tokens": self.cum_tokens,
+                "steps": self.cum_steps}[metric]
+
+
+# The one attribute each networkx node / edge carries (read only by StageGraph).
+_NODE = "node"
+_EDGE = "result"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,21 +85,40 @@ class StageGraph:
         """Stage indices in a deterministic topological order."""
         return list(nx.lexicographical_topological_sort(self.graph))
 
-    def node(self, index: int) -> dict[str, Any]:
-        return dict(self.graph.nodes[index])
+    def node(self, index: int) -> StageNode:
+        """Stage `index` with its costs."""
+        node: StageNode = self.graph.nodes[index][_NODE]
+        return node
+
+    def nodes(self) -> list[StageNode]:
+        """Every stage with its costs, in `order()`."""
+        return [self.node(i) for i in self.order()]
+
+    def edges(self) -> list[tuple[int, int]]:
+        """The (from, to) stage indices of every edge, sorted."""
+        return sorted(self.graph.edges)
+
+    def edge(self, src: int, dst: int) -> GrowthResult | None:
+        """What the growth step from stage `src` to `dst` does (None: no growth step)."""
+        result: GrowthResult | None = self.graph.edges[src, dst][_EDGE]
+        return result
+
+    def preceding(self, index: int) -> int | None:
+        """The stage before stage `index` (None for the first)."""
+        return next(iter(self.graph.predecessors(index)), None)
 
     def growth_into(self, index: int) -> GrowthResult | None:
         """The growth step into stage `index` (None for the first stage, or no growth)."""
-        preds = list(self.graph.predecessors(index))
-        return self.graph.edges[preds[0], index]["result"] if preds else None
+        prev = self.preceding(index)
+        return self.edge(prev, index) if prev is not None else None
 
     @property
     def total_flops(self) -> float:
-        return sum(self.graph.nodes[i]["flops"] for i in self.graph)
+        return sum(self.node(i).flops for i in self.graph)
 
     @property
     def total_tokens(self) -> int:
-        return sum(self.graph.nodes[i]["tokens"] for i in self.graph)
+        return sum(self.node(i).tokens for i in self.graph)
 
     @property
     def total_steps(self) -> int:
@@ -101,19 +145,18 @@ class StageGraph:
 def build(plan: Plan) -> StageGraph:
     """The stage graph of `plan` (never raises for a wrong plan)."""
     graph = nx.DiGraph(source=plan.source)
-    cum = {"flops": 0.0, "tokens": 0, "steps": 0}
+    cum_flops, cum_tokens, cum_steps = 0.0, 0, 0
     for stage in plan.stages:
-        own = {"flops": flops.stage_flops(stage), "tokens": stage.tokens, "steps": stage.steps}
-        for metric, value in own.items():
-            cum[metric] += value
-        graph.add_node(stage.index, stage=stage, **own,
-                       **{f"cum_{metric}": total for metric, total in cum.items()},
-                       params=flops.param_count(stage.shape))
+        own = flops.stage_flops(stage)
+        cum_flops, cum_tokens, cum_steps = (cum_flops + own, cum_tokens + stage.tokens,
+                                            cum_steps + stage.steps)
+        node = StageNode(stage=stage, params=flops.param_count(stage.shape), flops=own,
+                         tokens=stage.tokens, steps=stage.steps, cum_flops=cum_flops,
+                         cum_tokens=cum_tokens, cum_steps=cum_steps)
+        graph.add_node(stage.index, **{_NODE: node})
     for src, dst in zip(plan.stages, plan.stages[1:], strict=False):
-        if src.growth is not None:
-            graph.add_edge(src.index, dst.index, growth=src.growth, result=grow_step(src, dst))
-        else:
-            graph.add_edge(src.index, dst.index, growth=None, result=None)
+        result = grow_step(src, dst) if src.growth is not None else None
+        graph.add_edge(src.index, dst.index, **{_EDGE: result})
     return StageGraph(plan=plan, graph=graph)
 
 
@@ -127,9 +170,9 @@ def _growth_json(result: GrowthResult | None, stage: Stage) -> dict[str, Any] | 
     if stage.growth is None:
         return None
     out: dict[str, Any] = {"preserve": stage.growth.preserve, "seed": stage.growth.seed,
-                           "ops": [{"name": c.name, "args": _plain(c.args),
-                                    "verdict": _verdict_json(v)}
-                                   for c, _, _, v in (result.ops if result else ())]}
+                           "ops": [{"name": r.call.name, "args": _plain(r.call.args),
+                                    "verdict": _verdict_json(r.verdict)}
+                                   for r in (result.ops if result else ())]}
     out["verdict"] = _verdict_json(result.verdict if result else None)
     if result and result.error:
         out["error"] = result.error.message
@@ -142,19 +185,19 @@ def _plain(args: dict[str, Any]) -> dict[str, Any]:
 
 def stage_json(g: StageGraph, index: int) -> dict[str, Any]:
     """One stage as the JSON export writes it."""
-    data = g.node(index)
-    stage: Stage = data["stage"]
+    node = g.node(index)
+    stage = node.stage
     t = stage.train
-    prev = list(g.graph.predecessors(index))
+    prev = g.preceding(index)
     into = None
-    if prev:
-        into = _growth_json(g.growth_into(index), g.graph.nodes[prev[0]]["stage"])
+    if prev is not None:
+        into = _growth_json(g.growth_into(index), g.node(prev).stage)
     return {
         "index": index, "name": stage.name, "steps": stage.steps, "tokens": stage.tokens,
         **{f: getattr(stage.shape, f) for f in ARCH_FIELDS}, "family": stage.shape.family,
-        "ffn_stored": stage.shape.ffn_stored, "params": data["params"],
-        "flops": data["flops"], "cum_flops": data["cum_flops"],
-        "cum_tokens": data["cum_tokens"], "cum_steps": data["cum_steps"],
+        "ffn_stored": stage.shape.ffn_stored, "params": node.params,
+        "flops": node.flops, "cum_flops": node.cum_flops,
+        "cum_tokens": node.cum_tokens, "cum_steps": node.cum_steps,
         "train": {"batch": t.batch, "lr": t.lr, "warmup": t.warmup, "decay": t.decay,
                   "schedule": t.schedule, "optimizer": t.optimizer,
                   "optimizer_state": t.optimizer_state},
@@ -166,9 +209,8 @@ def to_dict(g: StageGraph) -> dict[str, Any]:
     """The whole plan: stages, growth steps and totals (`growdsl plan --format json`)."""
     stages = [stage_json(g, i) for i in g.order()]
     growth = []
-    for a, b in sorted(g.graph.edges):
-        src = g.graph.nodes[a]["stage"]
-        step = _growth_json(g.graph.edges[a, b]["result"], src)
+    for a, b in g.edges():
+        step = _growth_json(g.edge(a, b), g.node(a).stage)
         growth.append({"from": a, "to": b, **(step or {"ops": [], "verdict": None})})
     return {
         "source": g.plan.source, "stages": stages, "growth": growth,
@@ -183,8 +225,8 @@ def to_json(g: StageGraph) -> str:
 
 
 def _label(g: StageGraph, index: int) -> str:
-    s: Shape = g.graph.nodes[index]["stage"].shape
-    stage: Stage = g.graph.nodes[index]["stage"]
+    stage = g.node(index).stage
+    s = stage.shape
     extra = "".join([f" share={s.ffn_share}" if s.ffn_share > 1 else "",
                      f" rank={s.ffn_rank}" if s.ffn_rank else "",
                      f" pool={s.pool}" if s.pool > 1 else "",
@@ -194,12 +236,12 @@ def _label(g: StageGraph, index: int) -> str:
 
 
 def _edge_label(g: StageGraph, a: int, b: int) -> str:
-    result: GrowthResult | None = g.graph.edges[a, b]["result"]
+    result = g.edge(a, b)
     if result is None:
         return "(no growth)"
     if result.error is not None:
         return f"error: {result.error.call.name}"
-    names = ", ".join(c.name for c, *_ in result.ops)
+    names = ", ".join(r.call.name for r in result.ops)
     return f"{names} [{result.verdict.kind if result.verdict else '?'}]"
 
 
@@ -207,7 +249,7 @@ def to_dot(g: StageGraph) -> str:
     """Graphviz DOT text of the stage graph."""
     lines = ["digraph plan {", "  rankdir=LR;", "  node [shape=box];"]
     lines += [f'  s{i} [label="{_label(g, i)}"];' for i in g.order()]
-    lines += [f'  s{a} -> s{b} [label="{_edge_label(g, a, b)}"];' for a, b in sorted(g.graph.edges)]
+    lines += [f'  s{a} -> s{b} [label="{_edge_label(g, a, b)}"];' for a, b in g.edges()]
     return "\n".join([*lines, "}"]) + "\n"
 
 
@@ -215,7 +257,7 @@ def to_mermaid(g: StageGraph) -> str:
     """Mermaid flowchart text of the stage graph."""
     lines = ["flowchart LR"]
     lines += [f'  s{i}["{_label(g, i).replace(chr(92) + "n", "<br/>")}"]' for i in g.order()]
-    lines += [f'  s{a} -->|"{_edge_label(g, a, b)}"| s{b}' for a, b in sorted(g.graph.edges)]
+    lines += [f'  s{a} -->|"{_edge_label(g, a, b)}"| s{b}' for a, b in g.edges()]
     return "\n".join(lines) + "\n"
 
 
@@ -227,11 +269,10 @@ def plot_schedule(g: StageGraph, path: str) -> None:
     import matplotlib.pyplot as plt
 
     steps, params, cum = [0], [], [0.0]
-    for i in g.order():
-        node = g.graph.nodes[i]
-        steps.append(steps[-1] + node["steps"])
-        params.append(node["params"] / 1e6)
-        cum.append(node["cum_flops"])
+    for node in g.nodes():
+        steps.append(steps[-1] + node.steps)
+        params.append(node.params / 1e6)
+        cum.append(node.cum_flops)
     fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(7, 6))
     if params:
         top.stairs(params, steps, baseline=None, label="plan")

@@ -16,6 +16,7 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from growdsl import families
 from growdsl.backend.equivalence import Diff, compare
 from growdsl.backend.models import build_model, shape_of
 from growdsl.backend.surgery import grow_model
@@ -70,9 +71,10 @@ def check(verdict: str, diff: Diff, boost: float = 1.0) -> None:
 def wider(draw: st.DrawFn, src: Shape) -> Shape:
     """A width target: heads/kv x k (head size fixed), hidden to match, any larger FFN."""
     k_kv = draw(st.integers(1, 3))
-    k_group = draw(st.integers(1, 2)) if src.family == "llama" else 1
+    fam = families.get(src.family)
+    k_group = draw(st.integers(1, 2)) if fam.grouped_query else 1
     kv, heads = src.kv_heads * k_kv, src.heads * k_kv * k_group
-    if src.family == "llama":
+    if fam.free_head_dim:
         options = [h for h in range(src.hidden, 3 * max(src.hidden, heads) + 1) if h % heads == 0]
         multiples = [h for h in options if h % src.hidden == 0]
         hidden = draw(st.sampled_from(multiples or options) | st.sampled_from(options))
@@ -112,7 +114,7 @@ def test_depth_and_length_operators(src: Shape, data: st.DataObject, seed: int,
                                     boost: float) -> None:
     op = data.draw(st.sampled_from(["identity", "masked", "extend", "stack", "interleave"]))
     if op == "identity":
-        assume(src.family != "bert")
+        assume(families.get(src.family).pre_ln)
         where = data.draw(st.sampled_from(["append", "interleave"]))
         divisors = [d for d in range(1, src.layers + 1) if src.layers % d == 0]
         added = data.draw(st.sampled_from(divisors) if where == "interleave" else
@@ -152,9 +154,9 @@ def test_unfactor_is_exact(src: Shape, rank: int, seed: int) -> None:
     check(verdict, diff)
 
 
-@pytest.mark.parametrize("family", ["bert", "gpt2", "llama"])
+@pytest.mark.parametrize("family", families.BUILTIN)
 def test_two_operator_step_fpi_then_stack(family: str) -> None:
-    src = tiny_shape(family, layers=2, tied=family != "llama")
+    src = tiny_shape(family, layers=2, tied=not families.get(family).grouped_query)
     dst = src.replace(layers=4, hidden=16, heads=4, kv_heads=4, ffn=32)
     width, diff_width = measure(src, dst.replace(layers=2), ("fpi",), seed=3)
     assert width == EXACT and diff_width.max_abs <= ATOL
@@ -164,7 +166,7 @@ def test_two_operator_step_fpi_then_stack(family: str) -> None:
 
 # --- operators called not exact DO change the function -------------------------------------
 
-@pytest.mark.parametrize("family", ["bert", "gpt2", "llama"])
+@pytest.mark.parametrize("family", families.BUILTIN)
 def test_not_exact_operators_differ(family: str) -> None:
     src = tiny_shape(family, layers=2, heads=2, head_dim=4)
     cases = [

@@ -193,9 +193,9 @@ def test_apply_growth_chains_each_intermediate_shape(data: st.DataObject) -> Non
     ops = data.draw(st.permutations([OpCall(name="stack"), OpCall(name="fpi")]))
     final, results = apply_growth(src, dst, Growth(ops=tuple(ops)))
     assert final == dst
-    assert results[0][1] == src and results[-1][2] == dst
-    assert results[0][2] == results[1][1]
-    assert step_verdict([r[3] for r in results]).kind == NONE  # stacking never preserves
+    assert results[0].before == src and results[-1].after == dst
+    assert results[0].after == results[1].before
+    assert step_verdict([r.verdict for r in results]).kind == NONE  # stacking never preserves
 
 
 def test_fpi_verdicts() -> None:
@@ -254,7 +254,7 @@ def test_growth_step_error_names_the_operator() -> None:
     fixed = Growth(ops=(*growth.ops[:2], OpCall(name="unpool")))
     final, results = apply_growth(small, target, fixed)
     assert final == target and structural_diff(final, target) == []
-    assert [r[3].kind for r in results] == [NONE, EXACT, NONE]
+    assert [r.verdict.kind for r in results] == [NONE, EXACT, NONE]
 
 
 def test_structural_diff_ignores_training_only_fields() -> None:

@@ -86,12 +86,12 @@ def test_random_valid_plans_chain_and_check_clean(plan: Plan) -> None:
     graph = build(plan)
     assert graph.order() == [s.index for s in plan.stages]
     for src, dst in zip(plan.stages, plan.stages[1:], strict=False):
-        result = graph.graph.edges[src.index, dst.index]["result"]
-        assert result.error is None, result.error
+        result = graph.edge(src.index, dst.index)
+        assert result is not None and result.error is None, result
         assert structural_diff(result.final, dst.shape) == []
-        assert result.ops[0][1] == src.shape
-        for (_, _, after, _), (_, before, _, _) in zip(result.ops, result.ops[1:], strict=False):
-            assert after == before
+        assert result.ops[0].before == src.shape
+        for first, second in zip(result.ops, result.ops[1:], strict=False):
+            assert first.after == second.before
     assert check_plan(plan) == []
     data = to_dict(graph)
     assert len(data["stages"]) == len(plan.stages)

@@ -37,11 +37,11 @@ from transformers import PreTrainedModel
 
 from growdsl.errors import GrowError
 from growdsl.ir import Growth
+from growdsl.operators import REGISTRY
 from growdsl.shapes import Shape
 
 log = logging.getLogger("growdsl.run")
 T = TypeVar("T")
-SHARD_LOCAL_OPS = frozenset({"stack", "interleave", "identity", "unpool"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -256,13 +256,14 @@ def grow_sharded(model: PreTrainedModel, optimizer: torch.optim.Optimizer, dst: 
 
     src = shape_of(model.config)
     final, steps = plan_step(src, dst, growth)
-    names = [call.name for call, *_ in steps]
-    full = not set(names) <= SHARD_LOCAL_OPS
+    names = [step.call.name for step in steps]
+    consolidating = sorted({n for n in names if not REGISTRY[n].shard_local})
+    full = bool(consolidating)
     if current().main:
         if full:
             log.warning("growth %s: %s index along the sharded dimension: CONSOLIDATING (every "
                         "tensor gathered on every rank, grown, re-sharded)", ", ".join(names),
-                        ", ".join(sorted(set(names) - SHARD_LOCAL_OPS)))
+                        ", ".join(consolidating))
         else:
             log.info("growth %s: shard to shard (nothing gathered)", ", ".join(names) or "-")
     old_sd = model.state_dict()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import json
 import logging
 import random
 import shutil
@@ -56,7 +57,7 @@ from growdsl.backend.transition import schedule_for, transition
 from growdsl.errors import GrowError
 from growdsl.families import INERT
 from growdsl.flops import train_flops_per_step
-from growdsl.hf_config import METADATA
+from growdsl.hf_config import METADATA, config_problem
 from growdsl.ir import Plan, Stage
 from growdsl.shapes import Shape
 from growdsl.source import Source
@@ -228,6 +229,13 @@ def init_tokenizer(plan: Plan, source: Source) -> Path | None:
     return path if any((path / name).is_file() for name in TOKENIZER_FILES) else None
 
 
+def _json_or_none(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
 def settings_diff(loaded: Shape, wanted: Shape) -> list[str]:
     """Config fields that the starting checkpoint and the plan's model both set, to
     different values."""
@@ -254,6 +262,10 @@ def initial_model(plan: Plan, source: Source) -> PreTrainedModel:
     if not (path / "config.json").exists():
         fail("E714", f"starting checkpoint {plan.init} has no config.json",
              "give a local Hugging Face model directory", source, plan.init_span)
+    problem = config_problem(first.shape.family, _json_or_none(path / "config.json"))
+    if problem:
+        fail("E714", f"starting checkpoint {plan.init}: config.json: {problem}",
+             "docs/operators.md lists the config fields growdsl carries", source, plan.init_span)
     model = load_model(path)
     diff = structural_diff(shape_of(model.config), first.shape)
     if diff:

@@ -85,7 +85,8 @@ def verify_steps(src_dir: str | Path, steps: list[OpResult], growth_seed: int,
     probed = source.layout.with_extra({PROBE: (D_O,)})
     before = _model(source, state, source.shape, [])
     checks: list[OpCheck] = []
-    for i, (call, src, after, verdict) in enumerate(steps):
+    for i, step in enumerate(steps):
+        call, src, after, verdict = step.call, step.before, step.after, step.verdict
         state[PROBE] = torch.arange(src.hidden, dtype=torch.float32)
         state = materialize(grow_lazy(lazy(state), steps[i:i + 1], growth_seed, "weight",
                                       layout=probed, start=i))
@@ -106,7 +107,7 @@ def verify_written(src_dir: str | Path, out_dir: str | Path, steps: list[OpResul
         source = open_checkpoint(stack, Path(src_dir))
         grown_state = materialize(grow_lazy(lazy(_source_state(source)), steps, growth_seed,
                                             "weight", layout=source.layout))
-        final = steps[-1][2]
+        final = steps[-1].after
         grown = _model(source, grown_state, final, steps)
         written = open_checkpoint(stack, Path(out_dir))
         loaded = build_for_layout(written.config, written.layout).float()

@@ -12,7 +12,7 @@ import operator
 from collections.abc import Callable
 
 from growdsl.errors import Diagnostic
-from growdsl.ir import Limit, Plan, Stage
+from growdsl.ir import Limit, Plan
 from growdsl.plan import StageGraph
 
 CMP: dict[str, Callable[[float, float], bool]] = {
@@ -39,11 +39,9 @@ def _scratch(graph: StageGraph, metric: str) -> float:
 def _crossed(graph: StageGraph, metric: str, ceiling: float) -> str:
     """`, crossed in STAGE (line N)` for the first stage whose cumulative cost passes
     `ceiling`, or nothing."""
-    for i in graph.order():
-        node = graph.graph.nodes[i]
-        if node[f"cum_{metric}"] > ceiling:
-            stage: Stage = node["stage"]
-            return f"; crossed in {stage.name} (line {stage.span.line})"
+    for node in graph.nodes():
+        if node.cumulative(metric) > ceiling:
+            return f"; crossed in {node.stage.name} (line {node.stage.span.line})"
     return ""
 
 

@@ -1,21 +1,24 @@
 """Preservation check: a growth step marked `preserve` must have an exact verdict; every
-operator that is not exact is named, with the reason."""
+operator that is not exact is named, with the reason and the operator's own advice
+(`Operator.preserve_help`)."""
 
 from __future__ import annotations
 
 from growdsl.errors import Diagnostic
 from growdsl.ir import Plan
-from growdsl.operators.base import APPROXIMATE, EXACT
-from growdsl.plan import GrowthResult, StageGraph
+from growdsl.operators import REGISTRY
+from growdsl.operators.base import APPROXIMATE, DEFAULT_PRESERVE_HELP, EXACT
+from growdsl.plan import StageGraph
 
 
 def run(plan: Plan, graph: StageGraph) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for src, dst in zip(plan.stages, plan.stages[1:], strict=False):
-        result: GrowthResult | None = graph.graph.edges[src.index, dst.index]["result"]
+        result = graph.edge(src.index, dst.index)
         if src.growth is None or not src.growth.preserve or result is None or result.error:
             continue
-        for call, _, _, verdict in result.ops:
+        for op in result.ops:
+            call, verdict = op.call, op.verdict
             if verdict.kind == EXACT:
                 continue
             how = "only approximately preserving" if verdict.kind == APPROXIMATE \
@@ -24,15 +27,6 @@ def run(plan: Plan, graph: StageGraph) -> list[Diagnostic]:
                 code="E501", span=call.span,
                 message=f"{src.name} -> {dst.name} must preserve the function, but "
                         f"`{call.name}` is {how}: {verdict.reason}",
-                help=_help(call.name, verdict.kind)))
+                help=REGISTRY[call.name].preserve_help.get(verdict.kind,
+                                                              DEFAULT_PRESERVE_HELP)))
     return found
-
-
-def _help(name: str, kind: str) -> str:
-    if kind == APPROXIMATE:
-        return ("use a whole-multiple width with `fpi(mapping=auto)` or `clone`, "
-                "or drop `preserve`")
-    alternatives = {"stack": "`identity` (pre-LN) or `masked`", "interleave": "`masked`",
-                    "aki": "`fpi`", "unpool": "no operator: removing pooling always changes "
-                    "the function", "split_heads": "`fpi` with the head size kept"}
-    return f"drop `preserve`, or use {alternatives.get(name, 'an exact operator')}"

@@ -1,4 +1,5 @@
-"""Schedule checks: a `masked` growth's ramp ends within the stage the growth leads into.
+"""Schedule checks: a masked growth's ramp (the argument an operator names as its
+`mask_ramp`, e.g. `masked(ramp=...)`) ends within the stage the growth leads into.
 
 The backend ramps the mask c = min(1, step / ramp) on that stage's own step counter and
 builds the next stage's model without the mask (growdsl.backend.train, backend.surgery),
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from growdsl.errors import Diagnostic
 from growdsl.ir import Plan
+from growdsl.operators import REGISTRY
 from growdsl.plan import StageGraph
 
 
@@ -17,13 +19,14 @@ def run(plan: Plan, graph: StageGraph) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for src, dst in zip(plan.stages, plan.stages[1:], strict=False):
         for call in src.growth.ops if src.growth else ():
-            ramp = call.args.get("ramp")
-            if call.name != "masked" or not isinstance(ramp, int) or ramp <= dst.steps:
+            arg = REGISTRY[call.name].mask_ramp
+            ramp = call.args.get(arg) if arg else None
+            if not isinstance(ramp, int) or ramp <= dst.steps:
                 continue
             found.append(Diagnostic(
                 code="E415", span=call.span,
-                message=f"{src.name} -> {dst.name}: `masked` ramps the mask 0 -> 1 over {ramp} "
-                        f"steps, but {dst.name} trains {dst.steps}: the mask never reaches 1",
-                help=f"use ramp <= {dst.steps}, or lengthen {dst.name}: the mask ramps during "
+                message=f"{src.name} -> {dst.name}: `{call.name}` ramps the mask 0 -> 1 over "
+                        f"{ramp} steps, but {dst.name} trains {dst.steps}: the mask never reaches 1",
+                help=f"use {arg} <= {dst.steps}, or lengthen {dst.name}: the mask ramps during "
                      "the stage the growth leads into and is gone after it"))
     return found

@@ -71,7 +71,8 @@ def shape_problems(s: Shape) -> list[Problem]:
     out += _pooling(s)
     if s.seq > s.positions:
         out.append(("E407", f"sequence length {s.seq} is longer than the {s.positions} "
-                    "positions", f"use seq <= {s.positions}, or grow the positions with `extend`"))
+                    "positions", f"use seq <= {s.positions}, or grow the positions with "
+                    f"`{_suggest(['positions'])}`"))
     if s.ffn_rank and s.ffn_rank >= min(s.hidden, s.ffn_stored):
         out.append(("E408", f"FFN rank {s.ffn_rank} is not below min(hidden, ffn) = "
                     f"{min(s.hidden, s.ffn_stored)}",

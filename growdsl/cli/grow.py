@@ -54,8 +54,8 @@ def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory"
     if dropped:
         print(f"  not carried over ({len(dropped)} tensors the model class does not use): "
               f"{', '.join(dropped[:4])}{' ...' if len(dropped) > 4 else ''}")
-    for call, _before, _after, verdict in done.steps:
-        print(f"  {call.name}: {verdict.kind} ({verdict.reason})")
+    for step in done.steps:
+        print(f"  {step.call.name}: {step.verdict.kind} ({step.verdict.reason})")
     if verify:
         _verify(src_dir, out_dir, done.steps, done.seed, "logits" if done.head else
                 "last hidden states")

@@ -103,33 +103,32 @@ def print_table(graph: StageGraph, console: Console) -> None:
     for col in ("stage", "L", "D", "H", "FFN", "seq", "params", "steps", "tokens", "FLOPs",
                 "cumulative", "growth into it"):
         table.add_column(col, justify="left" if col in ("stage", "growth into it") else "right")
-    for i in graph.order():
-        node = graph.graph.nodes[i]
-        s = node["stage"].shape
+    for node in graph.nodes():
+        s = node.stage.shape
         ffn = str(s.ffn) + (f"/{s.ffn_share}" if s.ffn_share > 1 else "") + (
             f" r{s.ffn_rank}" if s.ffn_rank else "")
         seq = str(s.seq) + (f" pool {s.pool}" if s.pool > 1 else "")
-        name = node["stage"].name + (f" (x{s.submodels} sub)" if s.submodels > 1 else "")
+        name = node.stage.name + (f" (x{s.submodels} sub)" if s.submodels > 1 else "")
         table.add_row(name, str(s.layers), str(s.hidden), str(s.heads), ffn, seq,
-                      _num(node["params"]), _num(node["steps"]), _num(node["tokens"]),
-                      _num(node["flops"]), _num(node["cum_flops"]), _into(graph, i))
+                      _num(node.params), _num(node.steps), _num(node.tokens),
+                      _num(node.flops), _num(node.cum_flops), _into(graph, node.stage.index))
     console.print(table)
-    for a, b in sorted(graph.graph.edges):
-        result = graph.graph.edges[a, b]["result"]
-        for call, _, _, verdict in result.ops if result else ():
+    for a, b in graph.edges():
+        result = graph.edge(a, b)
+        for op in result.ops if result else ():
             console.print(f"  {graph.plan.stages[a].name} -> {graph.plan.stages[b].name} "
-                          f"[bold]{call.name}[/bold]: {verdict.kind} ({verdict.reason})",
-                          highlight=False)
+                          f"[bold]{op.call.name}[/bold]: {op.verdict.kind} "
+                          f"({op.verdict.reason})", highlight=False)
     console.print(f"total {_num(graph.total_flops)} FLOPs, {_num(graph.total_tokens)} tokens, "
                   f"{_num(graph.total_steps)} steps; scratch {_num(graph.scratch_flops)} FLOPs; "
                   f"speedup {graph.speedup:.3f}x (saving {graph.saving:.1f}%)", highlight=False)
 
 
 def _into(graph: StageGraph, index: int) -> str:
-    if graph.graph.in_degree(index) == 0:
+    if graph.preceding(index) is None:
         return ""
     result = graph.growth_into(index)
     if result is None:
         return "(none needed)"
-    ops = ", ".join(call.name for call, *_ in result.ops)
+    ops = ", ".join(op.call.name for op in result.ops)
     return f"{ops}: {result.verdict.kind}" if result.verdict else ops

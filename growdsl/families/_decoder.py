@@ -33,7 +33,9 @@ def layer_tensors(qkv_bias: str | bool | None, o_bias: str | bool | None,
     the boolean config field that switches it on."""
 
     def bias(key: str, axes: Any, flag: str | bool | None) -> tuple[Tensor, ...]:
-        return () if flag is False else (Tensor(key=key, axes=axes, when=flag or None),)
+        if flag is False:
+            return ()
+        return (Tensor(key=key, axes=axes, when=flag if isinstance(flag, str) else None),)
 
     return (
         Tensor(key="self_attn.q_proj.weight", axes=(Q_O, D_I)),

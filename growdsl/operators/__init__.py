@@ -10,6 +10,7 @@ use it, so they agree on every intermediate shape.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 from growdsl.ir import ArgValue, Growth, OpCall
 from growdsl.operators.aki import Aki
@@ -40,7 +41,18 @@ REGISTRY: dict[str, Operator] = {op.name: op for op in _OPERATORS}
 # weights (the sequence length, bert2BERT's sub-model count).
 TRAINING_ONLY = ("seq", "submodels")
 
-OpResult = tuple[OpCall, Shape, Shape, Verdict]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OpResult:
+    """One operator of a growth step, walked: its call, the shape before and after it, and
+    its verdict for those shapes."""
+
+    call: OpCall
+    before: Shape
+    after: Shape
+    verdict: Verdict
+
 
 _RANK = {EXACT: 0, APPROXIMATE: 1, NONE: 2}
 
@@ -89,7 +101,8 @@ def apply_growth(src: Shape, dst: Shape, growth: Growth) -> tuple[Shape, list[Op
             after = op.apply(shape, dst, args)
         except ShapeError as err:
             raise GrowthStepError(err, index, call) from err
-        results.append((call, shape, after, op.verdict(shape, after, args)))
+        results.append(OpResult(call=call, before=shape, after=after,
+                                verdict=op.verdict(shape, after, args)))
         shape = after
     return shape, results
 

@@ -11,11 +11,11 @@ from typing import ClassVar
 
 from growdsl.ir import ArgValue
 from growdsl.operators._width import WIDTH_DIMS, grow_width
-from growdsl.operators.base import NONE, Param, Verdict
+from growdsl.operators.base import NONE, Operator, Param, Verdict
 from growdsl.shapes import Shape
 
 
-class Aki:
+class Aki(Operator):
     """Width growth whose new units come from the next layer."""
 
     name: ClassVar[str] = "aki"
@@ -23,6 +23,7 @@ class Aki:
     paper: ClassVar[str] = "Chen et al., ACL 2022 (bert2BERT AKI)"
     params: ClassVar[dict[str, Param]] = {}
     dims: ClassVar[tuple[str, ...]] = WIDTH_DIMS
+    preserve_help: ClassVar[dict[str, str]] = {NONE: "drop `preserve`, or use `fpi`"}
 
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
         return grow_width(self.name, src, dst)

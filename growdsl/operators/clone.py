@@ -13,11 +13,11 @@ from typing import ClassVar
 from growdsl.ir import ArgValue
 from growdsl.operators._common import factor, gqa_change
 from growdsl.operators._width import WIDTH_DIMS, grow_width
-from growdsl.operators.base import EXACT, NONE, Param, Verdict
+from growdsl.operators.base import EXACT, NONE, Operator, Param, Verdict
 from growdsl.shapes import Shape
 
 
-class Clone:
+class Clone(Operator):
     """Every width dimension grows by an integer factor, each unit copied uniformly."""
 
     name: ClassVar[str] = "clone"

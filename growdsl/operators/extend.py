@@ -16,11 +16,11 @@ from typing import ClassVar
 from growdsl import families
 from growdsl.ir import ArgValue
 from growdsl.operators._common import grows, needs_change
-from growdsl.operators.base import EXACT, Param, Verdict
+from growdsl.operators.base import EXACT, Operator, Param, Verdict
 from growdsl.shapes import Shape
 
 
-class Extend:
+class Extend(Operator):
     """positions P -> P': rows P .. P'-1 of the position table are new."""
 
     name: ClassVar[str] = "extend"

@@ -14,11 +14,11 @@ from typing import ClassVar
 from growdsl.ir import ArgValue
 from growdsl.operators._common import gqa_change
 from growdsl.operators._width import WIDTH_DIMS, grow_width, norm_name
-from growdsl.operators.base import APPROXIMATE, EXACT, NONE, Param, Verdict
+from growdsl.operators.base import APPROXIMATE, EXACT, NONE, Operator, Param, Verdict
 from growdsl.shapes import Shape
 
 
-class Fpi:
+class Fpi(Operator):
     """Net2Net width growth: hidden, heads, kv_heads and FFN copied through a map g."""
 
     name: ClassVar[str] = "fpi"
@@ -29,6 +29,9 @@ class Fpi:
                          doc="auto: uniform copies when a whole multiple, else random; random"),
     }
     dims: ClassVar[tuple[str, ...]] = WIDTH_DIMS
+    preserve_help: ClassVar[dict[str, str]] = {
+        APPROXIMATE: "use a whole-multiple width with `fpi(mapping=auto)` or `clone`, or drop "
+                     "`preserve`"}
 
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
         return grow_width(self.name, src, dst)

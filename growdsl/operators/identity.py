@@ -13,11 +13,11 @@ from typing import ClassVar
 from growdsl import families
 from growdsl.ir import ArgValue
 from growdsl.operators._common import grows, needs_change
-from growdsl.operators.base import EXACT, Param, ShapeError, Verdict
+from growdsl.operators.base import EXACT, Operator, Param, ShapeError, Verdict
 from growdsl.shapes import Shape
 
 
-class Identity:
+class Identity(Operator):
     """New layers are copies with zeroed residual outputs, appended on top or one inserted
     after every group of L / n layers."""
 
@@ -29,6 +29,7 @@ class Identity:
                        doc="new layers on top, or one after every group of layers"),
     }
     dims: ClassVar[tuple[str, ...]] = ("layers",)
+    shard_local: ClassVar[bool] = True
 
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
         if not families.get(src.family).pre_ln:

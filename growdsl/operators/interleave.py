@@ -10,11 +10,11 @@ from typing import ClassVar
 
 from growdsl.ir import ArgValue
 from growdsl.operators._common import factor, grows, needs_change
-from growdsl.operators.base import NONE, Param, Verdict
+from growdsl.operators.base import NONE, Operator, Param, Verdict
 from growdsl.shapes import Shape
 
 
-class Interleave:
+class Interleave(Operator):
     """Layer j of the source becomes layers j*k .. j*k+k-1 of the grown model."""
 
     name: ClassVar[str] = "interleave"
@@ -22,6 +22,8 @@ class Interleave:
     paper: ClassVar[str] = "Gong et al., ICML 2019; Gu et al., NAACL 2021"
     params: ClassVar[dict[str, Param]] = {}
     dims: ClassVar[tuple[str, ...]] = ("layers",)
+    shard_local: ClassVar[bool] = True
+    preserve_help: ClassVar[dict[str, str]] = {NONE: "drop `preserve`, or use `masked`"}
 
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
         new = grows(self.name, src, dst, "layers")

@@ -12,11 +12,11 @@ from typing import ClassVar
 
 from growdsl.ir import ArgValue
 from growdsl.operators._common import grows, needs_change, width_unshared
-from growdsl.operators.base import EXACT, Param, ShapeError, Verdict
+from growdsl.operators.base import EXACT, Operator, Param, ShapeError, Verdict
 from growdsl.shapes import Shape
 
 
-class Masked:
+class Masked(Operator):
     """Grows layers and/or FFN units behind a mask ramping from 0 to 1."""
 
     name: ClassVar[str] = "masked"
@@ -27,6 +27,7 @@ class Masked:
                       doc="steps over which the mask goes 0 -> 1 (>= 1, within the next stage)"),
     }
     dims: ClassVar[tuple[str, ...]] = ("layers", "ffn")
+    mask_ramp: ClassVar[str | None] = "ramp"
 
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
         ramp = args.get("ramp")

@@ -12,11 +12,11 @@ from typing import ClassVar
 
 from growdsl.ir import ArgValue
 from growdsl.operators._common import grows, needs_change
-from growdsl.operators.base import NONE, Param, ShapeError, Verdict
+from growdsl.operators.base import NONE, Operator, Param, ShapeError, Verdict
 from growdsl.shapes import Shape
 
 
-class SplitHeads:
+class SplitHeads(Operator):
     """heads x head_dim stays the same; heads grow, the head size shrinks."""
 
     name: ClassVar[str] = "split_heads"
@@ -24,6 +24,8 @@ class SplitHeads:
     paper: ClassVar[str] = "Gu et al., NAACL 2021; Chen et al., ACL 2022"
     params: ClassVar[dict[str, Param]] = {}
     dims: ClassVar[tuple[str, ...]] = ("heads", "kv_heads", "head_dim")
+    preserve_help: ClassVar[dict[str, str]] = {
+        NONE: "drop `preserve`, or use `fpi` with the head size kept"}
 
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
         heads = grows(self.name, src, dst, "heads")

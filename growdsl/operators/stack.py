@@ -12,11 +12,11 @@ from typing import ClassVar
 
 from growdsl.ir import ArgValue
 from growdsl.operators._common import grows, needs_change
-from growdsl.operators.base import NONE, Param, Verdict
+from growdsl.operators.base import NONE, Operator, Param, Verdict
 from growdsl.shapes import Shape
 
 
-class Stack:
+class Stack(Operator):
     """Layer i of the grown model copies layer i mod L (remainder: bottom) or, for the
     layers past k*L, the top layers (remainder: top)."""
 
@@ -29,6 +29,9 @@ class Stack:
                            doc="which source layers fill L' mod L leftover layers"),
     }
     dims: ClassVar[tuple[str, ...]] = ("layers",)
+    shard_local: ClassVar[bool] = True
+    preserve_help: ClassVar[dict[str, str]] = {
+        NONE: "drop `preserve`, or use `identity` (pre-LN) or `masked`"}
 
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
         out = src.replace(layers=grows(self.name, src, dst, "layers"))

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 from growdsl.ir import ArgValue
-from growdsl.operators.base import EXACT, Param, ShapeError, Verdict
+from growdsl.operators.base import EXACT, Operator, Param, ShapeError, Verdict
 from growdsl.shapes import Shape
 
 
-class Unfactor:
+class Unfactor(Operator):
     """ffn_rank r -> 0: every factorized FFN matrix becomes the product U V."""
 
     name: ClassVar[str] = "unfactor"

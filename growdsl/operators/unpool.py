@@ -11,11 +11,11 @@ from typing import ClassVar
 
 from growdsl.ir import ArgValue
 from growdsl.operators._common import lower_to_divisor
-from growdsl.operators.base import NONE, Param, Verdict
+from growdsl.operators.base import NONE, Operator, Param, Verdict
 from growdsl.shapes import Shape
 
 
-class Unpool:
+class Unpool(Operator):
     """pool p -> 1 (or to a divisor of p); parameters carry over unchanged."""
 
     name: ClassVar[str] = "unpool"
@@ -23,6 +23,10 @@ class Unpool:
     paper: ClassVar[str] = "Gu et al., NAACL 2021 (CompoundGrow)"
     params: ClassVar[dict[str, Param]] = {}
     dims: ClassVar[tuple[str, ...]] = ("pool", "pool_mode")
+    shard_local: ClassVar[bool] = True
+    preserve_help: ClassVar[dict[str, str]] = {
+        NONE: "drop `preserve`, or use no operator: removing pooling always changes the "
+              "function"}
 
     def apply(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Shape:
         pool = lower_to_divisor(self.name, src, dst, "pool", "pooling", "pool=2")

@@ -11,11 +11,11 @@ from typing import ClassVar
 
 from growdsl.ir import ArgValue
 from growdsl.operators._common import lower_to_divisor
-from growdsl.operators.base import EXACT, Param, Verdict
+from growdsl.operators.base import EXACT, Operator, Param, Verdict
 from growdsl.shapes import Shape
 
 
-class Unshare:
+class Unshare(Operator):
     """ffn_share k -> 1 (or to a divisor of k): the shared FFN units become separate."""
 
     name: ClassVar[str] = "unshare"

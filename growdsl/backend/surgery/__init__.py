@@ -76,24 +76,26 @@ def grow_lazy(state: LazyState, steps: list[OpResult], seed: int, kind: str, *,
     """Run the tensor halves of a statically walked step over a lazy state (canonical keys
     of `layout`, the full model's when None). `start` is the index of `steps[0]` in the
     whole step, so that a step run operator by operator draws the same random maps."""
-    for index, (call, before, after, _verdict) in enumerate(steps, start):
-        args = resolve_args(REGISTRY[call.name], call.args)
+    for index, step in enumerate(steps, start):
+        args = resolve_args(REGISTRY[step.call.name], step.call.args)
         ctx = Ctx(kind=kind, seed=seed * 1009 + index, layout=layout)
-        state = TENSOR_OPS[call.name](state, before, after, args, ctx)
+        state = TENSOR_OPS[step.call.name](state, step.before, step.after, args, ctx)
     return state
 
 
 def step_config(final: Shape, steps: list[OpResult],
                 base: PretrainedConfig | None = None) -> PretrainedConfig:
-    """The grown model's config (with an MSG gate when the step has `masked`): `base`'s
-    settings (a source checkpoint's) with `final`'s shape fields, or `final`'s defaults."""
+    """The grown model's config: `base`'s settings (a source checkpoint's) with `final`'s
+    shape fields, or `final`'s defaults; with an MSG gate when an operator of the step
+    grows units behind a mask (`Operator.mask_ramp`)."""
     from growdsl.backend.models import config_for, derive_config
 
     config = derive_config(base, final) if base is not None else config_for(final)
-    for call, before, after, _verdict in steps:
-        if call.name == "masked":
-            args = resolve_args(REGISTRY[call.name], call.args)
-            config.growdsl["mask"] = masked.mask_for(before, after, args)
+    for step in steps:
+        ramp = REGISTRY[step.call.name].mask_ramp
+        if ramp is not None:
+            config.growdsl["mask"] = masked.mask_for(step.before, step.after,
+                                                     int(str(step.call.args[ramp])))
     return config
 
 
@@ -121,5 +123,5 @@ def grow_model(model: PreTrainedModel, dst: Shape, growth: Growth) -> tuple[PreT
 
 def describe(grown: Grown) -> list[dict[str, Any]]:
     """Per operator: name, args and verdict (for logs)."""
-    return [{"op": call.name, "args": dict(call.args), "verdict": v.kind, "reason": v.reason}
-            for call, _b, _a, v in grown.steps]
+    return [{"op": s.call.name, "args": dict(s.call.args), "verdict": s.verdict.kind,
+             "reason": s.verdict.reason} for s in grown.steps]

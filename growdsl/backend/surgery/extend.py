@@ -22,7 +22,7 @@ def grow(state: LazyState, src: Shape, dst: Shape, args: dict[str, ArgValue],
     key = family(src.family).position_key
     out = dict(state)
     if key is not None:
-        copy = args.get("init", "copy") == "copy" and ctx.kind == "weight"
+        copy = args["init"] == "copy" and ctx.kind == "weight"
         out[key] = functools.partial(_rows, state[key], dst.positions, copy)
     return out
 

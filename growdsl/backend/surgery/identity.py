@@ -30,5 +30,5 @@ def plan(old: int, new: int, where: str) -> tuple[list[int], set[int]]:
 
 def grow(state: LazyState, src: Shape, dst: Shape, args: dict[str, ArgValue],
          ctx: Ctx) -> LazyState:
-    order, zeroed = plan(src.layers, dst.layers, str(args.get("where", "append")))
+    order, zeroed = plan(src.layers, dst.layers, str(args["where"]))
     return relayer(state, src, order, zeroed, ctx)

@@ -21,11 +21,12 @@ from growdsl.shapes import Shape
 INIT_STD = 0.02
 
 
-def mask_for(src: Shape, dst: Shape, args: dict[str, ArgValue]) -> dict[str, Any]:
-    """The gate description stored in `config.growdsl["mask"]`."""
+def mask_for(src: Shape, dst: Shape, ramp: int) -> dict[str, Any]:
+    """The gate description stored in `config.growdsl["mask"]`: the layers and FFN units
+    new in `dst`, masked by c = 0 ramping to 1 over `ramp` steps."""
     return {"layers": list(range(src.layers, dst.layers)),
             "ffn_from": src.ffn_stored if dst.ffn_stored > src.ffn_stored else None,
-            "c": 0.0, "ramp": int(str(args["ramp"]))}
+            "c": 0.0, "ramp": ramp}
 
 
 def grow(state: LazyState, src: Shape, dst: Shape, args: dict[str, ArgValue],

@@ -21,5 +21,5 @@ def sources(old: int, new: int, remainder: str) -> list[int]:
 
 def grow(state: LazyState, src: Shape, dst: Shape, args: dict[str, ArgValue],
          ctx: Ctx) -> LazyState:
-    order = sources(src.layers, dst.layers, str(args.get("remainder", "bottom")))
+    order = sources(src.layers, dst.layers, str(args["remainder"]))
     return relayer(state, src, order, set(), ctx)
