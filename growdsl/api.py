@@ -40,8 +40,6 @@ from growdsl.driver import load as _load_file
 from growdsl.driver import load_text
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.ir import Growth, Plan, Stage
-from growdsl.lower import lower_growth_cli
-from growdsl.operators import GrowthStepError, apply_growth, structural_diff
 from growdsl.shapes import Shape
 from growdsl.source import Source
 
@@ -102,10 +100,13 @@ def analyse(spec: Spec) -> StageGraph:
     return graph
 
 
-def growth_step(src: Shape, *, to: str, ops: str, seed: int | None = None
-                ) -> tuple[Shape, Growth]:
+def growth_step(src: Shape, *, to: str, ops: str, seed: int | None = None,
+                bare: bool = False) -> tuple[Shape, Growth]:
     """The target shape and growth step that `to` and `ops` (the `.grow` syntax of a stage
-    shape and a growth step, as `growdsl grow --to --ops` takes them) make of `src`.
+    shape and a growth step, as `growdsl grow --to --ops` takes them) make of `src`
+    (`bare`: a model without its LM head), walked through the operators
+    (`growdsl.grow_step.plan_grow`): GrowError, located in `--to` / `--ops`, if they do not
+    apply.
 
     >>> from growdsl.shapes import PRESETS
     >>> dst, growth = growth_step(PRESETS["bert-base"], to="depth=2*L", ops="stack")
@@ -113,25 +114,16 @@ def growth_step(src: Shape, *, to: str, ops: str, seed: int | None = None
     (24, ['stack'])
     >>> growth_step(PRESETS["bert-base"], to="depth=L/2", ops="stack")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    growdsl.errors.GrowError: --ops:1:1: error[E410]: `stack` grows layers, but the next stage ...
+    growdsl.errors.GrowError: --ops:1:1: error[E410]: `stack` grows layers, but the target ...
        1 | stack
          | ^^^^^
-      help: growth operators never shrink a model; give the next stage layers >= 12, ...
+    ...
     """
-    dst, growth = lower_growth_cli(to, ops, src)
+    from growdsl.grow_step import plan_grow
+
+    dst, growth, _final, _results = plan_grow(to, ops, src, bare=bare)
     if seed is not None:
         growth = replace(growth, seed=seed)
-    where = Source(path="--ops", text=ops)
-    try:
-        final, _ = apply_growth(src, dst, growth)
-    except GrowthStepError as err:
-        raise GrowError([Diagnostic(code="E410", message=err.message, help=err.hint,
-                                    span=err.call.span, source=where)]) from None
-    left = structural_diff(final, dst)
-    if left:
-        raise GrowError([Diagnostic(
-            code="E412", message=f"the growth step leaves {', '.join(left)} different from "
-            "the target", help="add the operators that grow them", source=where)])
     return dst, growth
 
 
@@ -173,7 +165,8 @@ def grow_checkpoint(src: str | Path, out: str | Path, *, to: str, ops: str,
     src, out = Path(src), Path(out)
     with ExitStack() as stack:
         checkpoint = open_checkpoint(stack, src)
-    dst, growth = growth_step(checkpoint.shape, to=to, ops=ops, seed=seed)
+    dst, growth = growth_step(checkpoint.shape, to=to, ops=ops, seed=seed,
+                              bare=not checkpoint.layout.head)
     final, steps, _config, written = stream(src, out, dst, growth)
     return Grown(src=checkpoint.shape, shape=final, steps=steps,
                  layout=checkpoint.layout.describe(), head=bool(checkpoint.layout.head),

@@ -8,13 +8,14 @@ one place that strings them together.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from growdsl import ast
-from growdsl.errors import GrowError
+from growdsl.errors import Diagnostic, GrowError
 from growdsl.ir import Plan
-from growdsl.lower import lower
+from growdsl.lower import lower, lower_partial, within
 from growdsl.lower_common import unquote
 from growdsl.lower_model import ConfigFile, Configs
 from growdsl.parser import parse, read_source
@@ -72,12 +73,31 @@ def validate(path: str | Path) -> tuple[Source, Plan]:
 
 
 def validate_graph(path: str | Path) -> tuple[Source, StageGraph]:
-    """`validate`, returning the stage graph the checks built (for `growdsl plan`); whether
-    the plan passes is `growdsl.gate`'s decision, the same one `run` is admitted by."""
+    """`validate`, returning the stage graph the checks built (for `growdsl plan`); the
+    planner's verdict is `growdsl.gate`'s, the one `run` is admitted by.
+
+    A file with naming or value mistakes is still checked by the planner when its model and
+    every stage lowered, so that all its mistakes are reported together; the planner's
+    findings inside a stage holding a mistake, or inside the stage whose growth step leads
+    into one, are left out (they would only follow from the first)."""
     from growdsl import gate  # networkx: only when a plan is checked
 
-    source, plan = load(path)
-    graph, errors = gate.blocking(plan, source)
-    if errors:
-        raise GrowError(errors)
+    source = read_source(path)
+    file = parse(source)
+    partial = lower_partial(file, source, read_configs(file, source))
+    if partial.plan is None:
+        raise GrowError([replace(d, source=source) for d in partial.diagnostics])
+    graph, found = gate.blocking(partial.plan, source)     # the run's decision too
+    if partial.diagnostics:
+        found = [*partial.diagnostics, *_untainted(found, partial.plan, partial.tainted)]
+        found.sort(key=lambda d: (d.span.line, d.span.col))
+    if found:
+        raise GrowError([replace(d, source=source) for d in found])
     return source, graph
+
+
+def _untainted(found: list[Diagnostic], plan: Plan, tainted: frozenset[int]
+               ) -> list[Diagnostic]:
+    """The planner's diagnostics outside tainted stages and the stages growing into one."""
+    spans = [s.span for s in plan.stages if s.index in tainted or s.index + 1 in tainted]
+    return [d for d in found if not any(within(d.span, span) for span in spans)]

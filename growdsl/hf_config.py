@@ -31,6 +31,7 @@ def shape_from_config(family: str, config: Any, preset: bool = False) -> Shape:
         raise (FieldError if problem == fields else ValueError)(problem)
     fam = families.get(family)
     values = {f: config[k] for f, k in fam.hf_fields.items() if config.get(k) is not None}
+    values.setdefault("tied", fam.tied_default)     # absent: the config class's default
     if "ffn" not in values and fam.ffn_null_multiple:
         hidden = values.get("hidden") or PRESETS[fam.default_preset].hidden
         values["ffn"] = fam.ffn_null_multiple * hidden
@@ -42,7 +43,7 @@ def shape_from_config(family: str, config: Any, preset: bool = False) -> Shape:
                       kv_heads=values.get("kv_heads", heads),
                       head_dim=values.get("head_dim", hidden // heads), ffn=values["ffn"],
                       vocab=values["vocab"], seq=values["positions"],
-                      positions=values["positions"], tied=values.get("tied", True))
+                      positions=values["positions"], tied=values["tied"])
     else:
         shape = derive_shape(PRESETS[fam.default_preset], values)
     return shape.replace(settings=settings)
@@ -80,8 +81,7 @@ def field_problem(family: str, config: Mapping[str, Any]) -> str | None:
         shown = ", ".join(f"`{k}`" for k in unknown)
         return (f"{shown}: {'fields' if len(unknown) > 1 else 'a field'} growdsl does not know "
                 f"for {family}, so it cannot tell whether growth keeps "
-                f"{'them' if len(unknown) > 1 else 'it'} (docs/operators.md lists the known "
-                "ones)")
+                f"{'them' if len(unknown) > 1 else 'it'}")
     for key, value in config.items():
         spec = fam.field(key)
         if spec is not None and spec.effect == REFUSED and not spec.allows(value):

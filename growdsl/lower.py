@@ -10,11 +10,12 @@ this pass only makes the plan well-typed. Reading files is the driver's
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 from types import MappingProxyType
 
 from growdsl import ast
-from growdsl.errors import did_you_mean, one_of
+from growdsl.errors import Diagnostic, did_you_mean, one_of
 from growdsl.evaluate import EvalError, evaluate
 from growdsl.ir import Growth, Limit, Model, Plan, Stage, Train
 from growdsl.keys import LIMIT_METRICS, STAGE_SHAPE_KEYS
@@ -23,9 +24,9 @@ from growdsl.lower_model import Configs, lower_model
 from growdsl.lower_stages import lower_growth, lower_stages, stage_shape
 from growdsl.lower_train import lower_train
 from growdsl.shapes import PRESETS, Shape
-from growdsl.source import NO_SPAN, Source
+from growdsl.source import NO_SPAN, Source, Span
 
-__all__ = ["lower", "lower_growth_cli", "target_env"]
+__all__ = ["Partial", "lower", "lower_growth_cli", "lower_partial", "target_env", "within"]
 
 # When the `model` statement is wrong, the stages are still lowered (against this stand-in
 # target) so that their own mistakes are reported too; of those, only the ones that name
@@ -33,14 +34,40 @@ __all__ = ["lower", "lower_growth_cli", "target_env"]
 _STAND_IN_TARGET = Model(family="bert", shape=PRESETS["bert-base"])
 _TARGET_FREE_CODES = ("E203", "E204", "E208", "E209", "E210", "E212", "E305", "E306")
 
-# Stage keys that are treatments of a stage, not dimensions of a model (not for `grow --to`).
-_TREATMENTS = ("ffn_share", "ffn_rank", "pool", "submodels")
+# The treatments `grow --to` can remove (`width=none`, `rank=none`, `pool=none`: the
+# target has no FFN sharing, factorization or pooling) and their untreated values.
+_UNTREATED = {"ffn_share": 1, "ffn_rank": 0, "pool": 1}
 
 
 def lower(file: ast.File, source: Source, configs: Configs = MappingProxyType({})) -> Plan:
     """The IR of a parsed file, or GrowError with every diagnostic found. `configs` holds
     the config.json of each `model ... from "DIR"` (see `growdsl.driver.read_configs`)."""
     c = Collector(source)
+    partial = _lower(c, file, source, configs)
+    c.raise_if_any()
+    assert partial.plan is not None
+    return partial.plan
+
+
+def lower_partial(file: ast.File, source: Source,
+                  configs: Configs = MappingProxyType({})) -> Partial:
+    """Like `lower`, but keeping what lowered when there are mistakes, so that the
+    planner can still check the rest of the file (`growdsl.driver.validate_graph`)."""
+    return _lower(Collector(source), file, source, configs)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Partial:
+    """A lowered file: its mistakes, and the plan when the model and every stage lowered
+    (the mistakes then lie in settings left out, or in growth steps, which the planner must
+    not judge: `tainted` lists the stages whose span holds a mistake)."""
+
+    plan: Plan | None
+    diagnostics: tuple[Diagnostic, ...]
+    tainted: frozenset[int]
+
+
+def _lower(c: Collector, file: ast.File, source: Source, configs: Configs) -> Partial:
     statements = file.statements
     models = [s for s in statements if isinstance(s, ast.ModelDecl)]
     trains = [s for s in statements if isinstance(s, ast.TrainDecl)]
@@ -61,12 +88,22 @@ def lower(file: ast.File, source: Source, configs: Configs = MappingProxyType({}
     out_stages = _stages(c, stages, model, train, bool(inits))
     limits = tuple(x for d in statements if isinstance(d, ast.LimitDecl)
                    if (x := _limit(c, d)) is not None)
-    c.raise_if_any()
-    assert model is not None
+    diagnostics = tuple(sorted(c.diagnostics, key=lambda d: (d.span.line, d.span.col)))
+    if model is None or not stages or len(out_stages) != len(stages):
+        return Partial(plan=None, diagnostics=diagnostics, tainted=frozenset())
     init = inits[0] if inits else None
-    return Plan(source=source.path, model=model, train=train, stages=out_stages,
+    plan = Plan(source=source.path, model=model, train=train, stages=out_stages,
                 init=unquote(init.path.text) if init else None,
                 init_span=init.span if init else NO_SPAN, limits=limits)
+    tainted = frozenset(stage.index for stage in out_stages
+                        if any(within(d.span, stage.span) for d in diagnostics))
+    return Partial(plan=plan, diagnostics=diagnostics, tainted=tainted)
+
+
+def within(inner: Span, outer: Span) -> bool:
+    """True when span `inner` starts inside span `outer`."""
+    return bool(inner.line) and (outer.line, outer.col) <= (inner.line, inner.col) \
+        <= (outer.end_line, outer.end_col)
 
 
 def _stages(c: Collector, decls: list[ast.StageDecl], model: Model | None, train: Train,
@@ -120,7 +157,10 @@ def _limit_problem(decl: ast.LimitDecl, one: Fraction, two: Fraction,
 
 def lower_growth_cli(to: str, ops: str, src: Shape) -> tuple[Shape, Growth]:
     """`growdsl grow --to "depth=2*L hidden=2*D" --ops "fpi, stack"`: the target shape and
-    the growth step, with symbols standing for the SOURCE model's dimensions."""
+    the growth step, with symbols standing for the SOURCE model's dimensions. The target
+    keeps the checkpoint's treatments unless `--to` lowers them (`width=`, `pool=`) or
+    removes them (`width=none`, `rank=none`, `pool=none`: for `unshare`, `unfactor`,
+    `unpool`)."""
     from growdsl.parser import parse_fragment
 
     to_source, ops_source = Source(path="--to", text=to), Source(path="--ops", text=ops)
@@ -128,12 +168,17 @@ def lower_growth_cli(to: str, ops: str, src: Shape) -> tuple[Shape, Growth]:
     decl = parse_fragment(ops_source, "ops")
     assert isinstance(items, tuple) and isinstance(decl, ast.GrowthDecl)
     to_c = Collector(to_source)
-    for item in items:
-        if item.key not in STAGE_SHAPE_KEYS or STAGE_SHAPE_KEYS[item.key] in _TREATMENTS:
-            to_c.error("E204", f"`{item.key}` is not a target dimension", item.key_span,
-                       one_of(k for k, f in STAGE_SHAPE_KEYS.items() if f not in _TREATMENTS))
-    shape = stage_shape(to_c, list(items), src, target_env(src)) if not to_c.diagnostics \
-        else None
+    removed = {STAGE_SHAPE_KEYS[i.key]: _UNTREATED[STAGE_SHAPE_KEYS[i.key]] for i in items
+               if i.key in STAGE_SHAPE_KEYS and STAGE_SHAPE_KEYS[i.key] in _UNTREATED
+               and isinstance(i.value, ast.Symbol) and i.value.name == "none"}
+    kept = [i for i in items if STAGE_SHAPE_KEYS.get(i.key) not in removed]
+    for item in kept:
+        if item.key not in STAGE_SHAPE_KEYS or STAGE_SHAPE_KEYS[item.key] == "submodels":
+            to_c.error("E204", f"`{item.key}` is not a target dimension or treatment",
+                       item.key_span, one_of(k for k, f in STAGE_SHAPE_KEYS.items()
+                                             if f != "submodels"))
+    base = src.replace(**removed)
+    shape = stage_shape(to_c, kept, base, target_env(src)) if not to_c.diagnostics else None
     to_c.raise_if_any()
     ops_c = Collector(ops_source)
     growth = lower_growth(ops_c, decl)

@@ -96,8 +96,8 @@ def _from_config(c: Collector, family: str, where: ast.String, configs: Configs)
     try:
         return shape_from_config(family, read.data)
     except FieldError as exc:
-        c.error("E703", f"{read.shown}: {exc}", where.span, "drop the field if it changes "
-                "nothing, or teach the family what it does (docs/families.md)")
+        c.error("E703", f"{read.shown}: {exc}", where.span, "docs/operators.md lists the "
+                "fields each family carries; docs/families.md how to add one")
         return None
     except ValueError as exc:
         names = families.names()

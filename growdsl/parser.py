@@ -1,5 +1,10 @@
 """Text -> AST. The Lark parser is built once and cached; Lark's errors become diagnostics.
 
+One lexer reads the text: the grammar's. Comments, which the grammar ignores, are kept
+for the formatter by a Lark lexer callback; an unclosed `{` is found from the `{` and `}`
+tokens that lexer produces, so a brace, `#` or quote inside a string is never mistaken
+for a block or a comment.
+
 Reading a file also lives here: a missing file, a binary file and an empty file are user
 mistakes with a location like any syntax error.
 """
@@ -7,6 +12,9 @@ mistakes with a location like any syntax error.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from importlib import resources
 from pathlib import Path
 
@@ -33,10 +41,34 @@ def grammar_text() -> str:
     return (resources.files("growdsl") / "grammar" / GRAMMAR_NAME).read_text(encoding="utf-8")
 
 
+# The tokens the parser drops or needs afterwards, recorded as the lexer produces them.
+_RECORDED = ("COMMENT", "LBRACE", "RBRACE")
+_recording: ContextVar[list[Token]] = ContextVar("growdsl_recorded_tokens")
+
+
+def _record(token: Token) -> Token:
+    """Lark lexer callback: keep `token` in the current recording (if there is one)."""
+    recorded = _recording.get(None)
+    if recorded is not None:
+        recorded.append(token)
+    return token
+
+
+@contextmanager
+def _recorded() -> Iterator[list[Token]]:
+    """The `_RECORDED` tokens lexed while in this block."""
+    recorded: list[Token] = []
+    reset = _recording.set(recorded)
+    try:
+        yield recorded
+    finally:
+        _recording.reset(reset)
+
+
 @functools.cache
 def _lark(start: str) -> Lark:
     return Lark(grammar_text(), parser="lalr", start=start, propagate_positions=True,
-                maybe_placeholders=True)
+                maybe_placeholders=True, lexer_callbacks=dict.fromkeys(_RECORDED, _record))
 
 
 def read_source(path: str | Path) -> Source:
@@ -75,23 +107,42 @@ def _file_error(path: str, code: str, message: str, hint: str | None) -> GrowErr
 
 
 def parse(source: Source) -> ast.File:
-    """Parse a whole file into an AST, or raise GrowError with the first syntax error."""
+    r"""Parse a whole file into an AST, or raise GrowError with the first syntax error.
+
+    >>> file = parse(Source(path="m.grow", text='model gpt2  # the target\nstage 1k:'))
+    >>> [type(s).__name__ for s in file.statements], [c.text for c in file.comments]
+    (['ModelDecl', 'StageDecl'], ['# the target'])
+    >>> parse(Source(path="m.grow", text="model gpt2\ntrain { lr = 1"))
+    Traceback (most recent call last):
+    growdsl.errors.GrowError: m.grow:2:7: error[E103]: this `{` is never closed
+    ...
+    """
     if not source.text.strip():
         raise GrowError([Diagnostic(code="E101", message="empty file: no model and no stage",
                                     span=Span(line=1, col=1, end_line=1, end_col=1),
                                     help="start with a `model` line, e.g. `model bert-base`",
                                     source=source)])
-    comments: list[Token] = []
-    tree = _parse_tree(source, "start", comments)
+    tree, recorded = _parse_tree(source, "start")
     file = _to_ast(tree)
     assert isinstance(file, ast.File)
-    kept = tuple(ast.Comment(text=str(c), span=span_of(c)) for c in comments)
+    kept = tuple(_comment(t) for t in recorded if t.type == "COMMENT")
     return ast.File(statements=file.statements, comments=kept, span=file.span)
 
 
+def _comment(token: Token) -> ast.Comment:
+    text = str(token).rstrip()          # a CRLF file's `\r`, trailing blanks
+    line, col = token.line or 0, token.column or 0
+    return ast.Comment(text=text, span=Span(line=line, col=col, end_line=line,
+                                            end_col=col + len(text)))
+
+
 def parse_fragment(source: Source, start: str) -> object:
-    """Parse a fragment with another start rule of the grammar (e.g. `growth`, `item`)."""
-    return _to_ast(_parse_tree(source, start, []))
+    """Parse a fragment with another start rule of the grammar (e.g. `settings`, `ops`).
+
+    >>> [op.name for op in parse_fragment(Source(path="--ops", text="fpi, stack"), "ops").ops]
+    ['fpi', 'stack']
+    """
+    return _to_ast(_parse_tree(source, start)[0])
 
 
 def _to_ast(tree: object) -> object:
@@ -114,17 +165,18 @@ def _depth(tree: object) -> int:
     return deepest
 
 
-def _parse_tree(source: Source, start: str, comments: list[Token]) -> object:
+def _parse_tree(source: Source, start: str) -> tuple[object, list[Token]]:
+    """The parse tree, and the comment and brace tokens the lexer met."""
     try:
-        tree = _lark(start).parse(source.text)
+        with _recorded() as recorded:
+            tree = _lark(start).parse(source.text)
     except UnexpectedInput as exc:
-        raise GrowError([_syntax_diagnostic(source, exc)]) from None
+        raise GrowError([_syntax_diagnostic(source, exc, start)]) from None
     if _depth(tree) > MAX_DEPTH:
         raise GrowError([Diagnostic(code="E104", message="expression nested too deeply",
                                     span=_deepest_span(tree), source=source,
                                     help=f"growdsl reads expressions up to {MAX_DEPTH} levels deep")])
-    comments.extend(_comment_tokens(source.text))
-    return tree
+    return tree, recorded
 
 
 def _deepest_span(tree: object) -> Span:
@@ -138,50 +190,28 @@ def _deepest_span(tree: object) -> Span:
     return span_of(meta) if meta is not None else NO_SPAN
 
 
-def _comment_tokens(text: str) -> list[Token]:
-    """The grammar ignores comments; find them again (outside strings) for the formatter."""
-    out: list[Token] = []
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        in_string = escaped = False
-        for col, ch in enumerate(line, start=1):
-            if in_string:
-                if escaped:
-                    escaped = False
-                elif ch == "\\":
-                    escaped = True
-                elif ch == '"':
-                    in_string = False
-            elif ch == '"':
-                in_string = True
-            elif ch == "#":
-                body = line[col - 1:].rstrip()
-                out.append(Token("COMMENT", body, line=lineno, column=col, end_line=lineno,
-                                 end_column=col + len(body)))
-                break
-    return out
-
-
-def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
+def _syntax_diagnostic(source: Source, exc: UnexpectedInput, start: str) -> Diagnostic:
     if isinstance(exc, UnexpectedCharacters):
         return _bad_character(source, exc)
     assert isinstance(exc, UnexpectedToken), exc
     token = exc.token
     expected = _expected_words(exc.expected)
+    braces = _brace_tokens(source.text, start)
     if token.type == "$END":
         line = max(1, len(source.text.splitlines()))
         last = source.line_text(line)
         span = Span(line=line, col=len(last) + 1, end_line=line, end_col=len(last) + 2)
-        brace = _unclosed_brace(source.text, len(source.text))
+        brace = _unclosed_brace(braces, len(source.text))
         if brace is not None:
             return Diagnostic(code="E103", message="this `{` is never closed", span=brace,
                               source=source, help="close the block with `}`")
         return Diagnostic(code="E103", message="unexpected end of file: unterminated construct",
                           span=span, help=f"expected {expected}", source=source)
     previous = (getattr(exc, "token_history", None) or [None])[-1]
-    brace = _unclosed_brace(source.text, token.start_pos or 0)
+    brace = _unclosed_brace(braces, token.start_pos or 0)
     word = next((str(t) for t in (token, previous) if t is not None and str(t) in _STATEMENT_WORDS),
                 None)
-    if brace is not None and word is not None and _unclosed_brace(source.text, len(source.text)):
+    if brace is not None and word is not None and _unclosed_brace(braces, len(source.text)):
         return Diagnostic(code="E103", message="this `{` is never closed", span=brace,
                           source=source, help=f"close the block with `}}` before `{word}`")
     if brace is not None and word == str(token):
@@ -219,23 +249,29 @@ def _bad_character(source: Source, exc: UnexpectedCharacters) -> Diagnostic:
 _STATEMENT_WORDS = {"model", "init", "train", "stage", "budget", "expect"}
 
 
-def _unclosed_brace(text: str, upto: int) -> Span | None:
-    """The last `{` before offset `upto` with no `}` after it (strings, comments skipped)."""
-    opened: list[Span] = []
-    for lineno, line in enumerate(text[:upto].split("\n"), start=1):
-        in_string = False
-        for col, ch in enumerate(line, start=1):
-            if ch == '"':
-                in_string = not in_string
-            elif in_string:
-                continue
-            elif ch == "#":
-                break
-            elif ch == "{":
-                opened.append(Span(line=lineno, col=col, end_line=lineno, end_col=col + 1))
-            elif ch == "}" and opened:
-                opened.pop()
-    return opened[-1] if opened else None
+def _brace_tokens(text: str, start: str) -> list[Token]:
+    """Every `{` and `}` token of `text`, as the grammar's lexer reads it (up to the first
+    character it cannot read)."""
+    with _recorded() as recorded:
+        try:
+            for _ in _lark(start).lex(text, dont_ignore=True):
+                pass
+        except UnexpectedInput:
+            pass
+    return [t for t in recorded if t.type in ("LBRACE", "RBRACE")]
+
+
+def _unclosed_brace(braces: list[Token], upto: int) -> Span | None:
+    """The last `{` before offset `upto` with no `}` after it (before `upto`)."""
+    opened: list[Token] = []
+    for token in braces:
+        if (token.start_pos or 0) >= upto:
+            break
+        if token.type == "LBRACE":
+            opened.append(token)
+        elif opened:
+            opened.pop()
+    return span_of(opened[-1]) if opened else None
 
 
 def _word_at(line: str, col: int) -> str:

@@ -16,7 +16,14 @@ _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
 
 
 def expr(node: ast.Value, parent: int = 0, right: bool = False) -> str:
-    """Print a value with only the parentheses its precedence needs."""
+    """Print a value with only the parentheses its precedence needs.
+
+    >>> from growdsl.parser import parse_fragment
+    >>> from growdsl.source import Source
+    >>> (item,) = parse_fragment(Source(path="-", text="d = ((L)/(2)) * (D + 1)"), "settings")
+    >>> expr(item.value)
+    'L/2*(D + 1)'
+    """
     match node:
         case ast.Number(text=text) | ast.String(text=text):
             return text
@@ -86,7 +93,19 @@ def statement_lines(node: ast.Statement) -> list[str]:
 
 
 def print_file(file: ast.File) -> str:
-    """The whole file in canonical form, comments included."""
+    r"""The whole file in canonical form, comments included.
+
+    >>> from growdsl.parser import parse
+    >>> from growdsl.source import Source
+    >>> text = "model  gpt2 # small\ntrain {batch=4}\nstage 10 : depth = L/2->stack\nstage 20:"
+    >>> print(print_file(parse(Source(path="m.grow", text=text))), end="")
+    model gpt2  # small
+    train {
+      batch = 4
+    }
+    stage 10: depth=L/2 -> stack
+    stage 20:
+    """
     chunks: list[tuple[int, int, list[str]]] = []   # (first line, last line, text)
     pending = sorted(file.comments, key=lambda c: c.span.line)
     for stmt in file.statements:
@@ -119,7 +138,11 @@ def _with_inner_comments(stmt: ast.Statement, inner: list[ast.Comment]) -> list[
 
 def _train_with_comments(stmt: ast.TrainDecl, inner: list[ast.Comment]) -> list[str]:
     """A train block: a comment on an item's line trails it; one on its own line precedes
-    the next item; comments on the opening or closing line trail those."""
+    the next item; one on the opening line trails `train {`; one on the closing line
+    trails `}` (a comment runs to the end of its line, so it follows the `}` there, even
+    in a one-line block)."""
+    tail = [c for c in inner if c.span.line == stmt.span.end_line]
+    inner = [c for c in inner if c.span.line != stmt.span.end_line]
     out = ["train {"]
     head = [c for c in inner if c.span.line == stmt.span.line]
     if head:
@@ -134,8 +157,6 @@ def _train_with_comments(stmt: ast.TrainDecl, inner: list[ast.Comment]) -> list[
         out.extend(f"  {c.text}" for c in before)
         line = f"  {item.key} = {expr(item.value)}"
         out.append(line + ("  " + " ".join(c.text for c in same) if same else ""))
-    own = [c for c in rest if c.span.line < stmt.span.end_line]
-    out.extend(f"  {c.text}" for c in own)
-    tail = [c for c in rest if c.span.line == stmt.span.end_line]
+    out.extend(f"  {c.text}" for c in rest)
     out.append("}" + ("  " + " ".join(c.text for c in tail) if tail else ""))
     return out

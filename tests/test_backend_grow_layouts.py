@@ -15,6 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
+from growdsl import families
 from growdsl.backend.families import family
 from growdsl.backend.models import config_for
 from growdsl.backend.streaming import grow_checkpoint
@@ -26,12 +27,12 @@ from growdsl.shapes import Shape
 
 pytestmark = pytest.mark.torch
 torch.set_num_threads(1)
-FAMILIES = ["bert", "gpt2", "llama"]
+FAMILIES = list(families.BUILTIN)
 
 
 def save_bare(path: Path, family_name: str, seed: int = 0) -> tuple[Shape, hf.PreTrainedModel]:
     """A tiny bare model of `family_name` saved with save_pretrained (its own layout)."""
-    shape = tiny_shape(family_name, tied=family_name != "llama")
+    shape = tiny_shape(family_name, tied=not family(family_name).grouped_query)
     torch.manual_seed(seed)
     model = getattr(hf, family(family_name).bare_class)(config_for(shape)).eval()
     model.save_pretrained(str(path))
@@ -66,11 +67,11 @@ def test_bare_checkpoint_grows_wide_and_deep_in_its_own_layout(tmp_path: Path,
     config = grown.config
     assert config.architectures == [fam.bare_class]
     assert (config.num_hidden_layers, config.hidden_size) == (2 * shape.layers, 2 * shape.hidden)
-    assert (config.n_inner if family_name == "gpt2" else config.intermediate_size) == 2 * shape.ffn
+    assert getattr(config, fam.hf_fields["ffn"]) == 2 * shape.ffn
     with safe_open(str(tmp_path / "out" / "model.safetensors"), framework="pt") as f:
         keys = list(f.keys())
     assert not any(k.startswith((fam.base_prefix, *fam.head_prefixes)) for k in keys)
-    assert (family_name == "bert") == any(k.startswith("pooler.") for k in keys)
+    assert bool(fam.optional) == any(k.startswith("pooler.") for k in keys)   # BERT's pooler
 
 
 @pytest.mark.parametrize("family_name", FAMILIES)

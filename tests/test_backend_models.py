@@ -10,6 +10,7 @@ import pytest
 import torch
 from transformers import BertForMaskedLM
 
+from growdsl import families
 from growdsl.backend.equivalence import compare
 from growdsl.backend.families import weight_map
 from growdsl.backend.models import build_model, load_model, save_model, shape_of, stored_state
@@ -21,12 +22,12 @@ from growdsl.shapes import Shape
 pytestmark = pytest.mark.torch
 torch.set_num_threads(1)
 
-CASES = [(f, tied, rank) for f in ("bert", "gpt2", "llama") for tied in (True, False)
+CASES = [(f, tied, rank) for f in families.BUILTIN for tied in (True, False)
          for rank in (0, 3)]
 
 
 def _shape(family: str, tied: bool = True, **extra: object) -> Shape:
-    kv = 1 if family == "llama" else 2
+    kv = 1 if families.get(family).grouped_query else 2
     return tiny_shape(family, heads=2, kv_heads=kv, tied=tied, **extra)  # type: ignore[arg-type]
 
 

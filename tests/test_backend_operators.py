@@ -196,6 +196,20 @@ def test_gqa_heads_copy_whole_groups() -> None:
     assert verdict == EXACT and diff.max_abs <= ATOL
 
 
+@pytest.mark.parametrize(("heads", "kv", "dst"), [
+    (4, 2, {"heads": 8}),                       # query heads x2, key/value heads fixed
+    (2, 1, {"heads": 4}),                       # ... with a single key/value head (MQA)
+    (4, 2, {"kv_heads": 4}),                    # key/value heads x2, query heads fixed
+    (4, 1, {"kv_heads": 2, "hidden": 32}),      # MQA -> GQA with hidden x2
+    (4, 2, {"heads": 8, "kv_heads": 8, "hidden": 32}),   # groups 2 -> 1 with everything x2
+])
+@pytest.mark.parametrize("op", [("fpi",), ("clone",)])
+def test_gqa_head_growth_is_exact(heads: int, kv: int, dst: dict, op: tuple) -> None:
+    src = tiny_shape("llama", heads=heads, kv_heads=kv, hidden=16, head_dim=8)
+    verdict, diff = measure(src, src.replace(**dst), op, seed=3, boost=4.0)
+    assert verdict == EXACT and diff.within(ATOL, RTOL), diff
+
+
 def test_fresh_map_per_block_would_break_exactness() -> None:
     """The residual stream needs ONE map: growing with mapping=random twice from different
     seeds gives different models, each exact only for its own map (ffn-only growth)."""

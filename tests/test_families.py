@@ -108,8 +108,8 @@ def test_an_unknown_config_field_is_a_located_error(tmp_path: Path) -> None:
     assert len(got) == 1 and "error[E703]" in got[0] and ":1:18:" in got[0]
     assert ("m/config.json: `fancy_gate`: a field growdsl does not know for llama, so it "
             "cannot tell whether growth keeps it") in got[0]
-    assert got[0].endswith("help: drop the field if it changes nothing, or teach the family "
-                           "what it does (docs/families.md)")
+    assert got[0].endswith("help: docs/operators.md lists the fields each family carries; "
+                           "docs/families.md how to add one")
 
 
 def test_a_field_no_operator_keeps_is_refused(tmp_path: Path) -> None:
@@ -202,3 +202,12 @@ def test_the_docs_table_of_fields_is_the_families() -> None:
     text = (REPO / "docs" / "operators.md").read_text()
     start, end = text.index("<!-- fields-table -->\n"), text.index("<!-- /fields-table -->")
     assert text[start + len("<!-- fields-table -->\n"):end] == markdown()
+
+
+def test_a_config_without_tie_word_embeddings_has_its_class_default() -> None:
+    minimal = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 4,
+               "vocab_size": 10}
+    assert shape_from_config("qwen2", minimal).tied is False       # Qwen2Config: False
+    assert shape_from_config("mistral", minimal).tied is False
+    gpt2 = {"n_layer": 2, "n_embd": 32, "n_head": 4, "vocab_size": 10}
+    assert shape_from_config("gpt2", gpt2).tied is True

@@ -141,3 +141,27 @@ def test_new_family_runs_the_demo_style_plan(tmp_path: Path, cache: Path, family
 
         model = hf.AutoModelForCausalLM.from_pretrained(str(out / "stages" / "1-stage2"))
         assert model.model.layers[0].self_attn.q_proj.bias is not None
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"fancy_gate": 1.0}, "config.json: `fancy_gate`: a field growdsl does not know for llama"),
+    ({"rms_norm_eps": 1e-3}, "has another config than the plan's model: rms_norm_eps 0.001 "
+                             "(the plan's model has 1e-05)"),
+])
+def test_an_init_checkpoint_the_plan_cannot_carry_is_e714(tmp_path: Path, extra: dict,
+                                                          message: str) -> None:
+    from growdsl.backend.executor import initial_model
+    from growdsl.driver import load_text
+    from growdsl.errors import GrowError
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text(json.dumps(LLAMA))
+    save_checkpoint(tmp_path / "ckpt", LLAMA)
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps({**config, **extra}))
+    source, plan = load_text('model llama from "m"\ninit from "ckpt"\nstage 0: -> extend\n'
+                             "stage 2: positions=128\n", str(tmp_path / "p.grow"))
+    with pytest.raises(GrowError) as caught:
+        initial_model(plan, source)
+    text = caught.value.render()
+    assert "error[E714]" in text and message in text, text

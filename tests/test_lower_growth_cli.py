@@ -22,8 +22,17 @@ def test_the_arrow_is_optional_and_preserve_is_read() -> None:
     assert growth.preserve and growth.ops[0].name == "clone"
 
 
+def test_to_removes_or_lowers_a_treatment() -> None:
+    shared = MINI.replace(ffn_share=4, pool=2, ffn_rank=0)
+    dst, _ = lower_growth_cli("width=none pool=none", "unshare, unpool", shared)
+    assert (dst.ffn_share, dst.pool, dst.ffn) == (1, 1, MINI.ffn)
+    dst, _ = lower_growth_cli("width=ffn/2", "unshare", shared)
+    assert (dst.ffn_share, dst.pool) == (2, 2)      # the pooling the --to leaves is kept
+
+
 @pytest.mark.parametrize(("to", "ops", "expected"), [
-    ("pool=2", "unpool", "--to:1:1: error[E204]: `pool` is not a target dimension"),
+    ("submodels=2", "stack",
+     "--to:1:1: error[E204]: `submodels` is not a target dimension or treatment"),
     ("depth=2*Q", "stack", "--to:1:9: error[E201]: unknown symbol `Q`"),
     ("depth=2*L", "stakc", "--ops:1:1: error[E203]: unknown operator `stakc`"),
     ("depth=L/0", "stack", "--to:1:9: error[E301]: division by zero"),

@@ -213,12 +213,21 @@ def test_fpi_verdicts() -> None:
     assert REGISTRY["aki"].verdict(base, double, {}).kind == NONE
 
 
-def test_gqa_ratio_change_is_not_preserving() -> None:
-    llama = PRESETS["tinyllama-1.1b"]
-    grown_ = llama.replace(hidden=4096, heads=64, kv_heads=4, ffn=11264)
-    assert REGISTRY["fpi"].verdict(llama, grown_, {"mapping": "auto"}).kind == NONE
+def test_gqa_groups_that_grow_or_split_evenly_are_exact() -> None:
+    """Query heads per key/value head may grow (each new query head reads a copy of its
+    source's key/value head) or shrink to a divisor (groups split into sub-groups): the
+    attention of every query head is kept. Any other change is refused."""
+    llama = PRESETS["tinyllama-1.1b"]                       # 32 heads, 4 kv: groups of 8
+    grown_ = llama.replace(hidden=4096, heads=64, kv_heads=4, ffn=11264)    # groups of 16
+    assert REGISTRY["fpi"].verdict(llama, grown_, {"mapping": "auto"}).kind == EXACT
     both = grown_.replace(kv_heads=8)
     assert REGISTRY["clone"].verdict(llama, both, {}).kind == EXACT
+    more_kv = llama.replace(kv_heads=8)                     # groups of 4: a divisor of 8
+    assert REGISTRY["fpi"].apply(llama, more_kv, {"mapping": "auto"}) == more_kv
+    assert REGISTRY["fpi"].verdict(llama, more_kv, {"mapping": "auto"}).kind == EXACT
+    odd = llama.replace(heads=48, hidden=3072, kv_heads=8)  # groups of 6: 8 -> 6
+    with pytest.raises(ShapeError, match="8 -> 6, which does not divide 8"):
+        REGISTRY["fpi"].apply(llama, odd, {"mapping": "auto"})
 
 
 def test_identity_refuses_post_ln_bert() -> None:

@@ -139,12 +139,29 @@ def is_plain(config: PretrainedConfig) -> bool:
     """True when the model is a stock HF model (no treatment module, no gate)."""
     shape = shape_of(config)
     extra = getattr(config, "growdsl", None) or {}
-    return not shape.ffn_rank and shape.pool == 1 and not extra.get("mask")
+    mask = extra.get("mask")
+    return not shape.ffn_rank and shape.pool == 1 and not (mask and float(mask["c"]) < 1)
+
+
+# A model that needs growdsl to compute its function (a masked-growth gate, pooled queries,
+# a factorized FFN) keeps its weights under this name: stock `from_pretrained` finds no
+# `model.safetensors` and refuses to load it, instead of loading a model that computes
+# something else. growdsl reads every `*.safetensors` of a directory.
+TREATED_WEIGHTS = "growdsl-model.safetensors"
+
+
+def weights_name(config: PretrainedConfig) -> str:
+    """The weights file of a model with `config`: stock's name, or TREATED_WEIGHTS."""
+    return "model.safetensors" if is_plain(config) else TREATED_WEIGHTS
 
 
 def save_model(model: PreTrainedModel, out_dir: str | Path) -> None:
-    """`save_pretrained` (safetensors, tied weights stored once)."""
+    """`save_pretrained` (safetensors, tied weights stored once); a treated model's weights
+    renamed to TREATED_WEIGHTS (see there)."""
     model.save_pretrained(str(out_dir))
+    name = weights_name(model.config)
+    if name != "model.safetensors" and (Path(out_dir) / "model.safetensors").exists():
+        (Path(out_dir) / "model.safetensors").replace(Path(out_dir) / name)
 
 
 def load_model(src_dir: str | Path) -> PreTrainedModel:

@@ -35,7 +35,8 @@ from transformers import AutoConfig, PretrainedConfig
 from growdsl import families
 from growdsl.backend.families import family
 from growdsl.backend.families.layout import Layout, detect
-from growdsl.backend.models import is_plain, shape_of
+from growdsl.backend.fold import fold_mask
+from growdsl.backend.models import is_plain, model_class, shape_of, weights_name
 from growdsl.backend.surgery import grow_lazy, plan_step, step_config
 from growdsl.backend.surgery.core import LazyState
 from growdsl.errors import Diagnostic, GrowError
@@ -86,7 +87,8 @@ def read_config(src_dir: Path) -> tuple[PretrainedConfig, Shape]:
     problem = field_problem(model_type, raw)
     if problem:
         raise checkpoint_error(src_dir, "E731", f"config.json: {problem}",
-                               "docs/operators.md lists the config fields growdsl carries")
+                               "docs/operators.md lists the fields each family carries; "
+                               "docs/families.md how to add one")
     return config, shape_of(config)
 
 
@@ -195,18 +197,28 @@ def grow_checkpoint(src_dir: str | Path, out_dir: str | Path, dst: Shape,
         source = open_checkpoint(stack, src_dir)
         final, steps = plan_step(source.shape, source.layout.own(dst), growth)
         new_config = step_config(final, steps, base=source.config)
+        if source.layout.head:          # pooled BERT has its own class; unpooled, the stock one
+            new_config.architectures = [model_class(final).__name__]
         if not source.layout.head:      # the config's own setting, for a head added later
             new_config.tie_word_embeddings = source.config.tie_word_embeddings
-        if not source.layout.head and not is_plain(new_config):
-            raise checkpoint_error(src_dir, "E737", f"the bare {source.layout.architecture} "
-                                   "cannot carry the gate `masked` growth installs",
-                                   f"grow a {family(final.family).model_class} checkpoint")
         shapes = source.layout.tensor_shapes(final, getattr(source.config, "type_vocab_size", 2))
         grown = grow_lazy(source.state, steps, growth.seed, "weight", layout=source.layout)
+        mask = (getattr(new_config, "growdsl", None) or {}).get("mask")
+        folded = fold_mask(grown, final, source.layout.weight_map(final), mask) if mask \
+            else None
+        if folded is not None:          # a stock model computing the grown function
+            grown = folded
+            del new_config.growdsl["mask"]
+        if not source.layout.head and not is_plain(new_config):
+            raise checkpoint_error(src_dir, "E737", f"the bare {source.layout.architecture} "
+                                   "cannot carry the gate `masked` growth installs on a "
+                                   "post-LN model", f"grow a {family(final.family).model_class} "
+                                   "checkpoint")
         made = ((source.layout.stored_key(key), grown[key]()) for key in
                 source.layout.weight_map(final))
         out_dir.mkdir(parents=True, exist_ok=True)
-        written = write_streaming(out_dir / "model.safetensors", shapes, made, source.dtype)
+        written = write_streaming(out_dir / weights_name(new_config), shapes, made,
+                                  source.dtype)
     new_config.save_pretrained(str(out_dir))
     _copy_side_files(src_dir, out_dir)
     return final, steps, new_config, written

@@ -4,6 +4,7 @@ operator that is not exact is named, with the reason and the operator's own advi
 
 from __future__ import annotations
 
+from growdsl.checks.shapes import shape_problems
 from growdsl.errors import Diagnostic
 from growdsl.ir import Plan
 from growdsl.operators import REGISTRY
@@ -17,6 +18,8 @@ def run(plan: Plan, graph: StageGraph) -> list[Diagnostic]:
         result = graph.edge(src.index, dst.index)
         if src.growth is None or not src.growth.preserve or result is None or result.error:
             continue
+        if shape_problems(src.shape) or shape_problems(dst.shape):
+            continue    # the shape check reports the malformed stage once
         for op in result.ops:
             call, verdict = op.call, op.verdict
             if verdict.kind == EXACT:

@@ -2,8 +2,7 @@
 checkpoint to a target shape (bert2BERT's reuse of a smaller pretrained model).
 
 The target and the operator list use the `.grow` syntax of a stage shape and a growth
-step, parsed by the front end (`growdsl.api.growth_step`); the command is a thin layer over
-`growdsl.api.grow_checkpoint`. The checkpoint is grown
+step, parsed by the front end (`growdsl.lower.lower_growth_cli`). The checkpoint is grown
 by streaming (one tensor at a time); `--verify` replays the step operator by operator in
 memory, prints each one's verdict and measured logit difference (a bare model's: last
 hidden states), and exits 1 when an operator whose verdict is exact does not preserve the
@@ -20,8 +19,25 @@ from typing import Annotated
 
 import typer
 
-from growdsl import api
 from growdsl.cli import app
+
+
+def _lower(to: str, ops: str, src_dir: Path, seed: int | None) -> tuple:
+    """(source shape, target shape, growth, layout, dropped keys) from the command line and
+    the checkpoint (a GrowError when growdsl cannot read it)."""
+    from contextlib import ExitStack
+
+    from growdsl.backend.streaming import open_checkpoint
+    from growdsl.grow_step import plan_grow
+
+    with ExitStack() as stack:
+        source = open_checkpoint(stack, src_dir)
+    dst, growth, _final, _results = plan_grow(to, ops, source.shape,
+                                             bare=not source.layout.head)
+    if seed is not None:
+        growth = type(growth)(ops=growth.ops, seed=seed, preserve=growth.preserve,
+                              span=growth.span)
+    return source.shape, dst, growth, source.layout, source.dropped
 
 
 @app.command()
@@ -35,30 +51,49 @@ def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory"
          ) -> None:
     """Grow a local checkpoint; exit 1 on a user error or a failed verification."""
     from growdsl.errors import GrowError
-    from growdsl.operators import GrowthStepError
 
     try:
-        done = api.grow_checkpoint(src_dir, out_dir, to=to, ops=ops, seed=seed)
+        src, dst, growth, layout, dropped = _lower(to, ops, src_dir, seed)
+        from growdsl.backend.streaming import grow_checkpoint
+
+        final, steps, _config, written = grow_checkpoint(src_dir, out_dir, dst, growth)
     except GrowError as error:
         print(error.render(), file=sys.stderr)
         raise typer.Exit(1) from None
-    except (GrowthStepError, ValueError) as error:
-        hint = getattr(error, "hint", None)
-        print(f"error: {error}" + (f"\n  help: {hint}" if hint else ""), file=sys.stderr)
-        raise typer.Exit(1) from None
-    src, final, dropped = done.src, done.shape, done.dropped
     print(f"grew {src_dir} -> {out_dir}: layers {src.layers}->{final.layers}, hidden "
           f"{src.hidden}->{final.hidden}, heads {src.heads}->{final.heads}, ffn "
-          f"{src.ffn}->{final.ffn} ({done.written / 1e6:.1f} MB written)")
-    print(f"  layout: {done.layout}")
+          f"{src.ffn}->{final.ffn} ({written / 1e6:.1f} MB written)")
+    print(f"  layout: {layout.describe()}")
     if dropped:
         print(f"  not carried over ({len(dropped)} tensors the model class does not use): "
               f"{', '.join(dropped[:4])}{' ...' if len(dropped) > 4 else ''}")
-    for step in done.steps:
+    from growdsl.grow_step import in_dtype
+
+    steps = in_dtype(steps, _dtype_name(_config))
+    for step in steps:
         print(f"  {step.call.name}: {step.verdict.kind} ({step.verdict.reason})")
+    print(f"  {_stock(_config, layout, any(s.call.name == 'masked' for s in steps))}")
     if verify:
-        _verify(src_dir, out_dir, done.steps, done.seed, "logits" if done.head else
+        _verify(src_dir, out_dir, steps, growth.seed, "logits" if layout.head else
                 "last hidden states")
+
+
+def _dtype_name(config: object) -> str | None:
+    dtype = getattr(config, "torch_dtype", None) or getattr(config, "dtype", None)
+    return str(dtype).removeprefix("torch.") if dtype is not None else None
+
+
+def _stock(config: object, layout: object, masked: bool) -> str:
+    """What stock `from_pretrained` does with the written checkpoint."""
+    from growdsl.backend.models import TREATED_WEIGHTS, is_plain
+
+    if is_plain(config):  # type: ignore[arg-type]
+        folded = " (the masked-growth gate, at 0, folded into the weights)" if masked else ""
+        return (f"stock from_pretrained: loads {layout.architecture} "  # type: ignore[attr-defined]
+                f"computing the grown function{folded}")
+    return (f"stock from_pretrained: refuses (the weights are in {TREATED_WEIGHTS}: the model "
+            "needs growdsl's gate, pooling or factorized FFN to compute its function; load it "
+            "with growdsl, or finish the treatment first)")
 
 
 def _verify(src_dir: Path, out_dir: Path, steps: list, growth_seed: int, what: str) -> None:

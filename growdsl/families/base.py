@@ -104,6 +104,7 @@ class Family:
     bare_class: str                                 # the headless base model
     hf_fields: Mapping[str, str]                    # shape field -> config key
     ffn_null_multiple: int = 0                      # a null FFN key means this x hidden
+    tied_default: bool = True                       # the config class's tie_word_embeddings
     free_head_dim: bool = False                     # head_dim may differ from hidden / heads
     grouped_query: bool = False                     # kv_heads may differ from heads
     pre_ln: bool = True

@@ -25,7 +25,7 @@ FAMILY = Family(
     name="llama",
     doc="LLaMA causal LM (RMSNorm, SwiGLU, rotary, grouped-query attention)",
     config_class="LlamaConfig", model_class="LlamaForCausalLM", bare_class="LlamaModel",
-    hf_fields=_decoder.HF_FIELDS, free_head_dim=True, grouped_query=True,
+    hf_fields=_decoder.HF_FIELDS, free_head_dim=True, grouped_query=True, tied_default=False,
     pre_ln=True, norm="RMSNorm", gated_ffn=True, positions="rotary", objective="clm",
     layer_prefix="model.layers.{i}.",
     layer_tensors=_decoder.layer_tensors("attention_bias", "attention_bias", "mlp_bias"),

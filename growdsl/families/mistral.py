@@ -12,7 +12,7 @@ FAMILY = Family(
     name="mistral",
     doc="Mistral causal LM (LLaMA-style, sliding-window attention)",
     config_class="MistralConfig", model_class="MistralForCausalLM", bare_class="MistralModel",
-    hf_fields=_decoder.HF_FIELDS, free_head_dim=True, grouped_query=True,
+    hf_fields=_decoder.HF_FIELDS, free_head_dim=True, grouped_query=True, tied_default=False,
     pre_ln=True, norm="RMSNorm", gated_ffn=True, positions="rotary", objective="clm",
     layer_prefix="model.layers.{i}.",
     layer_tensors=_decoder.layer_tensors(False, False, False),

@@ -21,7 +21,7 @@ FAMILY = Family(
     name="qwen2",
     doc="Qwen2 causal LM (LLaMA-style, q/k/v biases, optional sliding window)",
     config_class="Qwen2Config", model_class="Qwen2ForCausalLM", bare_class="Qwen2Model",
-    hf_fields=_decoder.HF_FIELDS, free_head_dim=True, grouped_query=True,
+    hf_fields=_decoder.HF_FIELDS, free_head_dim=True, grouped_query=True, tied_default=False,
     pre_ln=True, norm="RMSNorm", gated_ffn=True, positions="rotary", objective="clm",
     layer_prefix="model.layers.{i}.",
     layer_tensors=_decoder.layer_tensors(None, False, False),

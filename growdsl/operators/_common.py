@@ -58,16 +58,20 @@ def factor(op: str, dim: str, old: int, new: int) -> int:
     return new // old
 
 
-def gqa_change(src: Shape, out: Shape) -> str | None:
-    """Why copying heads changes which key/value head each query head reads, if it does."""
-    if src.kv_heads == src.heads and out.kv_heads == out.heads:
-        return None
-    old = src.heads // max(src.kv_heads, 1)
-    new = out.heads // max(out.kv_heads, 1)
-    if old == new:
-        return None
-    return (f"grouped-query ratio heads/kv_heads changes {old} -> {new}: "
-            "query heads read different key/value heads")
+def gqa_groups(op: str, src: Shape, out: Shape) -> None:
+    """Copying whole heads keeps every query head's key/value head when the query heads per
+    key/value head (the group) grow, or shrink to a divisor (each group splits into equal
+    sub-groups, each reading a copy of the group's key/value head); refuse anything else."""
+    if src.heads % src.kv_heads or out.heads % out.kv_heads:
+        return      # a malformed shape: the shape check reports it
+    old, new = src.heads // src.kv_heads, out.heads // out.kv_heads
+    if new < old and old % new:
+        raise ShapeError(
+            f"`{op}` cannot keep grouped-query attention: query heads per key/value head "
+            f"{old} -> {new}, which does not divide {old}",
+            f"give the next stage kv_heads with heads / kv_heads at least {old} or "
+            f"dividing {old}",
+        )
 
 
 def width_unshared(op: str, src: Shape, out: Shape) -> None:

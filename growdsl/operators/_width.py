@@ -4,7 +4,7 @@ heads, key/value heads and FFN size grow with the head size fixed."""
 from __future__ import annotations
 
 from growdsl import families
-from growdsl.operators._common import grows, needs_change, width_unshared
+from growdsl.operators._common import gqa_groups, grows, needs_change, width_unshared
 from growdsl.operators.base import ShapeError
 from growdsl.shapes import Shape
 
@@ -27,6 +27,7 @@ def grow_width(op: str, src: Shape, dst: Shape) -> Shape:
     out = src.replace(**{d: grows(op, src, dst, d) for d in WIDTH_DIMS})
     width_unshared(op, src, out)
     needs_change(op, src, out, WIDTH_DIMS)
+    gqa_groups(op, src, out)
     return out
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from growdsl.ir import ArgValue
-from growdsl.operators._common import factor, gqa_change
+from growdsl.operators._common import factor
 from growdsl.operators._width import WIDTH_DIMS, grow_width
-from growdsl.operators.base import EXACT, NONE, Operator, Param, Verdict
+from growdsl.operators.base import EXACT, Operator, Param, Verdict
 from growdsl.shapes import Shape
 
 
@@ -33,9 +33,6 @@ class Clone(Operator):
         return out
 
     def verdict(self, src: Shape, dst: Shape, args: dict[str, ArgValue]) -> Verdict:
-        gqa = gqa_change(src, dst)
-        if gqa:
-            return Verdict(kind=NONE, reason=gqa)
         k = dst.hidden // max(src.hidden, 1)
         tied = f"; tied output head scaled 1/{k}" if src.tied and k > 1 else ""
         grown = ", ".join(f"{d} x{getattr(dst, d) // max(getattr(src, d), 1)}" for d in WIDTH_DIMS

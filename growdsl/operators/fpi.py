@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from growdsl.ir import ArgValue
-from growdsl.operators._common import gqa_change
 from growdsl.operators._width import WIDTH_DIMS, grow_width, norm_name
-from growdsl.operators.base import APPROXIMATE, EXACT, NONE, Operator, Param, Verdict
+from growdsl.operators.base import APPROXIMATE, EXACT, Operator, Param, Verdict
 from growdsl.shapes import Shape
 
 
@@ -42,9 +41,6 @@ class Fpi(Operator):
 
 def width_verdict(src: Shape, dst: Shape, mapping: str) -> Verdict:
     """The Net2Net verdict for a width change (shared by `fpi`)."""
-    gqa = gqa_change(src, dst)
-    if gqa:
-        return Verdict(kind=NONE, reason=gqa)
     old, new = src.hidden, dst.hidden
     norm = norm_name(src)
     if new != old and mapping == "random":
@@ -58,7 +54,7 @@ def width_verdict(src: Shape, dst: Shape, mapping: str) -> Verdict:
         tied = "; tied output head scaled 1/" + str(k) if src.tied else ""
         return Verdict(kind=EXACT, reason=f"hidden {old} -> {new} copies every unit {k} times "
                                           f"with one mapping, {norm} statistics unchanged{tied}")
-    parts = [f"{d} {getattr(src, d)} -> {getattr(dst, d)}" for d in ("ffn", "heads")
+    parts = [f"{d} {getattr(src, d)} -> {getattr(dst, d)}" for d in ("ffn", "heads", "kv_heads")
              if getattr(src, d) != getattr(dst, d)]
     return Verdict(kind=EXACT, reason=", ".join(parts) + " copies units with their outgoing "
                                                          "weights divided by the copy counts")

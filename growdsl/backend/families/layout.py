@@ -91,7 +91,7 @@ def detect(family_name: str, architectures: list[str] | None,
     keys = list(keys)
     arch = architectures[0] if architectures else None
     prefixed = any(k.startswith(fam.base_prefix) for k in keys)
-    if arch == fam.model_class:
+    if arch in (fam.model_class, f"Pooled{fam.model_class}"):   # growdsl's pooled BERT
         head = True
     elif arch == fam.bare_class:
         head = False

@@ -61,8 +61,9 @@ class Grown:
 def plan_step(src: Shape, dst: Shape, growth: Growth) -> tuple[Shape, list[OpResult]]:
     """The static walk of a growth step; the final shape must match `dst`'s weights."""
     final, steps = apply_growth(src, dst, growth)
-    for call, before, _after, _verdict in steps:
-        problems = operator_problems(before, call.name, REGISTRY[call.name].dims)
+    for step in steps:
+        problems = operator_problems(step.before, step.call.name,
+                                     REGISTRY[step.call.name].dims)
         if problems:
             raise ValueError("; ".join(problems))
     diff = structural_diff(final, dst)
