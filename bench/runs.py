@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "bench" / "specs"
 # The smoke size: a model small enough that a whole plan trains in a second or two.
 SMOKE_MODEL = {family: {"layers": 4, "hidden": 32, "heads": 2, "ffn": 64, "seq": 16,
-                        "vocab": vocab} for family, vocab in (("bert", 128), ("gpt2", 512))}
+                        "vocab": vocab}
+               for family, vocab in (("bert", 128), ("gpt2", 512), ("llama", 512))}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

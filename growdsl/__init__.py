@@ -1,10 +1,10 @@
 """growdsl: a declarative growth-spec language for growth-based pretraining of Transformers.
 
-The pipeline, in order (strung together by `growdsl.driver`): read and parse
-(`growdsl.parser`) -> lower to the IR (`growdsl.lower`) -> plan and check (`growdsl.plan`,
-`growdsl.checks`, `growdsl.gate`) -> run (`growdsl.backend`, torch). The library's front
-door is `growdsl.api`, re-exported here: `load`, `check`, `analyse`, `grow`,
-`grow_checkpoint`, `run`. Importing this package never imports torch.
+The pipeline, in order (strung together by `growdsl.driver`, which also reads the files):
+parse (`growdsl.parser`) -> lower to the IR (`growdsl.lower`) -> plan and check (`growdsl.plan`,
+`growdsl.checks`, `growdsl.gate`) -> run (`growdsl.backend`, torch). The library's front door
+is `growdsl.api`, re-exported here: `load`, `check`, `analyse`, `grow`, `grow_checkpoint`,
+`run`. Importing this package never imports torch.
 """
 
 from growdsl.api import (

@@ -125,7 +125,12 @@ class LimitDecl(Node):
     metric_span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
-Statement = ModelDecl | InitDecl | TrainDecl | StageDecl | LimitDecl
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SweepDecl(Node):
+    items: tuple[Item, ...]        # what `growdsl sweep` varies and within what budget
+
+
+Statement = ModelDecl | InitDecl | TrainDecl | StageDecl | LimitDecl | SweepDecl
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

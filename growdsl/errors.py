@@ -59,11 +59,21 @@ class GrowError(Exception):
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
-    """A `help:` text naming the closest candidate, if one is close enough."""
+    """A `help:` text naming the closest candidate, if one is close enough.
+
+    >>> did_you_mean("warmpu", ["warmup", "lr", "batch"])
+    'did you mean `warmup`?'
+    >>> did_you_mean("zzz", ["warmup"]) is None
+    True
+    """
     close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None
 
 
 def one_of(candidates: Iterable[str]) -> str:
-    """`expected one of a, b, c` for a help line."""
+    """`expected one of a, b, c` for a help line.
+
+    >>> one_of(["top", "bottom", "top"])
+    'expected one of `bottom`, `top`'
+    """
     return "expected one of " + ", ".join(f"`{c}`" for c in sorted(set(candidates)))

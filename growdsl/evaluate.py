@@ -25,6 +25,12 @@ class EvalError(Exception):
 
 
 def fail(code: str, message: str, span: Span, help: str | None = None) -> EvalError:
+    """An EvalError carrying a located diagnostic (for the caller to raise).
+
+    >>> from growdsl.source import NO_SPAN
+    >>> fail("E301", "division by zero", NO_SPAN).diagnostic.code
+    'E301'
+    """
     return EvalError(Diagnostic(code=code, message=message, span=span, help=help))
 
 
@@ -34,7 +40,11 @@ MAX_DIM = 2**24           # a model dimension, a batch
 
 
 def number(node: ast.Number) -> Fraction:
-    """`200k` -> 200000, `1.5M` -> 1500000, `1e-4` -> 1/10000 (exactly)."""
+    """`200k` -> 200000, `1.5M` -> 1500000, `1e-4` -> 1/10000 (exactly).
+
+    >>> number(ast.Number(text="1.5M")), number(ast.Number(text="1e-4"))
+    (Fraction(1500000, 1), Fraction(1, 10000))
+    """
     text = node.text
     scale = 1
     if text[-1] in UNIT_SUFFIXES:
@@ -48,7 +58,15 @@ def number(node: ast.Number) -> Fraction:
 
 
 def evaluate(node: ast.Value, env: Mapping[str, Fraction]) -> Fraction:
-    """The value of an arithmetic expression; symbols are looked up in `env`."""
+    """The value of an arithmetic expression; symbols are looked up in `env`.
+
+    >>> half = ast.BinOp(op="/", left=ast.Symbol(name="L"), right=ast.Number(text="2"))
+    >>> evaluate(half, {"L": Fraction(12)})
+    Fraction(6, 1)
+    >>> evaluate(ast.Symbol(name="Q"), {"L": Fraction(12)})
+    Traceback (most recent call last):
+    growdsl.evaluate.EvalError: unknown symbol `Q`
+    """
     match node:
         case ast.Number():
             return number(node)
@@ -76,7 +94,14 @@ def evaluate(node: ast.Value, env: Mapping[str, Fraction]) -> Fraction:
 
 def whole(node: ast.Value, env: Mapping[str, Fraction], what: str, minimum: int = 1,
           maximum: int = MAX_WHOLE) -> int:
-    """An expression that must be a whole number in [`minimum`, `maximum`]."""
+    """An expression that must be a whole number in [`minimum`, `maximum`].
+
+    >>> whole(ast.Number(text="200k"), {}, "a stage length")
+    200000
+    >>> whole(ast.Number(text="0.5"), {}, "`depth`")
+    Traceback (most recent call last):
+    growdsl.evaluate.EvalError: `depth` must be a whole number, got 1/2 = 0.5
+    """
     value = evaluate(node, env)
     if value.denominator != 1:
         raise fail("E303", f"{what} must be a whole number, got {_show(value)}", node.span,
@@ -91,7 +116,11 @@ def whole(node: ast.Value, env: Mapping[str, Fraction], what: str, minimum: int 
 
 def real(node: ast.Value, env: Mapping[str, Fraction], what: str,
          minimum: float | None = None, maximum: float | None = None) -> float:
-    """An expression read as a float, within optional bounds."""
+    """An expression read as a float, within optional bounds.
+
+    >>> real(ast.Number(text="3e-4"), {}, "lr", minimum=0)
+    0.0003
+    """
     value = evaluate(node, env)
     if minimum is not None and value < minimum:
         raise fail("E304", f"{what} must be at least {minimum:g}, got {float(value):g}",

@@ -85,3 +85,35 @@ LIMIT_METRICS: dict[str, tuple[str, ...]] = {
 
 BOOLEANS = {"true": True, "false": False}
 UNIT_SUFFIXES = {"k": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SweepKey:
+    """A `sweep { }` setting: its value type, allowed words, bounds, and whether a tuple of
+    choices (an open choice) is allowed."""
+
+    type: str                    # int | float | str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    open: bool = False           # may be a tuple: the sweep tries each value
+    help: str = ""
+
+
+# `sweep { }` (growdsl sweep; docs/sweep.md). Open keys say what varies; the others bound it.
+SWEEP_KEYS: dict[str, SweepKey] = {
+    "timing": SweepKey(type="float", minimum=0, maximum=1, open=True,
+                       help="share of the steps the small model trains before growth"),
+    "factor": SweepKey(type="int", minimum=2, open=True,
+                       help="growth factor g: the target's depth over the small model's"),
+    "schedule": SweepKey(type="str", choices=("restart", "continue"), open=True,
+                         help="the LR schedule at growth"),
+    "warmup": SweepKey(type="int", minimum=0, open=True,
+                       help="warmup steps of the stage after growth"),
+    "steps": SweepKey(type="int", minimum=2, help="steps of each proxy run"),
+    "flops": SweepKey(type="float", minimum=0,
+                      help="FLOP budget of the whole sweep, scratch included"),
+    "jobs": SweepKey(type="int", minimum=1, help="proxy runs at a time"),
+    "search": SweepKey(type="str", choices=("grid", "optuna"), help="how candidates are chosen"),
+    "trials": SweepKey(type="int", minimum=1, help="candidates an Optuna search tries"),
+}

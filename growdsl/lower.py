@@ -14,7 +14,7 @@ import dataclasses
 from fractions import Fraction
 from types import MappingProxyType
 
-from growdsl import ast
+from growdsl import ast, sweep_space
 from growdsl.errors import Diagnostic, did_you_mean, one_of
 from growdsl.evaluate import EvalError, evaluate
 from growdsl.ir import Growth, Limit, Model, Plan, Stage, Train
@@ -40,8 +40,23 @@ _UNTREATED = {"ffn_share": 1, "ffn_rank": 0, "pool": 1}
 
 
 def lower(file: ast.File, source: Source, configs: Configs = MappingProxyType({})) -> Plan:
-    """The IR of a parsed file, or GrowError with every diagnostic found. `configs` holds
-    the config.json of each `model ... from "DIR"` (see `growdsl.driver.read_configs`)."""
+    r"""The IR of a parsed file, or GrowError with every diagnostic found. `configs` holds
+    the config.json of each `model ... from "DIR"` (see `growdsl.driver.read_configs`).
+
+    >>> from growdsl.parser import parse
+    >>> source = Source(path="m.grow", text="model gpt2\nstage 2k tokens: depth=L/2 -> stack\n"
+    ...                 "stage 10: lr=1e-3")
+    >>> plan = lower(parse(source), source)
+    >>> [(s.name, s.shape.layers, s.steps, s.train.lr) for s in plan.stages]
+    [('stage1', 6, 1, 0.0001), ('stage2', 12, 10, 0.001)]
+    >>> lower(parse(Source(path="m.grow", text="model gtp2\nstage 1: warmpu=2")),
+    ...       Source(path="m.grow", text=""))
+    Traceback (most recent call last):
+    growdsl.errors.GrowError: m.grow:1:7: error[E202]: unknown model preset `gtp2`
+      help: did you mean `gpt2`?
+    m.grow:2:10: error[E204]: unknown stage key `warmpu`
+      help: did you mean `warmup`?
+    """
     c = Collector(source)
     partial = _lower(c, file, source, configs)
     c.raise_if_any()
@@ -51,8 +66,15 @@ def lower(file: ast.File, source: Source, configs: Configs = MappingProxyType({}
 
 def lower_partial(file: ast.File, source: Source,
                   configs: Configs = MappingProxyType({})) -> Partial:
-    """Like `lower`, but keeping what lowered when there are mistakes, so that the
-    planner can still check the rest of the file (`growdsl.driver.validate_graph`)."""
+    r"""Like `lower`, but keeping what lowered when there are mistakes, so that the
+    planner can still check the rest of the file (`growdsl.driver.validate_graph`).
+
+    >>> from growdsl.parser import parse
+    >>> source = Source(path="m.grow", text="model gpt2\nstage 10: warmpu=2 -> stack\nstage 5:")
+    >>> partial = lower_partial(parse(source), source)
+    >>> [d.code for d in partial.diagnostics], sorted(partial.tainted), len(partial.plan.stages)
+    (['E204'], [0], 2)
+    """
     return _lower(Collector(source), file, source, configs)
 
 
@@ -73,7 +95,9 @@ def _lower(c: Collector, file: ast.File, source: Source, configs: Configs) -> Pa
     trains = [s for s in statements if isinstance(s, ast.TrainDecl)]
     inits = [s for s in statements if isinstance(s, ast.InitDecl)]
     stages = [s for s in statements if isinstance(s, ast.StageDecl)]
-    for kind, found in (("model", models), ("train", trains), ("init", inits)):
+    sweeps = [s for s in statements if isinstance(s, ast.SweepDecl)]
+    for kind, found in (("model", models), ("train", trains), ("init", inits),
+                        ("sweep", sweeps)):
         for extra in found[1:]:
             c.error("E205", f"a second `{kind}` statement", extra.span,
                     f"a plan has one `{kind}`; merge them")
@@ -88,6 +112,8 @@ def _lower(c: Collector, file: ast.File, source: Source, configs: Configs) -> Pa
     out_stages = _stages(c, stages, model, train, bool(inits))
     limits = tuple(x for d in statements if isinstance(d, ast.LimitDecl)
                    if (x := _limit(c, d)) is not None)
+    if sweeps and model is not None:        # checked here; read by `growdsl sweep`
+        c.diagnostics += sweep_space.read(sweeps[0], model.shape.layers)[1]
     diagnostics = tuple(sorted(c.diagnostics, key=lambda d: (d.span.line, d.span.col)))
     if model is None or not stages or len(out_stages) != len(stages):
         return Partial(plan=None, diagnostics=diagnostics, tainted=frozenset())
@@ -101,7 +127,12 @@ def _lower(c: Collector, file: ast.File, source: Source, configs: Configs) -> Pa
 
 
 def within(inner: Span, outer: Span) -> bool:
-    """True when span `inner` starts inside span `outer`."""
+    """True when span `inner` starts inside span `outer`.
+
+    >>> outer = Span(line=2, col=1, end_line=3, end_col=9)
+    >>> within(Span(line=3, col=4, end_line=3, end_col=5), outer), within(NO_SPAN, outer)
+    (True, False)
+    """
     return bool(inner.line) and (outer.line, outer.col) <= (inner.line, inner.col) \
         <= (outer.end_line, outer.end_col)
 
@@ -160,7 +191,12 @@ def lower_growth_cli(to: str, ops: str, src: Shape) -> tuple[Shape, Growth]:
     the growth step, with symbols standing for the SOURCE model's dimensions. The target
     keeps the checkpoint's treatments unless `--to` lowers them (`width=`, `pool=`) or
     removes them (`width=none`, `rank=none`, `pool=none`: for `unshare`, `unfactor`,
-    `unpool`)."""
+    `unpool`).
+
+    >>> shape, growth = lower_growth_cli("depth=2*L", "stack", PRESETS["gpt2"])
+    >>> shape.layers, [op.name for op in growth.ops]
+    (24, ['stack'])
+    """
     from growdsl.parser import parse_fragment
 
     to_source, ops_source = Source(path="--to", text=to), Source(path="--ops", text=ops)

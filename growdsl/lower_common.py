@@ -102,5 +102,11 @@ def unquote(text: str) -> str:
 
 
 def target_env(shape: Shape) -> dict[str, Fraction]:
-    """Symbol values for expressions: the target model's dimensions."""
+    """Symbol values for expressions: the target model's dimensions.
+
+    >>> from growdsl.shapes import PRESETS
+    >>> env = target_env(PRESETS["bert-base"])
+    >>> env["L"], env["D"], env["ffn"]
+    (Fraction(12, 1), Fraction(768, 1), Fraction(3072, 1))
+    """
     return {sym: Fraction(getattr(shape, field)) for sym, field in SYMBOLS.items()}

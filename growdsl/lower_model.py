@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import partial
 from typing import Any
 
@@ -33,13 +34,35 @@ Configs = Mapping[str, ConfigFile]
 
 
 def lower_model(c: Collector, decl: ast.ModelDecl, configs: Configs) -> Model | None:
-    """The target model, or None (mistakes recorded on `c`)."""
+    """The target model, or None (mistakes recorded on `c`).
+
+    >>> from growdsl.parser import parse
+    >>> from growdsl.source import Source
+    >>> source = Source(path="m.grow", text="model bert(layers=4, hidden=128, heads=2)")
+    >>> (decl,) = parse(source).statements
+    >>> model = lower_model(Collector(source), decl, {})
+    >>> model.family, model.shape.layers, model.shape.head_dim
+    ('bert', 4, 64)
+    """
     base = _base(c, decl, configs)
     if base is None:
         return None
     shape, family = base
+    overrides = _overrides(c, decl, target_env(shape))
+    if overrides is None:
+        return None
+    config = unquote(decl.config.text) if decl.config else None
+    # `seq` sets the positions only of a preset's learned table: a config's limit stays.
+    table = decl.config is None and families.get(family).positions == "learned"
+    shape = derive_shape(shape, overrides, seq_sets_positions=table)
+    return Model(family=family, shape=shape, span=decl.span,
+                 config=config, preset=decl.preset if decl.preset in PRESETS else None)
+
+
+def _overrides(c: Collector, decl: ast.ModelDecl,
+               env: dict[str, Fraction]) -> dict[str, Any] | None:
+    """The statement's named dimensions, or None if one is wrong (recorded on `c`)."""
     overrides: dict[str, Any] = {}
-    env = target_env(shape)
     named = c.once([a for a in decl.args or () if isinstance(a, ast.Item)],
                    lambda k: MODEL_KEYS.get(k, k))
     for arg in [*named, *(a for a in decl.args or () if not isinstance(a, ast.Item))]:
@@ -58,12 +81,7 @@ def lower_model(c: Collector, decl: ast.ModelDecl, configs: Configs) -> Model | 
             overrides[field] = c.attempt(partial(whole, arg.value, env, arg.key, 1, MAX_DIM), None)
     if any(v is None for v in overrides.values()):
         return None
-    config = unquote(decl.config.text) if decl.config else None
-    # `seq` sets the positions only of a preset's learned table: a config's limit stays.
-    table = decl.config is None and families.get(family).positions == "learned"
-    shape = derive_shape(shape, overrides, seq_sets_positions=table)
-    return Model(family=family, shape=shape, span=decl.span,
-                 config=config, preset=decl.preset if decl.preset in PRESETS else None)
+    return overrides
 
 
 def _base(c: Collector, decl: ast.ModelDecl, configs: Configs) -> tuple[Shape, str] | None:

@@ -13,7 +13,17 @@ from growdsl.operators.base import Param
 
 
 def lower_ops(c: Collector, decls: tuple[ast.OpDecl, ...]) -> list[OpCall]:
-    """The IR calls of `decls`; mistakes are recorded on `c`."""
+    """The IR calls of `decls`; mistakes are recorded on `c`.
+
+    >>> from growdsl.parser import parse_fragment
+    >>> from growdsl.source import Source
+    >>> source = Source(path="--ops", text="masked(10k), stak")
+    >>> c = Collector(source)
+    >>> lower_ops(c, parse_fragment(source, "ops").ops)
+    [OpCall(name='masked', args={'ramp': 10000}, span=Span(line=1, col=1, end_line=1, end_col=12))]
+    >>> [(d.code, d.message, d.help) for d in c.diagnostics]
+    [('E203', 'unknown operator `stak`', 'did you mean `stack`?')]
+    """
     calls = []
     for decl in decls:
         op = REGISTRY.get(decl.name)

@@ -26,8 +26,19 @@ _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 def lower_stages(c: Collector, decls: list[ast.StageDecl], model: Model, train: Train,
                  has_init: bool) -> tuple[Stage, ...]:
-    """Every stage that lowers (mistakes recorded on `c`), and the checks across stages:
-    unique names, no growth after the last, a first stage of length 0 only with `init`."""
+    r"""Every stage that lowers (mistakes recorded on `c`), and the checks across stages:
+    unique names, no growth after the last, a first stage of length 0 only with `init`.
+
+    >>> from growdsl.parser import parse
+    >>> from growdsl.shapes import PRESETS
+    >>> from growdsl.source import Source
+    >>> source = Source(path="m.grow", text="stage 5: name=\"a\" -> stack\nstage 5: name=\"a\"")
+    >>> c = Collector(source)
+    >>> decls = list(parse(source).statements)
+    >>> stages = lower_stages(c, decls, Model(family="gpt2", shape=PRESETS["gpt2"]), Train(), False)
+    >>> [d.code for d in c.diagnostics]
+    ['E210']
+    """
     out = []
     names: dict[str, Stage] = {}
     for index, decl in enumerate(decls):
@@ -87,7 +98,18 @@ def _name(c: Collector, items: list[ast.Item], index: int) -> str | None:
 
 def stage_shape(c: Collector, items: list[ast.Item], target: Shape,
                 env: dict[str, Fraction]) -> Shape | None:
-    """`target` with the shape keys of `items` applied (symbols valued by `env`)."""
+    """`target` with the shape keys of `items` applied (symbols valued by `env`).
+
+    >>> from growdsl.parser import parse_fragment
+    >>> from growdsl.shapes import PRESETS
+    >>> from growdsl.source import Source
+    >>> source = Source(path="-", text="depth=L/2 hidden=D/2 width=ffn/4")
+    >>> bert = PRESETS["bert-base"]
+    >>> shape = stage_shape(Collector(source), list(parse_fragment(source, "settings")), bert,
+    ...                     target_env(bert))
+    >>> shape.layers, shape.hidden, shape.heads, shape.ffn, shape.ffn_share
+    (6, 384, 6, 3072, 4)
+    """
     values: dict[str, Any] = {}
     ok = True
     for item in items:
@@ -131,7 +153,15 @@ def _pool(c: Collector, item: ast.Item) -> tuple[int, str] | None:
 
 
 def lower_growth(c: Collector, decl: ast.GrowthDecl) -> Growth:
-    """A growth step: its operators and settings (mistakes recorded on `c`)."""
+    """A growth step: its operators and settings (mistakes recorded on `c`).
+
+    >>> from growdsl.parser import parse_fragment
+    >>> from growdsl.source import Source
+    >>> source = Source(path="--ops", text="-> fpi, stack(remainder=top) seed=3 preserve")
+    >>> growth = lower_growth(Collector(source), parse_fragment(source, "ops"))
+    >>> [(op.name, op.args) for op in growth.ops], growth.seed, growth.preserve
+    ([('fpi', {}), ('stack', {'remainder': 'top'})], 3, True)
+    """
     seed = 0
     for item in c.once(decl.items, str):
         if item.key not in GROWTH_KEYS:

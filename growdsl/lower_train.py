@@ -20,7 +20,16 @@ from growdsl.lower_common import Collector, unquote
 def lower_train(c: Collector, items: Iterable[ast.Item], base: Train,
                 stage: bool = False) -> Train:
     """`base` with `items` applied; a stage's items (`stage=True`) may repeat nothing of
-    `base` but may not set plan-wide keys. Mistakes are recorded on `c`."""
+    `base` but may not set plan-wide keys. Mistakes are recorded on `c`.
+
+    >>> from growdsl.parser import parse_fragment
+    >>> from growdsl.source import Source
+    >>> source = Source(path="-", text='lr = 3e-4 decay = cosine data = "c.txt"')
+    >>> c = Collector(source)
+    >>> train = lower_train(c, parse_fragment(source, "settings"), Train())
+    >>> train.lr, train.decay, train.data, c.diagnostics
+    (0.0003, 'cosine', 'c.txt', [])
+    """
     changes: dict[str, Any] = {}
     for item in items if stage else c.once(items, str):
         if stage and item.key in TRAIN_KEYS and TRAIN_KEYS[item.key].plan_wide:

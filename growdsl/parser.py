@@ -5,8 +5,7 @@ for the formatter by a Lark lexer callback; an unclosed `{` is found from the `{
 tokens that lexer produces, so a brace, `#` or quote inside a string is never mistaken
 for a block or a comment.
 
-Reading a file also lives here: a missing file, a binary file and an empty file are user
-mistakes with a location like any syntax error.
+An empty text is a located mistake here; reading a file (missing, binary) is the driver's.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from importlib import resources
-from pathlib import Path
 
 from lark import Lark, Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.exceptions import VisitError
@@ -37,10 +35,17 @@ _TERMINAL_WORDS = {
 
 
 def grammar_text() -> str:
-    """The grammar, from the package (grammars/grow.lark in a checkout)."""
+    """The grammar, from the package (grammars/grow.lark in a checkout).
+
+    >>> grammar_text().startswith("// grow.lark")
+    True
+    """
     return (resources.files("growdsl") / "grammar" / GRAMMAR_NAME).read_text(encoding="utf-8")
 
 
+MAX_DEPTH = 200                     # nesting levels of an expression (E104 beyond)
+# Words that begin a statement: met inside a block, they mean the block was not closed.
+_STATEMENT_WORDS = {"model", "init", "train", "stage", "budget", "expect"}
 # The tokens the parser drops or needs afterwards, recorded as the lexer produces them.
 _RECORDED = ("COMMENT", "LBRACE", "RBRACE")
 _recording: ContextVar[list[Token]] = ContextVar("growdsl_recorded_tokens")
@@ -69,41 +74,6 @@ def _recorded() -> Iterator[list[Token]]:
 def _lark(start: str) -> Lark:
     return Lark(grammar_text(), parser="lalr", start=start, propagate_positions=True,
                 maybe_placeholders=True, lexer_callbacks=dict.fromkeys(_RECORDED, _record))
-
-
-def read_source(path: str | Path) -> Source:
-    """Read a `.grow` file as text, or raise a located GrowError (missing, binary, empty)."""
-    name = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise _file_error(name, "E701", "no such file", "check the path") from None
-    except IsADirectoryError:
-        raise _file_error(name, "E701", "is a directory, not a .grow file", None) from None
-    except OSError as exc:
-        raise _file_error(name, "E701", f"cannot read: {exc.strerror}", None) from None
-    if b"\0" in data:
-        at = data.index(b"\0")
-        line = data[:at].count(b"\n") + 1
-        col = at - (data.rfind(b"\n", 0, at) + 1) + 1
-        raise GrowError([Diagnostic(code="E702", message="not a text file (a NUL byte here)",
-                                    span=Span(line=line, col=col, end_line=line, end_col=col + 1),
-                                    help="a .grow file is UTF-8 text",
-                                    source=Source(path=name, text=""))])
-    try:
-        text = data.decode("utf-8-sig")     # a leading byte-order mark is not content
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise GrowError([Diagnostic(code="E702", message="not valid UTF-8 text",
-                                    span=Span(line=line, col=1, end_line=line, end_col=2),
-                                    help="a .grow file is UTF-8 text",
-                                    source=Source(path=name, text=""))]) from None
-    return Source(path=name, text=text)
-
-
-def _file_error(path: str, code: str, message: str, hint: str | None) -> GrowError:
-    return GrowError([Diagnostic(code=code, message=message, help=hint,
-                                 source=Source(path=path, text=""))])
 
 
 def parse(source: Source) -> ast.File:
@@ -150,9 +120,6 @@ def _to_ast(tree: object) -> object:
         return ToAst().transform(tree)  # type: ignore[arg-type]
     except VisitError as exc:  # a bug in the transformer: keep the traceback
         raise exc.orig_exc from exc
-
-
-MAX_DEPTH = 200
 
 
 def _depth(tree: object) -> int:
@@ -244,9 +211,6 @@ def _bad_character(source: Source, exc: UnexpectedCharacters) -> Diagnostic:
         message = f"unexpected character `{exc.char}`"
         hint = "comments start with `#`" if exc.char in "/;" else None
     return Diagnostic(code="E100", message=message, span=span, help=hint, source=source)
-
-
-_STATEMENT_WORDS = {"model", "init", "train", "stage", "budget", "expect"}
 
 
 def _brace_tokens(text: str, start: str) -> list[Token]:

@@ -50,20 +50,43 @@ def _spaced(op: str) -> str:
 
 
 def call_args(args: Iterable[ast.Arg]) -> str:
+    """`(a, key=b)`: a call's arguments, canonical.
+
+    >>> call_args([ast.Positional(value=ast.Number(text="10k")),
+    ...            ast.Item(key="remainder", value=ast.Symbol(name="top"))])
+    '(10k, remainder=top)'
+    """
     return "(" + ", ".join(arg(a) for a in args) + ")"
 
 
 def arg(node: ast.Arg) -> str:
+    """One argument or setting written `key=value` (or a positional value).
+
+    >>> arg(ast.Item(key="depth", value=ast.Symbol(name="L")))
+    'depth=L'
+    """
     if isinstance(node, ast.Item):
         return f"{node.key}={expr(node.value)}"
     return expr(node.value)
 
 
 def op(node: ast.OpDecl) -> str:
+    """An operator call: its name, and its arguments when it was written with parentheses.
+
+    >>> op(ast.OpDecl(name="stack", args=None)), op(ast.OpDecl(name="clone", args=()))
+    ('stack', 'clone()')
+    """
     return node.name + (call_args(node.args) if node.args is not None else "")
 
 
 def growth(node: ast.GrowthDecl) -> str:
+    """`-> op, op key=value preserve`: a growth step, canonical.
+
+    >>> growth(ast.GrowthDecl(ops=(ast.OpDecl(name="fpi", args=None),),
+    ...                       items=(ast.Item(key="seed", value=ast.Number(text="3")),),
+    ...                       preserve=True))
+    '-> fpi seed=3 preserve'
+    """
     parts = ["->", ", ".join(op(o) for o in node.ops)]
     parts += [arg(i) for i in node.items]
     if node.preserve:
@@ -72,7 +95,11 @@ def growth(node: ast.GrowthDecl) -> str:
 
 
 def statement_lines(node: ast.Statement) -> list[str]:
-    """The canonical lines of one statement."""
+    """The canonical lines of one statement.
+
+    >>> statement_lines(ast.TrainDecl(items=(ast.Item(key="lr", value=ast.Number(text="1e-4")),)))
+    ['train {', '  lr = 1e-4', '}']
+    """
     match node:
         case ast.ModelDecl(preset=preset, args=args, config=config):
             text = "model " + preset + (call_args(args) if args is not None else "")
@@ -81,6 +108,8 @@ def statement_lines(node: ast.Statement) -> list[str]:
             return [f"init from {path.text}"]
         case ast.TrainDecl(items=items):
             return ["train {", *(f"  {i.key} = {expr(i.value)}" for i in items), "}"]
+        case ast.SweepDecl(items=items):
+            return ["sweep {", *(f"  {i.key} = {expr(i.value)}" for i in items), "}"]
         case ast.StageDecl(length=length, unit=unit, items=items, growth=grow):
             head = f"stage {expr(length)}" + (f" {unit}" if unit else "") + ":"
             parts = [head, *(arg(i) for i in items)]
@@ -130,20 +159,21 @@ def _with_inner_comments(stmt: ast.Statement, inner: list[ast.Comment]) -> list[
     lines = statement_lines(stmt)
     if not inner:
         return lines
-    if isinstance(stmt, ast.TrainDecl):
+    if isinstance(stmt, ast.TrainDecl | ast.SweepDecl):
         return _train_with_comments(stmt, inner)
     trailing = " ".join(c.text for c in inner)
     return [*lines[:-1], f"{lines[-1]}  {trailing}"]
 
 
-def _train_with_comments(stmt: ast.TrainDecl, inner: list[ast.Comment]) -> list[str]:
-    """A train block: a comment on an item's line trails it; one on its own line precedes
-    the next item; one on the opening line trails `train {`; one on the closing line
-    trails `}` (a comment runs to the end of its line, so it follows the `}` there, even
-    in a one-line block)."""
+def _train_with_comments(stmt: ast.TrainDecl | ast.SweepDecl,
+                         inner: list[ast.Comment]) -> list[str]:
+    """A train (or sweep) block: a comment on an item's line trails it; one on its own line
+    precedes the next item; one on the opening line trails `train {`; one on the closing
+    line trails `}` (a comment runs to the end of its line, so it follows the `}` there,
+    even in a one-line block)."""
     tail = [c for c in inner if c.span.line == stmt.span.end_line]
     inner = [c for c in inner if c.span.line != stmt.span.end_line]
-    out = ["train {"]
+    out = ["train {" if isinstance(stmt, ast.TrainDecl) else "sweep {"]
     head = [c for c in inner if c.span.line == stmt.span.line]
     if head:
         out[0] += "  " + " ".join(c.text for c in head)

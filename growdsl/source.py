@@ -34,7 +34,11 @@ class Source:
     text: str
 
     def line_text(self, line: int) -> str:
-        """The text of 1-based `line`, without its newline; empty past the end."""
+        r"""The text of 1-based `line`, without its newline; empty past the end.
+
+        >>> Source(path="m.grow", text="model gpt2\r\nstage 1:\n").line_text(1)
+        'model gpt2'
+        """
         lines = self.text.split("\n")        # Lark counts lines by "\n" alone
         return lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""
 

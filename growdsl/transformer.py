@@ -12,7 +12,11 @@ from growdsl.source import Span
 
 
 def span_of(meta: Meta | Token) -> Span:
-    """The span of a rule (its meta) or of a token."""
+    """The span of a rule (its meta) or of a token.
+
+    >>> span_of(Token("NAME", "lr", line=2, column=3, end_line=2, end_column=5))
+    Span(line=2, col=3, end_line=2, end_col=5)
+    """
     if isinstance(meta, Token):
         return Span(line=meta.line or 0, col=meta.column or 0,
                     end_line=meta.end_line or 0, end_col=meta.end_column or 0)
@@ -39,6 +43,9 @@ class ToAst(Transformer[Token, ast.File]):
 
     def train(self, meta: Meta, *items: ast.Item) -> ast.TrainDecl:
         return ast.TrainDecl(items=tuple(items), span=span_of(meta))
+
+    def sweep(self, meta: Meta, *items: ast.Item) -> ast.SweepDecl:
+        return ast.SweepDecl(items=tuple(items), span=span_of(meta))
 
     def stage(self, meta: Meta, length: tuple[ast.Expr, str | None], *rest: Any) -> ast.StageDecl:
         growth = rest[-1] if rest and isinstance(rest[-1], ast.GrowthDecl | type(None)) else None

@@ -19,7 +19,8 @@ from growdsl.errors import GrowError
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "growdsl"
 # The layers above the front end and the backend: they may import both (lazily for torch).
-TOP = ("api.py", "cli", "integrations", "trackers.py", "__main__.py", "__init__.py")
+# (`sweep.py` runs plans: it sits on the API.)
+TOP = ("api.py", "cli", "integrations", "sweep.py", "__main__.py", "__init__.py")
 GOOD = textwrap.dedent("""\
     model gpt2(layers=4, hidden=64, heads=2, seq=32, vocab=256)
     train { batch = 8 }

@@ -52,7 +52,7 @@ def measure(src: Shape, dst: Shape, ops: tuple, seed: int, length: int = 6,
     with torch.no_grad():
         loss = grown(**batch, labels=batch["input_ids"]).loss
     assert math.isfinite(float(loss))
-    verdict = step_verdict([v for *_, v in record.steps]).kind
+    verdict = step_verdict([r.verdict for r in record.steps]).kind
     return verdict, compare(model, grown, batch)
 
 

@@ -73,4 +73,5 @@ def test_demo_spec_checks_clean() -> None:
 
     _, plan = load(DEMO_SPEC)
     assert [d for d in check_plan(plan) if d.severity == "error"] == []
-    assert plan.target.family == "bert" and len(plan.stages) == 2
+    assert plan.target.family == "gpt2" and len(plan.stages) == 2
+    assert plan.stages[0].shape.layers * 4 == plan.target.layers        # G_stack: g = 4

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from growdsl import ir_json
-from growdsl.driver import load
+from growdsl.driver import load, read_source
 from growdsl.errors import GrowError
-from growdsl.parser import parse, read_source
+from growdsl.parser import parse
 from growdsl.printer import print_file
 from growdsl.source import Source
 from tests.golden_util import GOLDEN, REPO, check_golden, relative

@@ -94,9 +94,10 @@ def test_bert_compoundgrow_plan_runs_with_baseline_and_report(tmp_path: Path, ca
     base = rows(out / "baseline", "train")
     assert abs(float(base[-1]["flops"]) / flops[-1] - 1) < 0.2
     assert list((out / "tb").glob("events.out.tfevents.*"))         # TensorBoard too
-    for name in ("report.md", "loss_vs_steps.png", "loss_vs_flops.png"):
+    for name in ("report.md", "loss_vs_steps.png", "loss_vs_flops.png", "speedup_vs_loss.png"):
         assert (out / name).stat().st_size > 0
     report = (out / "report.md").read_text()
+    assert "## Iso-loss ladder" in report and "| val loss | scratch FLOPs | plan FLOPs |" in report
     assert "scratch" in report and "stack (none), unshare (exact), unpool (none)" in report
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from growdsl import ir_json
-from growdsl.driver import validate
-from growdsl.parser import parse, read_source
+from growdsl.driver import read_source, validate
+from growdsl.parser import parse
 from growdsl.printer import print_file
 
 REPO = Path(__file__).resolve().parents[1]

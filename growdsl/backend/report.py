@@ -11,7 +11,7 @@ the values it logs are already reduced over the ranks.
 `write_report` draws training and validation loss against steps and against cumulative
 FLOPs (growth points marked; the scratch baseline beside the plan when there is one) and
 writes `report.md`, with the FLOPs and wall time each run needed to reach the scratch run's
-final validation loss.
+final validation loss, and the iso-loss ladder (`growdsl.isoloss`) when there is a baseline.
 """
 
 from __future__ import annotations
@@ -161,6 +161,21 @@ def growth_lines(path: Path) -> list[str]:
             for r in read_rows(path) if r["event"] == "growth"]
 
 
+def isoloss_section(out: Path, plan_csv: Path, baseline_csv: Path) -> list[str]:
+    """The iso-loss ladder of the plan against scratch (growdsl.isoloss) and its plot."""
+    from growdsl import isoloss
+
+    rungs = isoloss.ladder(isoloss.read_curve(baseline_csv), isoloss.read_curve(plan_csv))
+    if not rungs:
+        return []
+    isoloss.plot(rungs, out / "speedup_vs_loss.png", "plan vs scratch: speedup by loss level")
+    return ["", "## Iso-loss ladder", "",
+            "What each run spent to first reach each validation-loss level, from scratch's "
+            "first evaluation down to its final loss (speedup = scratch / plan; > 1: the "
+            "plan got there cheaper):", "", *isoloss.markdown(rungs),
+            "", "![speedup vs loss level](speedup_vs_loss.png)"]
+
+
 def write_report(out: Path, title: str, plan_csv: Path,
                  baseline_csv: Path | None = None) -> Path:
     """Write `report.md`, `loss_vs_steps.png` and `loss_vs_flops.png` into `out`."""
@@ -181,6 +196,8 @@ def write_report(out: Path, title: str, plan_csv: Path,
             hit = reach(c, target)
             lines.append(f"- {c.label}: " + (f"{hit[0]:.3g} FLOPs, {hit[1]:.1f} s" if hit
                                              else "not reached"))
+    if baseline_csv is not None and baseline_csv.exists():
+        lines += isoloss_section(out, plan_csv, baseline_csv)
     lines += ["", "## Growth steps", "", *(growth_lines(plan_csv) or ["(none)"]), "",
               "![loss vs steps](loss_vs_steps.png)", "", "![loss vs FLOPs](loss_vs_flops.png)",
               ""]

@@ -21,6 +21,7 @@ from growdsl.cli import check as _check  # noqa: E402,F401
 from growdsl.cli import grow as _grow  # noqa: E402,F401
 from growdsl.cli import plan as _plan  # noqa: E402,F401
 from growdsl.cli import run as _run  # noqa: E402,F401
+from growdsl.cli import sweep as _sweep  # noqa: E402,F401
 
 
 def main() -> None:

@@ -45,7 +45,8 @@ def fmt(files: FilesArg,
                                                  help="list files that would change")] = False,
         ) -> None:
     """Rewrite plans in canonical form, in place (idempotent)."""
-    from growdsl.parser import parse, read_source
+    from growdsl.driver import read_source
+    from growdsl.parser import parse
     from growdsl.printer import print_file
 
     failed = changed = 0

@@ -6,14 +6,16 @@ but its diagnostic."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from growdsl import gstack
 from growdsl.cli import app
 from growdsl.cli.check import report
 from growdsl.errors import Diagnostic, GrowError
@@ -46,7 +48,7 @@ def plan(file: Annotated[Path, typer.Argument(help="a .grow file")],
     try:
         if plot is not None:
             plot_target(plot)
-        _, graph = validate_graph(file)
+        source, graph = validate_graph(file)
         if plot is not None:
             draw(graph, plot)
     except GrowError as error:
@@ -57,6 +59,19 @@ def plan(file: Annotated[Path, typer.Argument(help="a .grow file")],
     else:
         render = {Format.json: to_json, Format.dot: to_dot, Format.mermaid: to_mermaid}[format]
         sys.stdout.write(render(graph))
+    print_guideline(graph, source, sys.stdout if format is Format.table else sys.stderr)
+
+
+def print_guideline(graph: StageGraph, source: Source, stream: TextIO) -> None:
+    """Decoder plans: the G_stack guideline's d (growdsl.gstack), and a note when a 4x
+    stack from one small stage strays far from it (to stderr unless the output is the table)."""
+    if graph.plan.target.family not in gstack.DECODER_FAMILIES:
+        return
+    g = gstack.for_plan(graph.plan)
+    print(gstack.summary(g), file=stream)
+    found = gstack.note(graph.plan, g)
+    if found is not None:
+        print(replace(found, source=source).render(), file=stream)
 
 
 def _plot_error(path: Path, code: str, message: str, help: str | None = None) -> GrowError:
