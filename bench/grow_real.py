@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 def grow(model: Path, out: Path, ops: str, verify: bool) -> dict[str, Any]:
     """Run `growdsl grow` in a child process; its wall time, peak RSS and output."""
     command = [sys.executable, "-m", "growdsl", "grow", str(model), str(out),
-               "--to", "depth=2*L hidden=2*D ffn=2*F", "--ops", ops, *(["--verify"] * verify)]
+               "--to", "depth=2*L hidden=2*D ffn=2*F", "--ops", ops, "--replace",
+               *(["--verify"] * verify)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)

@@ -211,7 +211,7 @@ def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool 
     from growdsl import gate
     from growdsl.backend import distributed
     from growdsl.backend.executor import Options, execute
-    from growdsl.backend.report import write_report
+    from growdsl.backend.run_dir import unlock
     from growdsl.backend.trackers import check_names
 
     loaded = spec if isinstance(spec, Spec) else load(spec)
@@ -224,20 +224,48 @@ def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool 
             raise GrowError([replace(d, source=loaded.source) for d in error.diagnostics]
                             ) from None
     opts = Options(out=folder, resume=resume, data=Path(data) if data is not None else None,
-                   compile=compile, quiet=quiet,
+                   compile=compile, quiet=quiet, hold_lock=True,
                    report_to=tuple(report_to) if report_to is not None else None)
-    result = execute(loaded.plan, loaded.source, opts)
-    if result.interrupted:
-        return RunResult(out=folder, interrupted=True, report=None)
-    base_csv = None
-    if baseline:
-        base = execute(baseline_plan(loaded.plan), loaded.source,
-                       replace(opts, out=folder / "baseline"))
-        if base.interrupted:
+    report: Path | None = None
+    try:
+        result = execute(loaded.plan, loaded.source, opts)
+        if result.interrupted:
             return RunResult(out=folder, interrupted=True, report=None)
-        base_csv = folder / "baseline" / "metrics.csv"
-    report = None
-    if distributed.current().main:
-        report = write_report(folder, loaded.source.path, folder / "metrics.csv", base_csv)
+        base_csv = None
+        if baseline:
+            base = execute(baseline_plan(loaded.plan), loaded.source,
+                           replace(opts, out=folder / "baseline", hold_lock=False))
+            if base.interrupted:
+                return RunResult(out=folder, interrupted=True, report=None)
+            base_csv = folder / "baseline" / "metrics.csv"
+        report = _report(loaded.source, folder, base_csv)
+    finally:
+        unlock(folder)              # held through the baseline and the report
     distributed.barrier()
     return RunResult(out=folder, interrupted=False, report=report)
+
+
+def _report(source: Source, out: Path, base_csv: Path | None) -> Path | None:
+    """Rank 0 writes the report (its path returned there); a write error is E716 on every
+    rank."""
+    from growdsl.backend import distributed
+    from growdsl.backend.checkpoint import attempt
+    from growdsl.backend.executor import WRITE_ERRNOS, reason_of
+    from growdsl.backend.report import write_report
+    from growdsl.backend.run_errors import fail
+
+    written: list[Path] = []
+
+    def write() -> None:
+        if distributed.current().main:
+            written.append(write_report(out, source.path, out / "metrics.csv", base_csv))
+
+    try:
+        distributed.agree(attempt(write))
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        fail("E716", f"cannot write the report in {out}: {reason_of(exc)}",
+             "free some space and run the same command with --resume: the run is complete, "
+             "only the report is written again", source)
+    return written[0] if written else None

@@ -101,12 +101,22 @@ def submodel_depths(shape: Shape) -> list[int]:
     return [math.ceil(shape.layers * j / n) for j in range(1, n + 1)]
 
 
+def submodel_depth_counts(shape: Shape) -> dict[int, int]:
+    """How many of `submodel_depths` have each depth, without listing them (a spec may ask
+    for millions of sub-models: `check` must still answer at once and refuse it)."""
+    n, layers = max(shape.submodels, 1), shape.layers
+    if layers < 1:
+        return {layers: n}
+    counts = {d: d * n // layers - (d - 1) * n // layers for d in range(1, layers + 1)}
+    return {d: c for d, c in counts.items() if c}
+
+
 def train_flops_per_sequence(shape: Shape, seq: int | None = None,
                              mlm_probability: float = 0.15) -> float:
     """Training (forward + backward) FLOPs on one sequence, sub-models averaged."""
-    depths = submodel_depths(shape)
-    fwd = sum(forward_flops(shape, seq, mlm_probability, d) for d in depths) / len(depths)
-    return TRAIN_FACTOR * fwd
+    counts = submodel_depth_counts(shape)
+    fwd = sum(c * forward_flops(shape, seq, mlm_probability, d) for d, c in counts.items())
+    return TRAIN_FACTOR * fwd / sum(counts.values())
 
 
 def train_flops_per_step(shape: Shape, batch: int, seq: int | None = None,

@@ -125,8 +125,9 @@ def test_two_ranks_match_one_process(runs: dict[str, Path]) -> None:
     newest = sorted((runs["two"] / "checkpoints").iterdir())[-1]
     assert sorted(p.name for p in (newest / "model_optim").glob("*.distcp")) == [
         "__0_0.distcp", "__1_0.distcp"]
-    assert (newest / "rng-rank0.pt").exists() and (newest / "rng-rank1.pt").exists()
-    assert "rng-rank1.pt" in (newest / "manifest.json").read_text()
+    assert (newest / "rng-rank0.safetensors").exists()
+    assert (newest / "rng-rank1.safetensors").exists()
+    assert "rng-rank1.safetensors" in (newest / "manifest.json").read_text()
 
 
 def test_rank_killed_then_resumed_on_two_and_on_one(tmp_path: Path,
@@ -204,7 +205,7 @@ def test_tied_gpt2_survives_sharding_growth_and_resume(tmp_path: Path,
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     # the checkpoint of the grown, trained, sharded model: head and embedding still one tensor
     dcp_to_torch_save(out / "checkpoints" / "step-00000008" / "model_optim", tmp_path / "sd.pt")
-    sd = torch.load(tmp_path / "sd.pt", weights_only=False)["model"]
+    sd = torch.load(tmp_path / "sd.pt", weights_only=True)["model"]
     assert sd["transformer.h.3.attn.c_attn.weight"].shape == (32, 96)       # grown to 4
     assert torch.equal(sd["lm_head.weight"], sd["transformer.wte.weight"])
     model = AutoModelForCausalLM.from_pretrained(str(out / final).rsplit("/", 1)[0])

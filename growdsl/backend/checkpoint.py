@@ -8,19 +8,26 @@ One checkpoint is a folder `checkpoints/step-<global step>/`:
 - `config.json`: the model's HF config (its shape and treatments: what to build before
   loading);
 - `scheduler.json`: the LR scheduler's state;
-- `rng-rank<r>.pt`: python, numpy, torch and CUDA RNG states (one file per rank);
+- `rng-rank<r>.safetensors`: python, numpy, torch and CUDA RNG states as tensors (one file
+  per rank; no pickle: nothing in a checkpoint is unpickled beyond DCP's own metadata
+  records, see `safe_dcp`);
+- `metrics.csv`: the run's metrics log as it stood (the rows a resumed log is rebuilt to);
 - `state.json`: stage index, step within the stage, global step, data position (a global
   sample offset), cumulative FLOPs and tokens, wall time, the run's plan key;
 - `manifest.json`, written LAST: every file's size and SHA-256.
 
 It is written to a temporary folder, every file fsynced, the manifest written and fsynced,
-then the folder renamed into place (and the parent fsynced). A folder without its manifest,
-or whose files do not match it, is never loaded: `latest` skips it with a warning and falls
-back to the previous one. Only the newest `keep` checkpoints are kept.
+then the folder renamed into place (and the parent fsynced). A folder is never loaded
+when its manifest is missing or malformed, lists a file that is missing, truncated or
+changed, or does not list a file the folder holds; nor when its state, RNG or DCP metadata
+cannot be read as plain data. `latest` skips such a folder with a warning and falls back
+to the previous one. Only the newest `keep` checkpoints are kept.
 
-Under torchrun every rank writes its own DCP shards and `rng-rank<r>.pt`; rank 0 alone
-writes the other files, fsyncs everything, hashes it into the manifest and renames the
-folder, with a barrier before and after. Loading reshards onto any number of ranks.
+Under torchrun every rank writes its own DCP shards and `rng-rank<r>.safetensors`; rank 0
+alone writes the other files, fsyncs everything, hashes it into the manifest and renames
+the folder, with a barrier before and after; a write error on any rank is agreed on by all
+(`distributed.agree`), so every rank raises it at once. Loading reshards onto any number
+of ranks.
 """
 
 from __future__ import annotations
@@ -30,8 +37,10 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +109,46 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def save_rng(path: Path) -> None:
+    """This process's RNG states as safetensors: tensors, plus the few scalars as JSON."""
+    from safetensors.torch import save_file
+
+    state = rng_state()
+    version, keys, gauss = state["python"]
+    name, mt, pos, has_gauss, cached = state["numpy"]
+    tensors = {"python": torch.tensor(keys, dtype=torch.int64),
+               "numpy": torch.from_numpy(mt.astype(np.int64)), "torch": state["torch"],
+               **{f"cuda.{i}": t for i, t in enumerate(state["cuda"])}}
+    meta = {"python": json.dumps([version, gauss]),
+            "numpy": json.dumps([name, int(pos), int(has_gauss), float(cached)])}
+    save_file(tensors, str(path), metadata=meta)
+
+
+def read_rng(path: Path) -> dict[str, Any]:
+    """The RNG states `save_rng` wrote; ValueError when the file is not such a record."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        version, gauss = json.loads(meta["python"])
+        name, pos, has_gauss, cached = json.loads(meta["numpy"])
+        py, mt, cpu = tensors["python"], tensors["numpy"], tensors["torch"]
+        ok = (py.dtype == torch.int64 and py.shape == (625,) and mt.dtype == torch.int64
+              and mt.shape == (624,) and cpu.dtype == torch.uint8 and name == "MT19937"
+              and isinstance(version, int) and (gauss is None or isinstance(gauss, float)))
+    except Exception as exc:            # safetensors, JSON, keys: a damaged record
+        raise ValueError(f"{path.name} is not an RNG record ({exc})") from None
+    if not ok:
+        raise ValueError(f"{path.name} is not an RNG record (wrong tensor shapes or types)")
+    cuda = [tensors[f"cuda.{i}"] for i in range(len(tensors)) if f"cuda.{i}" in tensors]
+    return {"python": (version, tuple(int(v) for v in py.tolist()), gauss),
+            "numpy": (name, mt.numpy().astype(np.uint32), int(pos), int(has_gauss),
+                      float(cached)),
+            "torch": cpu, "cuda": cuda}
+
+
 def _dcp_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
@@ -111,11 +160,14 @@ def _dcp_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, 
 
 def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
          scheduler: torch.optim.lr_scheduler.LRScheduler, state: RunState,
-         keep: int) -> Path:
+         keep: int, metrics: Callable[[Path], None] | None = None) -> Path:
     """Write a checkpoint atomically under `root`; drop all but the newest `keep`.
+    `metrics(path)` writes the metrics log as it stands (`state.log_rows` rows) into it
+    (without it, an empty log).
 
     Under torchrun every rank writes its DCP shards and its RNG file; rank 0 alone writes
-    the rest, the manifest, and renames the folder into place, with barriers around it."""
+    the rest, the manifest, and renames the folder into place. An OSError on any rank is
+    raised on every rank (agreed at each phase: no rank waits for one that failed)."""
     import torch.distributed.checkpoint as dcp
 
     from growdsl.backend import distributed
@@ -123,28 +175,55 @@ def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     d = distributed.current()
     name = f"{PREFIX}{state.global_step:08d}"
     final, tmp = root / name, root / f".tmp-{name}"
-    if d.main:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    distributed.barrier()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dcp.save(_dcp_state(model, optimizer), checkpoint_id=str(tmp / "model_optim"))
-    torch.save(rng_state(), tmp / f"rng-rank{d.rank}.pt")
-    distributed.barrier()
-    if d.main:
-        _finalise(root, tmp, final, model, scheduler, state, keep)
-    distributed.barrier()
+
+    def begin() -> None:
+        if d.main:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+
+    def shards() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dcp.save(_dcp_state(model, optimizer), checkpoint_id=str(tmp / "model_optim"))
+        faults.write_point("checkpoint-rng")
+        save_rng(tmp / f"rng-rank{d.rank}.safetensors")
+
+    def finish() -> None:
+        if d.main:
+            _finalise(root, tmp, final, model, scheduler, state, keep, metrics)
+
+    for phase in (begin, shards, finish):
+        distributed.agree(attempt(phase))
     return final
+
+
+def attempt(fn: Any) -> OSError | None:
+    """Run `fn`; the OSError it raised (also from inside DCP's wrapper), or None."""
+    from torch.distributed.checkpoint.api import CheckpointException
+
+    try:
+        fn()
+    except OSError as exc:
+        return exc
+    except CheckpointException as exc:
+        for error, _trace in exc.failures.values():
+            if isinstance(error, OSError):
+                return error
+        raise
+    return None
 
 
 def _finalise(root: Path, tmp: Path, final: Path, model: nn.Module,
               scheduler: torch.optim.lr_scheduler.LRScheduler, state: RunState,
-              keep: int) -> None:
+              keep: int, metrics: Callable[[Path], None] | None) -> None:
     """Rank 0: the run's files, fsync, manifest last, rename into place, prune."""
     model.config.to_json_file(str(tmp / "config.json"))  # type: ignore[union-attr,operator]
     (tmp / "scheduler.json").write_text(json.dumps(scheduler.state_dict()))
     (tmp / "state.json").write_text(json.dumps(asdict(state), indent=1))
+    if metrics is None:
+        (tmp / "metrics.csv").write_text("")
+    else:
+        metrics(tmp / "metrics.csv")
     files = sorted(p for p in tmp.rglob("*") if p.is_file())
     for path in files:
         _fsync_file(path)
@@ -166,7 +245,7 @@ def _finalise(root: Path, tmp: Path, final: Path, model: nn.Module,
 
 def prune(root: Path, keep: int) -> None:
     """Remove all but the newest `keep` complete checkpoints, and any leftover temp folder."""
-    for stale in root.glob(".tmp-*"):
+    for stale in [*root.glob(".tmp-*"), *root.glob(".old-*")]:
         shutil.rmtree(stale, ignore_errors=True)
     complete = [p for p in candidates(root) if (p / MANIFEST).exists()]
     for old in complete[:-keep] if keep > 0 else []:
@@ -180,23 +259,82 @@ def candidates(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
 
 
-def problem(path: Path) -> str | None:
-    """Why the checkpoint at `path` cannot be loaded, or None when it is complete."""
-    manifest = path / MANIFEST
-    if not manifest.exists():
-        return "no manifest (the write never finished)"
+KNOWN = re.compile(r"(config|scheduler|state)\.json|metrics\.csv|rng-rank\d+\.safetensors|"
+                   r"model_optim/(\.metadata|__\d+_\d+\.distcp)")
+REQUIRED = ("config.json", "scheduler.json", "state.json", "metrics.csv",
+            "model_optim/.metadata", "rng-rank0.safetensors")
+
+
+def _listed(path: Path) -> dict[str, tuple[int, str]] | str:
+    """The manifest's {file: (size, sha256)}, or what is wrong with it."""
     try:
-        files = json.loads(manifest.read_text())["files"]
-    except (ValueError, KeyError) as exc:
+        raw = json.loads((path / MANIFEST).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         return f"unreadable manifest ({exc})"
+    files = raw.get("files") if isinstance(raw, dict) else None
+    if not isinstance(files, dict):
+        return "malformed manifest (no `files` object)"
+    out: dict[str, tuple[int, str]] = {}
     for name, meta in files.items():
-        f = path / name
-        if not f.is_file():
+        size = meta.get("size") if isinstance(meta, dict) else None
+        digest = meta.get("sha256") if isinstance(meta, dict) else None
+        if (not isinstance(size, int) or isinstance(size, bool) or not isinstance(digest, str)
+                or len(digest) != 64):
+            return f"malformed manifest (entry {name!r})"
+        if Path(name).is_absolute() or ".." in Path(name).parts or name == MANIFEST:
+            return f"malformed manifest (entry {name!r} is not a file of the checkpoint)"
+        out[name] = (size, digest)
+    return out
+
+
+def problem(path: Path) -> str | None:
+    """Why the checkpoint at `path` cannot be loaded, or None when it is complete: the
+    manifest must be well formed and list exactly the folder's files (no link among them),
+    each of the listed size and SHA-256, and the state, RNG and DCP metadata must read as
+    plain data."""
+    if not (path / MANIFEST).exists():
+        return "no manifest (the write never finished)"
+    listed = _listed(path)
+    if isinstance(listed, str):
+        return listed
+    present = {}
+    for p in sorted(path.rglob("*")):
+        name = str(p.relative_to(path))
+        if p.is_symlink():
+            return f"{name} is a link (a checkpoint holds only its own files)"
+        if p.is_file() and name != MANIFEST:
+            present[name] = p
+    for name in sorted(present):
+        if not KNOWN.fullmatch(name):
+            return f"{name} is not a file a checkpoint holds"
+        if name not in listed:
+            return f"{name} is not in the manifest"
+    for name in (*REQUIRED, *listed):
+        if name not in present:
             return f"{name} is missing"
-        if f.stat().st_size != meta["size"]:
-            return f"{name} is truncated ({f.stat().st_size} of {meta['size']} bytes)"
-        if _sha256(f) != meta["sha256"]:
+    for name, (size, digest) in listed.items():
+        got = present[name].stat().st_size
+        if got < size:
+            return f"{name} is truncated ({got} of {size} bytes)"
+        if got != size:
+            return f"{name} has changed ({got} bytes, the manifest says {size})"
+        if _sha256(present[name]) != digest:
             return f"{name} is corrupt (checksum mismatch)"
+    return _contents_problem(path, present)
+
+
+def _contents_problem(path: Path, present: dict[str, Path]) -> str | None:
+    """What of the state, RNG and DCP metadata does not read as plain data."""
+    from growdsl.backend.safe_dcp import UnsafeCheckpoint, read_metadata
+
+    try:
+        read_state(path)
+        for name in present:
+            if name.startswith("rng-rank"):
+                read_rng(present[name])
+        read_metadata(str(path / "model_optim"))
+    except (ValueError, UnsafeCheckpoint) as exc:
+        return str(exc)
     return None
 
 
@@ -215,18 +353,31 @@ def _flat_keys(tree: dict[str, Any], prefix: str) -> list[str]:
 
 
 def read_state(path: Path) -> RunState:
-    return RunState(**json.loads((path / "state.json").read_text()))
+    """The checkpoint's `state.json`; ValueError when it is not a run state."""
+    try:
+        raw = json.loads((path / "state.json").read_text())
+        state = RunState(**raw)
+    except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise ValueError(f"state.json is not a run state ({exc})") from None
+    ints = (state.stage, state.step, state.global_step, state.data_offset, state.tokens,
+            state.log_rows)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ints):
+        raise ValueError("state.json is not a run state (a count is not a whole number >= 0)")
+    if not all(isinstance(v, int | float) for v in (state.flops, state.wall)):
+        raise ValueError("state.json is not a run state (flops or wall is not a number)")
+    return state
 
 
 def load_into(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
               scheduler: torch.optim.lr_scheduler.LRScheduler) -> RunState:
     """Load a checkpoint's model, optimizer, scheduler and RNG states in place. DCP reshards
-    the saved model and optimizer onto however many ranks load them (1 included)."""
+    the saved model and optimizer onto however many ranks load them (1 included); nothing is
+    unpickled but DCP's allow-listed metadata records (`safe_dcp`)."""
     import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
     from torch.distributed.checkpoint.state_dict import set_state_dict
 
     from growdsl.backend import distributed
+    from growdsl.backend.safe_dcp import SafeLoadPlanner, SafeReader, read_metadata
 
     rank = distributed.current().rank
 
@@ -234,9 +385,9 @@ def load_into(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     state = _dcp_state(model, optimizer)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        saved = set(dcp.FileSystemReader(where).read_metadata().state_dict_metadata)
-        dcp.load(state, checkpoint_id=where,
-                 planner=DefaultLoadPlanner(allow_partial_load=True))
+        saved = set(read_metadata(where).state_dict_metadata)
+        dcp.load(state, storage_reader=SafeReader(where),
+                 planner=SafeLoadPlanner(allow_partial_load=True))
         set_state_dict(model, optimizer, model_state_dict=state["model"],
                        optim_state_dict=state["optim"])
     missing = sorted(k for k in _flat_keys(state["model"], "model") if k not in saved)
@@ -248,9 +399,9 @@ def load_into(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
         if f"optim.state.{names[id(param)]}.step" not in saved:
             del optimizer.state[param]
     scheduler.load_state_dict(json.loads((path / "scheduler.json").read_text()))
-    state_file = path / f"rng-rank{rank}.pt"
+    state_file = path / f"rng-rank{rank}.safetensors"
     if state_file.exists():
-        set_rng_state(torch.load(state_file, weights_only=False))
+        set_rng_state(read_rng(state_file))
     else:                       # more ranks now than when saved: a fresh, deterministic seed
         saved_state = read_state(path)
         log.warning("rank %d: %s has no RNG state for this rank (saved on fewer ranks); "

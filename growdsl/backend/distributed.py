@@ -159,6 +159,28 @@ def any_true(flag: bool) -> bool:
     return bool(t.item() > 0)
 
 
+def agree(error: OSError | None) -> None:
+    """Raise on every rank the OSError any rank met (its own, or the first failing rank's,
+    rebuilt from its errno and message); also a barrier. So a full disk on one rank stops
+    every rank at once instead of leaving the others waiting for the process-group
+    timeout."""
+    if not current().active:
+        if error is not None:
+            raise error
+        return
+    if not any_true(error is not None):         # the common case: one small all-reduce
+        return
+    mine = None if error is None else (error.errno, error.strerror, str(error.filename or ""))
+    every: list[Any] = [None] * current().world
+    dist.all_gather_object(every, mine)
+    if error is not None:
+        raise error
+    for rank, other in enumerate(every):
+        if other is not None:
+            code, reason, filename = other
+            raise OSError(code, f"{reason} (on rank {rank})", filename or None)
+
+
 def barrier() -> None:
     if current().active:
         dist.barrier()

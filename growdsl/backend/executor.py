@@ -1,13 +1,16 @@
 """`growdsl run`: walk a checked plan -- train, grow, verify, rebuild the optimizer, train.
 
 1. The plan was admitted by the caller (`growdsl.gate.admit`: the planner's checks, or
-   `--allow-unverified`, loudly); the output directory is claimed for this plan (`run_dir`).
+   `--allow-unverified`, loudly); the output directory is locked (one writer) and claimed
+   for this run (`run_dir`).
 2. `--resume` continues from the newest complete checkpoint (mid-stage, or at a stage end
-   just before its growth step).
+   just before its growth step) whose model is the plan's; the metrics log is rebuilt from
+   the checkpoint's copy. Under torchrun the model is built on `meta` and only each rank's
+   shards are allocated before the checkpoint fills them.
 3. Each stage trains (`train.steps`), evaluating and checkpointing at the spec's intervals;
    at its end: a validation loss, a checkpoint, and a plain HF model in `stages/`.
-4. Between stages `transition` grows the weights (`surgery.grow_model`); the grown model is
-   compared with the old one on a held-out batch (`equivalence.compare`) and the
+4. Between stages `transition` grows the weights (`surgery.grow_model`); the grown
+   model is compared with the old one on a held-out batch (`equivalence.compare`) and the
    difference logged; a `preserve` step that does not preserve stops the run (E718). The
    optimizer is rebuilt per the next stage's `optimizer_state` (reset / transfer /
    transform) and its schedule restarts or continues.
@@ -43,7 +46,7 @@ from growdsl.backend.data import Corpus, prepare_corpus
 from growdsl.backend.equivalence import Diff
 from growdsl.backend.models import build_from_config, build_model, load_model, save_model
 from growdsl.backend.report import Metrics
-from growdsl.backend.run_dir import claim, plan_key
+from growdsl.backend.run_dir import claim, lock, plan_key, resumable, unlock
 from growdsl.backend.run_errors import fail, with_source
 from growdsl.backend.train import (
     Device,
@@ -63,6 +66,15 @@ from growdsl.shapes import Shape
 from growdsl.source import Source
 
 log = logging.getLogger("growdsl.run")
+# write errors that are the machine's, not a bug: full disk or quota, read-only or
+# forbidden target, I/O error
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
+
+
+def reason_of(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    return exc.strerror or str(exc)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,6 +87,7 @@ class Options:
     compile: bool = False
     quiet: bool = False
     report_to: tuple[str, ...] | None = None    # trackers (None: TensorBoard when installed)
+    hold_lock: bool = False     # keep `out` locked after returning (the caller unlocks it)
 
 
 @dataclass(kw_only=True)
@@ -108,16 +121,42 @@ def execute(plan: Plan, source: Source, opts: Options) -> Result:
 
     hf_logging.disable_progress_bar()
     out = opts.out
-    d = distributed.init_from_env() if distributed.under_torchrun() else distributed.current()
-    distributed.on_main_first(lambda: claim(out, plan_key(plan), opts.resume, source),
-                              others=False)
-    handler: logging.Handler = (logging.FileHandler(out / "run.log") if d.main
+    if distributed.under_torchrun():
+        distributed.init_from_env()
+    key = plan_key(plan, opts.data)
+
+    def take() -> bool:
+        took = False
+        try:
+            took = lock(out, source)
+            claim(out, key, opts.resume, source)
+        except BaseException as exc:
+            if took:
+                unlock(out)
+            if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+                fail("E716", f"cannot write {exc.filename or out}: {reason_of(exc)}",
+                     "choose a writable --out with free space", source)
+            raise
+        return took
+
+    took = bool(distributed.on_main_first(take, others=False))
+    try:
+        return _execute(plan, source, opts, key)
+    finally:
+        if took and not opts.hold_lock:
+            unlock(out)
+
+
+def _execute(plan: Plan, source: Source, opts: Options, key: str) -> Result:
+    out = opts.out
+    d = distributed.current()
+    handler: logging.Handler = (_QuietFileHandler(out / "run.log") if d.main
                                 else logging.NullHandler())
     logging.getLogger("growdsl").addHandler(handler)
     if d.active and d.main:
         log.info("torchrun: %d rank(s), %s, FSDP2", d.world, d.backend)
     try:
-        run = start(plan, source, opts)
+        run = start(plan, source, opts, key)
         with sigint_flag(run):
             _walk(run)
         run.metrics.close()
@@ -125,14 +164,22 @@ def execute(plan: Plan, source: Source, opts: Options) -> Result:
     except GrowError as error:
         raise with_source(error, source) from None
     except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        if exc.errno not in WRITE_ERRNOS:
             raise
-        fail("E716", f"the disk is full ({exc.filename or out})",
-             "free some space and continue with --resume; the last complete checkpoint is kept",
-             source)
+        fail("E716", f"cannot write {exc.filename or out}: {reason_of(exc)}",
+             "free some space (or make it writable) and continue with --resume; the last "
+             "complete checkpoint is kept", source)
     finally:
         logging.getLogger("growdsl").removeHandler(handler)
         handler.close()
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """`run.log`: a line it cannot write (a full disk) is dropped without the logging
+    module's traceback; the write that matters fails on its own, as E716."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
 
 
 def _walk(run: Run) -> None:
@@ -158,7 +205,7 @@ def data_path(plan: Plan, source: Source, opts: Options) -> Path:
     return source.directory / given
 
 
-def start(plan: Plan, source: Source, opts: Options) -> Run:
+def start(plan: Plan, source: Source, opts: Options, key: str) -> Run:
     """Corpus, device, and the model / optimizer / schedule / state: fresh or resumed."""
     from growdsl.backend.corpus import cache_dir
 
@@ -186,27 +233,31 @@ def start(plan: Plan, source: Source, opts: Options) -> Run:
         dev = dataclasses.replace(dev, device=torch.device("cuda", d.local_rank))
     found = None
     if opts.resume:
-        found = distributed.broadcast(ckpt.latest(opts.out / "checkpoints") if d.main else None)
+        found = distributed.broadcast(resumable(plan, opts.out, key) if d.main else None)
     if found is None:
         model = initial_model(plan, source)
         model.to(dev.device)  # type: ignore[arg-type]
         model = distributed.shard(model, dev.autocast is not None)
         state = RunState(stage=0, step=0, global_step=0, data_offset=0, flops=0.0, tokens=0,
-                         wall=0.0, plan_key=plan_key(plan))
+                         wall=0.0, plan_key=key)
         optimizer = make_optimizer(model, first.train)
         scheduler = schedule_for(plan, first, optimizer)
     else:
-        log.info("resuming from %s", found)
+        log.info("resuming from %s%s", found, " (model built on meta, only this rank's "
+                 "shards allocated)" if d.active else "")
         config = AutoConfig.from_pretrained(str(found), local_files_only=True)
-        model = build_from_config(config, seed=None)
-        model.to(dev.device)  # type: ignore[arg-type]
-        model = distributed.shard(model, dev.autocast is not None)
+        if d.active:            # on meta, then only this rank's shards (filled by the load)
+            model = distributed.build_sharded(config, dev.device, dev.autocast is not None)
+        else:
+            model = build_from_config(config, seed=None)
+            model.to(dev.device)  # type: ignore[arg-type]
         stage = plan.stages[ckpt.read_state(found).stage]
         optimizer = make_optimizer(model, stage.train)
         scheduler = schedule_for(plan, stage, optimizer)
         state = ckpt.load_into(found, model, optimizer, scheduler)
     metrics = (Metrics(opts.out, resume_rows=state.log_rows, resume_step=state.global_step,
-                       write=d.main, report_to=opts.report_to)
+                       write=d.main, saved=found / "metrics.csv" if found else None,
+                       report_to=opts.report_to)
                if opts.resume else Metrics(opts.out, write=d.main, report_to=opts.report_to))
     run = Run(plan=plan, source=source, opts=opts, corpus=corpus, tokenizer=tok, dev=dev,
               metrics=metrics, model=model, optimizer=optimizer, scheduler=scheduler,
@@ -258,22 +309,35 @@ def initial_model(plan: Plan, source: Source) -> PreTrainedModel:
     first = plan.stages[0]
     if plan.init is None:
         return build_model(first.shape, seed=first.train.seed)
+    from growdsl.backend import sizes
+
     path = source.directory / plan.init
+
+    def refuse(why: str, hint: str) -> None:
+        fail("E714", f"starting checkpoint {plan.init}: {why}", hint, source, plan.init_span)
+
     if not (path / "config.json").exists():
         fail("E714", f"starting checkpoint {plan.init} has no config.json",
              "give a local Hugging Face model directory", source, plan.init_span)
     problem = config_problem(first.shape.family, _json_or_none(path / "config.json"))
-    if problem:
-        fail("E714", f"starting checkpoint {plan.init}: config.json: {problem}",
-             "docs/operators.md lists the config fields growdsl carries", source, plan.init_span)
-    model = load_model(path)
-    diff = structural_diff(shape_of(model.config), first.shape)
+    if problem:                 # `check`'s own test (sizes bounded), before any build
+        refuse(f"config.json: {problem}", "docs/operators.md lists the config fields growdsl "
+               "carries")
+    config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+    got = shape_of(config)
+    diff = structural_diff(got, first.shape)
     if diff:
-        got = shape_of(model.config)
         shown = ", ".join(f"{k} {getattr(got, k)} (stage wants {getattr(first.shape, k)})"
                           for k in diff)
         fail("E714", f"starting checkpoint {plan.init} does not match the first stage: {shown}",
              "make the first stage's shape that of the checkpoint", source, plan.init_span)
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        refuse("no *.safetensors weights", "save it with `save_pretrained` (safetensors)")
+    problem = sizes.tensor_shapes_problem(config, files)      # from the headers: no memory
+    if problem:
+        refuse(problem, "is config.json the one saved with these weights?")
+    model = load_model(path)
     fields = settings_diff(shape_of(model.config), first.shape)
     if fields:
         fail("E714", f"starting checkpoint {plan.init} has another config than the plan's "
@@ -297,9 +361,8 @@ def train_stage(run: Run, stage: Stage) -> None:
     with stage_progress(stage, run.state.step, run.opts.quiet or not d.main) as advance:
         for done in steps(loop, lambda: distributed.any_true(run.stop)):
             run.state = s = done.state
-            run.metrics.log("train", stage=stage.index, step=s.step, global_step=s.global_step,
-                            tokens=s.tokens, flops=s.flops, wall=s.wall, lr=done.lr,
-                            loss=done.loss)
+            log_row(run, "train", stage=stage.index, step=s.step, global_step=s.global_step,
+                    tokens=s.tokens, flops=s.flops, wall=s.wall, lr=done.lr, loss=done.loss)
             advance(done)
             faults.point(f"step-{s.global_step}")
             if d.active:
@@ -325,28 +388,36 @@ def train_stage(run: Run, stage: Stage) -> None:
     save_stage_dir(run, stage)
 
 
+def log_row(run: Run, event: str, **values: Any) -> None:
+    """One metrics row (rank 0 writes it); a write error is E716 on every rank at once."""
+    with disk_errors("the metrics log", run):
+        distributed.agree(ckpt.attempt(lambda: run.metrics.log(event, **values)))
+
+
 def log_val(run: Run, stage: Stage) -> float:
     s = run.state
     val = evaluate(run.model, run.corpus, stage, run.dev)
-    run.metrics.log("val", stage=stage.index, step=s.step, global_step=s.global_step,
-                    tokens=s.tokens, flops=s.flops, wall=s.wall, val_loss=val)
+    log_row(run, "val", stage=stage.index, step=s.step, global_step=s.global_step,
+            tokens=s.tokens, flops=s.flops, wall=s.wall, val_loss=val)
     log.info("stage %s step %d: val loss %.4f", stage.name, s.step, val)
     return val
 
 
 @contextmanager
 def disk_errors(what: str, run: Run) -> Iterator[None]:
-    """Turn a full disk (or another write failure) into E716; earlier checkpoints stay."""
+    """Turn a full disk (or another write failure) into E716; earlier checkpoints stay,
+    temporary folders go. Under torchrun the OSError is already agreed on by every rank
+    (`distributed.agree`), so every rank raises E716 at once."""
     try:
         yield
     except OSError as exc:
-        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-        reason = "the disk is full" if full else (exc.strerror or str(exc))
-        for tmp in (run.opts.out / "checkpoints").glob(".tmp-*"):
-            shutil.rmtree(tmp, ignore_errors=True)
-        fail("E716", f"cannot write {what} at step {run.state.global_step}: {reason}",
-             "free some space and continue with --resume; the last complete checkpoint is kept",
-             run.source)
+        if distributed.current().main:
+            for tmp in [*(run.opts.out / "checkpoints").glob(".tmp-*"),
+                        *(run.opts.out / "stages").glob("*.tmp")]:
+                shutil.rmtree(tmp, ignore_errors=True)
+        fail("E716", f"cannot write {what} at step {run.state.global_step}: {reason_of(exc)}",
+             "free some space (or make the folder writable) and continue with --resume; the "
+             "last complete checkpoint is kept", run.source)
 
 
 def save_checkpoint(run: Run) -> None:
@@ -357,7 +428,8 @@ def save_checkpoint(run: Run) -> None:
     run.state = dataclasses.replace(run.state, log_rows=run.metrics.rows)
     with disk_errors("a checkpoint", run):
         path = ckpt.save(run.opts.out / "checkpoints", run.model, run.optimizer, run.scheduler,
-                         run.state, keep=run.plan.stages[run.state.stage].train.keep_checkpoints)
+                         run.state, keep=run.plan.stages[run.state.stage].train.keep_checkpoints,
+                         metrics=run.metrics.snapshot)
     log.info("checkpoint %s", path)
 
 
@@ -369,24 +441,29 @@ def save_stage_dir(run: Run, stage: Stage, only_if_missing: bool = False) -> Pat
     model: PreTrainedModel | None = run.model
     if distributed.current().active:       # gathered on rank 0 (one plain HF directory)
         model = distributed.gather_plain(run.model)
-    if model is None:
-        distributed.barrier()
-        return final
     tmp = final.with_name(final.name + ".tmp")
-    with disk_errors(f"the model of stage {stage.name}", run):
+
+    def write() -> None:
+        if model is None:
+            return
         shutil.rmtree(tmp, ignore_errors=True)
+        faults.write_point("stage-dir")
         save_model(model, tmp)
         run.tokenizer.save_pretrained(str(tmp))
-        shutil.rmtree(final, ignore_errors=True)
+        old = final.with_name(final.name + ".old")
+        if final.exists():
+            final.rename(old)
         tmp.rename(final)
-    if distributed.current().active:
-        distributed.barrier()
+        shutil.rmtree(old, ignore_errors=True)
+
+    with disk_errors(f"the model of stage {stage.name}", run):
+        distributed.agree(ckpt.attempt(write))
     return final
 
 
 def grow(run: Run, src: Stage, dst: Stage) -> None:
     """The growth step from `src` into `dst` (`transition`: weights, verification, optimizer,
-    schedule), logged and recorded in the metrics."""
+    schedule), logged and recorded in the metrics before a failed `preserve` stops it."""
     batch = run.corpus.val_batches(src.shape.seq, min(4, src.train.batch), 1,
                                    src.train.mlm_probability)[0]
     batch = {k: v.to(run.dev.device) for k, v in batch.items()}
@@ -395,9 +472,9 @@ def grow(run: Run, src: Stage, dst: Stage) -> None:
     def record(diff: Diff, ops: str) -> None:
         log.info("growth %s -> %s: %s; max abs diff %.3g, rel %.3g", src.name, dst.name, ops,
                  diff.max_abs, diff.max_rel)
-        run.metrics.log("growth", stage=dst.index, step=0, global_step=s.global_step,
-                        tokens=s.tokens, flops=s.flops, wall=s.wall, max_abs_diff=diff.max_abs,
-                        max_rel_diff=diff.max_rel, note=ops)
+        log_row(run, "growth", stage=dst.index, step=0, global_step=s.global_step,
+                tokens=s.tokens, flops=s.flops, wall=s.wall, max_abs_diff=diff.max_abs,
+                max_rel_diff=diff.max_rel, note=ops)
 
     done = transition(run.model, run.optimizer, src, dst, batch,
                       bf16=run.dev.autocast is not None, source=run.source, record=record)

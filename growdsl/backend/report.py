@@ -3,8 +3,11 @@
 `Metrics` appends one CSV row per event (`train` every step, `val` at each evaluation,
 `growth` at each growth step with its measured difference) and mirrors them to the run's
 trackers (`trackers`: TensorBoard by default, W&B, MLflow, Trackio; growth steps annotated).
-On `--resume` it first drops the rows written after the checkpoint (their count is in the
-checkpoint's state; TensorBoard purges the steps after it), so the log reads as if nothing had happened.
+On `--resume` it first rebuilds the log to exactly the rows the checkpoint had seen (their
+count is in its state; the rows come from the copy each checkpoint keeps, so a deleted or
+cut log is restored; written aside and renamed into place; TensorBoard purges the steps
+after it), so the log reads as if nothing had happened. The report and its plots are also
+written aside and renamed.
 Under torchrun only rank 0 writes (`write=False` elsewhere: rows are counted, not written);
 the values it logs are already reduced over the ranks.
 
@@ -18,20 +21,29 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from growdsl.backend import faults
 
 COLUMNS = ("event", "stage", "step", "global_step", "tokens", "flops", "wall", "lr",
            "loss", "val_loss", "max_abs_diff", "max_rel_diff", "note")
 
 
 class Metrics:
-    """The run's metrics: `metrics.csv` plus its trackers (TensorBoard under `tb/` unless
-    `report_to` says otherwise; None: TensorBoard when installed)."""
+    """The run's metrics: `metrics.csv` plus TensorBoard under `tb/`.
+
+    On resume (`resume_rows` given) the log is rebuilt to exactly the checkpoint's rows:
+    from `saved` (the checkpoint's own copy of the log) when there is one, else from the
+    live file, which must then hold them all. The rebuilt log is written to a temporary
+    file, fsynced and renamed over `metrics.csv`: a crash at any moment leaves either the
+    old log or the rebuilt one, never an empty or partial one."""
 
     def __init__(self, out: Path, resume_rows: int | None = None,
-                 resume_step: int = 0, write: bool = True,
+                 resume_step: int = 0, write: bool = True, saved: Path | None = None,
                  report_to: tuple[str, ...] | None = None) -> None:
         self.path = out / "metrics.csv"
         self._file: Any = None
@@ -39,13 +51,16 @@ class Metrics:
         if not write:
             self.rows = resume_rows or 0
             return
-        keep = read_rows(self.path)[:resume_rows] if resume_rows is not None else []
+        keep: list[dict[str, str]] = []
+        if resume_rows:
+            source = saved if saved is not None and saved.exists() else self.path
+            keep = read_rows(source)[:resume_rows]
+            if len(keep) != resume_rows:
+                raise MetricsLost(f"{source} holds {len(keep)} of the {resume_rows} rows the "
+                                  "checkpoint has seen")
         self.rows = len(keep)
-        with open(self.path, "w", newline="") as f:
-            writer = csv.DictWriter(f, COLUMNS)
-            writer.writeheader()
-            writer.writerows(keep)
-        self._file = open(self.path, "a", newline="")  # noqa: SIM115
+        _rewrite(self.path, keep)
+        self._file = open(self.path, "a+", newline="")  # noqa: SIM115
         self._csv = csv.DictWriter(self._file, COLUMNS)
         from growdsl.backend import trackers
 
@@ -59,6 +74,7 @@ class Metrics:
             self.rows += 1
             return
         row = {k: _fmt(values.get(k, "")) for k in COLUMNS if k != "event"}
+        faults.write_point("metrics")
         self._csv.writerow({"event": event, **row})
         self.rows += 1
         self._file.flush()
@@ -70,11 +86,51 @@ class Metrics:
             if event == "growth":
                 self._tb.annotate(step, str(values.get("note", "")))
 
+    def snapshot(self, dest: Path) -> None:
+        """Copy the log as written so far to `dest` (through the open file: a log deleted
+        under a running run is still copied whole)."""
+        if self._file is None:
+            dest.write_text("")
+            return
+        self._file.flush()
+        fd, offset = self._file.fileno(), 0
+        with open(dest, "wb") as out:
+            while chunk := os.pread(fd, 1 << 20, offset):
+                out.write(chunk)
+                offset += len(chunk)
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
         if self._tb is not None:
             self._tb.finish()
+
+
+class MetricsLost(Exception):
+    """The metrics log a resumed run needs is not there (a bug, or a hand-edited folder)."""
+
+
+def _rewrite(path: Path, rows: list[dict[str, str]]) -> None:
+    """`path` holding the header and `rows`, replaced atomically (temp file, fsync, rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        f.flush()
+        os.fsync(f.fileno())
+    faults.point("metrics-rebuilt")
+    os.replace(tmp, path)
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Call `write(temporary path)`, then rename the temporary file over `path`."""
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")     # the suffix kept (plots)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _fmt(value: Any) -> str:
@@ -150,7 +206,7 @@ def plot(curves: list[Curve], x: str, path: Path) -> None:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 
 
@@ -168,7 +224,8 @@ def isoloss_section(out: Path, plan_csv: Path, baseline_csv: Path) -> list[str]:
     rungs = isoloss.ladder(isoloss.read_curve(baseline_csv), isoloss.read_curve(plan_csv))
     if not rungs:
         return []
-    isoloss.plot(rungs, out / "speedup_vs_loss.png", "plan vs scratch: speedup by loss level")
+    atomic_write(out / "speedup_vs_loss.png", lambda tmp: isoloss.plot(
+        rungs, tmp, "plan vs scratch: speedup by loss level"))
     return ["", "## Iso-loss ladder", "",
             "What each run spent to first reach each validation-loss level, from scratch's "
             "first evaluation down to its final loss (speedup = scratch / plan; > 1: the "
@@ -202,5 +259,6 @@ def write_report(out: Path, title: str, plan_csv: Path,
               "![loss vs steps](loss_vs_steps.png)", "", "![loss vs FLOPs](loss_vs_flops.png)",
               ""]
     path = out / "report.md"
-    path.write_text("\n".join(lines))
+    faults.write_point("report")
+    atomic_write(path, lambda tmp: tmp.write_text("\n".join(lines)))
     return path

@@ -1,13 +1,21 @@
-"""What a run checks before it touches its output directory: that it is this plan's
-(`run.json` holds the plan's key; a directory holding another run, or anything else, is
-refused). Whether the plan may run at all is `growdsl.gate.admit`'s decision, made by the
-caller before the executor starts."""
+"""What a run checks before it touches its output directory (whether the plan may run at all
+is `growdsl.gate.admit`'s decision, made by the caller): that the directory is this run's: `run.json`
+holds the run's key (the plan, and every command-line input that changes the result: a
+`--data` override); a directory holding another run, or anything else, is refused.
+
+One writer per output directory: `lock` takes an exclusive `flock` on `OUT/.lock` (holding
+the holder's pid) for as long as the run lasts; a second run on the same directory gets
+E715 naming that pid. The kernel drops the lock when its process dies, however it dies, so
+resuming after a crash needs no manual unlock."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +26,9 @@ from growdsl.source import Source
 log = logging.getLogger("growdsl.run")
 
 
-def plan_key(plan: Plan) -> str:
-    """A hash of what the plan computes (spans and the file's name left out)."""
+def plan_key(plan: Plan, data: Path | None = None) -> str:
+    """A hash of what the run computes: the plan (spans and the file's name left out) and,
+    when given, the `--data` corpus that overrides the plan's."""
     from growdsl.ir_json import to_json
 
     def strip(x: Any) -> Any:
@@ -29,12 +38,58 @@ def plan_key(plan: Plan) -> str:
             return [strip(v) for v in x]
         return x
 
-    text = json.dumps(strip(to_json(plan)), sort_keys=True)
+    what: Any = strip(to_json(plan))
+    if data is not None:
+        what = {"plan": what, "data": str(data.resolve())}
+    text = json.dumps(what, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+LOCK = ".lock"
+_held: dict[Path, int] = {}         # output directories this process holds: their lock fds
+
+
+def lock(out: Path, source: Source) -> bool:
+    """Take (or keep) the exclusive lock on `out`, creating the directory; E715 naming the
+    holder's pid when another process holds it. Released by `unlock` or the process's end.
+    Returns True when this call took it (False: this process already held it)."""
+    if out.exists() and not out.is_dir():
+        fail("E715", f"output directory {out} is a file", "choose another --out", source)
+    key = out.resolve()
+    if key in _held:
+        return False
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        fail("E715", f"output directory {out} is in use by another growdsl run (pid {holder})",
+             "wait for it to finish, or choose another --out; a crashed run's lock goes with "
+             "its process", source)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _held[key] = fd
+    return True
+
+
+def unlock(out: Path) -> None:
+    """Release `lock(out)` (a no-op when this process does not hold it)."""
+    fd = _held.pop(out.resolve(), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _ours(path: Path) -> bool:
+    return path.name == LOCK
+
+
 def claim(out: Path, key: str, resume: bool, source: Source) -> None:
-    """Make `out` this plan's output directory, or refuse one that holds another run."""
+    """Make `out` this run's output directory, or refuse one that holds another run. The
+    caller holds `lock(out)`."""
     marker = out / "run.json"
     if out.exists() and not out.is_dir():
         fail("E715", f"output directory {out} is a file", "choose another --out", source)
@@ -48,16 +103,63 @@ def claim(out: Path, key: str, resume: bool, source: Source) -> None:
         if other.get("plan_key") != key:
             fail("E715", f"output directory {out} holds another run "
                  f"(of {other.get('source', '?')}); not touching it",
-                 "a different plan (or this spec, changed since) -- choose another --out",
-                 source)
+                 "a different plan or --data (or this spec, changed since) -- choose another "
+                 "--out", source)
         if not resume:
             fail("E715", f"output directory {out} already holds a run of this plan",
                  "pass --resume to continue it, or choose another --out", source)
         return
     if resume:
         log.info("--resume: %s holds no run yet; starting from the beginning", out)
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(not _ours(p) for p in out.iterdir()):
         fail("E715", f"output directory {out} is not empty and holds no growdsl run",
              "choose another --out", source)
     out.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"plan_key": key, "source": source.path}, indent=1))
+    tmp = out / ".run.json.tmp"
+    tmp.write_text(json.dumps({"plan_key": key, "source": source.path}, indent=1))
+    os.replace(tmp, marker)
+
+
+def resumable(plan: Plan, out: Path, key: str) -> Path | None:
+    """The newest checkpoint under `out` that is complete (`checkpoint.problem`) and this
+    run's: its key is the run's and its model has the shape of the stage it is in. Others
+    are skipped with a warning, the previous one used."""
+    from growdsl.backend import checkpoint as ckpt
+
+    for path in reversed(ckpt.candidates(out / "checkpoints")):
+        why = ckpt.problem(path) or _foreign(plan, path, key)
+        if why is None:
+            return path
+        log.warning("skipping checkpoint %s: %s", path, why)
+    return None
+
+
+def _foreign(plan: Plan, path: Path, key: str) -> str | None:
+    """Why the (complete) checkpoint at `path` is not this run's, or None."""
+    from growdsl.backend import checkpoint as ckpt
+    from growdsl.hf_config import config_problem, field_problem
+    from growdsl.operators import structural_diff
+
+    state = ckpt.read_state(path)
+    if state.plan_key not in (key, ""):
+        return "written by another run (its key differs)"
+    if state.stage >= len(plan.stages):
+        return f"its stage {state.stage} is not in the plan"
+    want = plan.stages[state.stage].shape
+    try:
+        raw = json.loads((path / "config.json").read_text())
+        problem = config_problem(want.family, raw)    # its sizes (fields: growdsl wrote them)
+        problem = f"config.json: {problem}" if problem and problem != field_problem(
+            want.family, raw) else None
+        if problem is None:
+            from transformers import AutoConfig
+
+            from growdsl.backend.models import shape_of
+
+            got = shape_of(AutoConfig.from_pretrained(str(path), local_files_only=True))
+            diff = structural_diff(got, want)
+            problem = f"its model differs from stage {state.stage}'s in {', '.join(diff)}" \
+                if diff else None
+    except Exception as exc:            # transformers raises many kinds for a bad config
+        problem = f"config.json cannot be read ({exc})"
+    return problem

@@ -10,17 +10,18 @@ dicts; the format is an 8-byte header length, a JSON header, then raw little-end
 
 The checkpoint may be a full model (`BertForMaskedLM`, ...) or a bare one (`BertModel`,
 ...: `families.layout`); the grown one is written in the same layout, with the source's
-config settings and `architectures` kept. A checkpoint growdsl cannot read (no config,
-unsupported type or architecture, no safetensors, missing or mis-shaped tensors) or an
-output path that is a file or the source itself is a GrowError (E730-E738), never a
-traceback.
+config settings and `architectures` kept. A checkpoint growdsl cannot read (no config, a
+config `growdsl check` would refuse -- a size not a positive whole number within bounds --,
+unsupported type or architecture, no safetensors, more weights implied than stored,
+missing or mis-shaped tensors), an output path that is a file, the source itself or a
+non-empty folder (without `replace`), or a failed write is a GrowError (E730-E739), never
+a traceback; the output is written aside and renamed into place (`grow_output`).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import shutil
 import struct
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -33,14 +34,17 @@ from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, PretrainedConfig
 
 from growdsl import families
+from growdsl.backend import faults
 from growdsl.backend.families import family
 from growdsl.backend.families.layout import Layout, detect
 from growdsl.backend.fold import fold_mask
+from growdsl.backend.grow_output import check_out_dir, copy_side_files, staged_output
 from growdsl.backend.models import is_plain, model_class, shape_of, weights_name
+from growdsl.backend.sizes import weights_bound_problem
 from growdsl.backend.surgery import grow_lazy, plan_step, step_config
 from growdsl.backend.surgery.core import LazyState
 from growdsl.errors import Diagnostic, GrowError
-from growdsl.hf_config import field_problem
+from growdsl.hf_config import config_problem, field_problem
 from growdsl.ir import Growth
 from growdsl.operators import OpResult
 from growdsl.shapes import Shape
@@ -79,6 +83,11 @@ def read_config(src_dir: Path) -> tuple[PretrainedConfig, Shape]:
     if model_type not in families.names():
         raise checkpoint_error(src_dir, "E731", f"model type `{model_type}` is not supported",
                                f"growdsl grows model types {', '.join(families.names())}")
+    problem = config_problem(model_type, raw)      # `growdsl check`'s own test, before
+    if problem and problem != field_problem(model_type, raw):  # transformers sees the sizes
+        raise checkpoint_error(src_dir, "E730", f"config.json: {problem}",
+                               "growdsl reads the Hugging Face config of a model of a registered "
+                               "family")
     try:
         config = AutoConfig.from_pretrained(str(src_dir), local_files_only=True)
     except Exception as error:  # transformers raises many kinds for a bad config
@@ -127,6 +136,10 @@ def open_checkpoint(stack: ExitStack, src_dir: Path) -> Checkpoint:
             info = handle.get_slice(key)
             shapes[key] = tuple(info.get_shape())
             dtype = dtype or {v: k for k, v in DTYPES.items()}.get(info.get_dtype())
+    problem = weights_bound_problem(shape, source_files(src_dir))   # before any map is built
+    if problem:
+        raise checkpoint_error(src_dir, "E735", problem, "is config.json (sizes) the one saved "
+                               "with these weights?")
     layout = detect(shape.family, getattr(config, "architectures", None), stored)
     if isinstance(layout, str):
         raise checkpoint_error(src_dir, "E732", layout, None)
@@ -188,11 +201,14 @@ def write_streaming(path: Path, shapes: dict[str, tuple[int, ...]], tensors: Ite
 
 
 def grow_checkpoint(src_dir: str | Path, out_dir: str | Path, dst: Shape,
-                    growth: Growth) -> tuple[Shape, list[OpResult], PretrainedConfig, int]:
+                    growth: Growth, replace: bool = False
+                    ) -> tuple[Shape, list[OpResult], PretrainedConfig, int]:
     """Stream-grow `src_dir` into `out_dir` in the source's layout; returns the grown
-    shape, the per-operator static results, the new config and the bytes written."""
+    shape, the per-operator static results, the new config and the bytes written. A
+    non-empty `out_dir` is refused unless `replace`; the output appears whole or not at
+    all (`grow_output.staged_output`)."""
     src_dir, out_dir = Path(src_dir), Path(out_dir)
-    _check_out_dir(src_dir, out_dir)
+    check_out_dir(src_dir, out_dir, replace)
     with ExitStack() as stack:
         source = open_checkpoint(stack, src_dir)
         final, steps = plan_step(source.shape, source.layout.own(dst), growth)
@@ -216,29 +232,10 @@ def grow_checkpoint(src_dir: str | Path, out_dir: str | Path, dst: Shape,
                                    "checkpoint")
         made = ((source.layout.stored_key(key), grown[key]()) for key in
                 source.layout.weight_map(final))
-        out_dir.mkdir(parents=True, exist_ok=True)
-        written = write_streaming(out_dir / weights_name(new_config), shapes, made,
-                                  source.dtype)
-    new_config.save_pretrained(str(out_dir))
-    _copy_side_files(src_dir, out_dir)
+        with staged_output(src_dir, out_dir, replace) as tmp:
+            faults.write_point("grow-weights")
+            written = write_streaming(tmp / weights_name(new_config), shapes, made,
+                                      source.dtype)
+            new_config.save_pretrained(str(tmp))
+            copy_side_files(src_dir, tmp)
     return final, steps, new_config, written
-
-
-def _check_out_dir(src_dir: Path, out_dir: Path) -> None:
-    """The output must be a directory other than the source (whose weights are read while
-    the grown ones are written)."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise checkpoint_error(out_dir, "E738", "the output path is a file, not a directory",
-                               "name a new or existing directory for the grown model")
-    if out_dir.resolve() == src_dir.resolve():
-        raise checkpoint_error(out_dir, "E738", "the output directory is the source checkpoint",
-                               "write the grown model to another directory")
-
-
-def _copy_side_files(src_dir: Path, out_dir: Path) -> None:
-    """Tokenizer and other non-weight files travel with the model."""
-    skip = {"config.json", "model.safetensors.index.json", "pytorch_model.bin.index.json"}
-    for path in src_dir.iterdir():
-        if path.is_file() and path.name not in skip and not any(
-                path.match(p) for p in WEIGHT_FILES):
-            shutil.copy2(path, out_dir / path.name)

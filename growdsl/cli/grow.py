@@ -7,8 +7,10 @@ by streaming (one tensor at a time); `--verify` replays the step operator by ope
 memory, prints each one's verdict and measured logit difference (a bare model's: last
 hidden states), and exits 1 when an operator whose verdict is exact does not preserve the
 function. Full (`BertForMaskedLM`, ...) and bare (`BertModel`, ...) checkpoints are grown
-in their own layout; a checkpoint growdsl cannot read is a located error (exit 1). torch is
-imported only inside the command.
+in their own layout; a checkpoint growdsl cannot read, a non-empty OUT_DIR without
+`--replace` or a failed write is a located error (exit 1), and OUT_DIR then holds what it
+held before. Only the config, the weights, the tokenizer files and the generation config
+are written. torch is imported only inside the command.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory"
          seed: Annotated[int | None, typer.Option("--seed", help="seed of random maps")] = None,
          verify: Annotated[bool, typer.Option("--verify",
                                               help="measure each operator's effect")] = False,
+         replace: Annotated[bool, typer.Option("--replace", help="replace a non-empty OUT_DIR "
+                                               "(atomically)")] = False,
          ) -> None:
     """Grow a local checkpoint; exit 1 on a user error or a failed verification."""
     from growdsl.errors import GrowError
@@ -56,7 +60,8 @@ def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory"
         src, dst, growth, layout, dropped = _lower(to, ops, src_dir, seed)
         from growdsl.backend.streaming import grow_checkpoint
 
-        final, steps, _config, written = grow_checkpoint(src_dir, out_dir, dst, growth)
+        final, steps, _config, written = grow_checkpoint(src_dir, out_dir, dst, growth,
+                                                         replace=replace)
     except GrowError as error:
         print(error.render(), file=sys.stderr)
         raise typer.Exit(1) from None
