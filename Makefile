@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test lint typecheck bench clean editors gpu-check
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,7 +23,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m growdsl demo
 
-test: $(STAMP)
+# The VS Code extension's test engine (vscode-textmate, vscode-oniguruma) from the npm
+# registry, pinned by editors/vscode/package-lock.json; without node/npm the grammar test
+# skips with a message.
+VSCODE := editors/vscode
+$(VSCODE)/node_modules/.package-lock.json: $(VSCODE)/package-lock.json
+	-command -v npm >/dev/null && cd $(VSCODE) && npm ci --no-audit --no-fund --loglevel=error
+
+editors: $(VSCODE)/node_modules/.package-lock.json
+
+test: $(STAMP) editors
 	$(PY) -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -35,6 +44,13 @@ lint: $(STAMP)
 # skipped with a message.
 MERGEKIT_VENV ?= /tmp/mergekit-venv
 
+# every CUDA code path on one GPU in under 8 minutes (bench/gpu_check.py); without a GPU it
+# says so and exits 0. Its CPU dry mode runs in `make test` (tests/test_bench_smoke.py).
+GPU_CHECK_OUT ?= runs/gpu-check
+
+gpu-check: $(STAMP)
+	$(PY) -m bench.gpu_check $(GPU_CHECK_OUT)
+
 bench: $(STAMP)
 	-test -x $(MERGEKIT_VENV)/bin/mergekit-yaml || ( $(PY) -m venv $(MERGEKIT_VENV) && \
 	  $(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" > \
@@ -43,4 +59,4 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(VSCODE)/node_modules

@@ -7,13 +7,13 @@ import sys
 
 # Each entry is a module of bench/ with a `main()`; they print their tables and write
 # bench/results/*.json (and plots). About 75 minutes in all on the 2-core CI machine
-# (measured with other jobs on the cores): check_speed 10 s, grow_stream 12 s,
+# (measured with other jobs on the cores): check_speed 10 s, lsp_latency 10 s, grow_stream 12 s,
 # grow_real under 1 min (an 83 MB download the first time), runner_overhead 7 min,
 # growth_cost about 17 min (13 measured without the `large` size), growth_pays 47 min.
 # gstack_pays runs as separate invocations (phases, one family each for `compare`) so that
 # none takes an hour; not yet measured whole (docs/benchmarks.md says what was run).
 SCRIPTS: tuple[str | tuple[str, ...], ...] = (
-    "check_speed", "grow_stream", "grow_real", "runner_overhead", "growth_cost", "growth_pays",
+    "check_speed", "lsp_latency", "grow_stream", "grow_real", "runner_overhead", "growth_cost", "growth_pays",
     ("gstack_pays", "--phase", "lr"), ("gstack_pays", "--phase", "sweep"),
     *(("gstack_pays", "--phase", "compare", "--families", f) for f in ("gpt2", "llama", "bert")))
 

@@ -40,6 +40,7 @@ from growdsl.driver import load as _load_file
 from growdsl.driver import load_text
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.ir import Growth, Plan, Stage
+from growdsl.overrides import load_with_overrides
 from growdsl.shapes import Shape
 from growdsl.source import Source
 
@@ -202,19 +203,28 @@ class RunResult:
 def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool = False,
         baseline: bool = False, allow_unverified: bool = False, data: str | Path | None = None,
         compile: bool = False, quiet: bool = False,
-        report_to: tuple[str, ...] | None = None) -> RunResult:
+        report_to: tuple[str, ...] | None = None, overrides: tuple[str, ...] = ()
+        ) -> RunResult:
     """Train a plan (`growdsl run`): each stage, each growth step verified, checkpoints,
     metrics, and a report (beside a scratch baseline with `baseline`). The plan must pass
     the planner's checks (`gate.admit`). `report_to` names the experiment trackers
     (tensorboard, wandb, mlflow, trackio; default: TensorBoard when installed); `metrics.csv`
-    is always written. GrowError for a user mistake."""
+    is always written. `overrides` are `--set KEY=VALUE` texts (`growdsl.overrides`) applied
+    to a spec given by path, and recorded in the run's `run.json`. GrowError for a user
+    mistake."""
     from growdsl import gate
     from growdsl.backend import distributed
     from growdsl.backend.executor import Options, execute
     from growdsl.backend.run_dir import unlock
     from growdsl.backend.trackers import check_names
 
-    loaded = spec if isinstance(spec, Spec) else load(spec)
+    if isinstance(spec, Spec):
+        if overrides:
+            raise TypeError("run(): overrides need a spec given by path, not a loaded Spec")
+        loaded = spec
+    else:
+        source, plan = load_with_overrides(spec, list(overrides))
+        loaded = Spec(source=source, plan=plan)
     folder = Path(out) if out is not None else Path("runs") / loaded.name
     gate.admit(loaded.plan, loaded.source, allow_unverified=allow_unverified)
     if report_to is not None:
@@ -225,7 +235,8 @@ def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool 
                             ) from None
     opts = Options(out=folder, resume=resume, data=Path(data) if data is not None else None,
                    compile=compile, quiet=quiet, hold_lock=True,
-                   report_to=tuple(report_to) if report_to is not None else None)
+                   report_to=tuple(report_to) if report_to is not None else None,
+                   overrides=tuple(overrides))
     report: Path | None = None
     try:
         result = execute(loaded.plan, loaded.source, opts)

@@ -130,9 +130,11 @@ def validate(path: str | Path) -> tuple[Source, Plan]:
     return source, graph.plan
 
 
-def validate_graph(path: str | Path) -> tuple[Source, StageGraph]:
-    r"""`validate`, returning the stage graph the checks built (for `growdsl plan`); the
-    planner's verdict is `growdsl.gate`'s, the one `run` is admitted by.
+def validate_graph(path: str | Path, device: str | None = None,
+                   world: int | None = None) -> tuple[Source, StageGraph]:
+    r"""`validate`, returning the stage graph the checks built (for `growdsl plan`); a
+    `device` or `world` given replaces the spec's for the memory check. The planner's
+    verdict is `growdsl.gate`'s, the one `run` is admitted by.
 
     A file with naming or value mistakes is still checked by the planner when its model and
     every stage lowered, so that all its mistakes are reported together; the planner's
@@ -148,13 +150,17 @@ def validate_graph(path: str | Path) -> tuple[Source, StageGraph]:
     ([6, 12], 20)
     """
     from growdsl import gate  # networkx: only when a plan is checked
+    from growdsl.memory import sized_for
 
     source = read_source(path)
     file = parse(source)
     partial = lower_partial(file, source, read_configs(file, source))
     if partial.plan is None:
         raise GrowError([replace(d, source=source) for d in partial.diagnostics])
-    graph, found = gate.blocking(partial.plan, source)     # the run's decision too
+    plan = partial.plan
+    if device is not None or world is not None:
+        plan = sized_for(plan, device, world)
+    graph, found = gate.blocking(plan, source)     # the run's decision too
     if partial.diagnostics:
         found = [*partial.diagnostics, *_untainted(found, partial.plan, partial.tainted)]
         found.sort(key=lambda d: (d.span.line, d.span.col))

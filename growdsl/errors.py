@@ -59,13 +59,23 @@ class GrowError(Exception):
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
-    """A `help:` text naming the closest candidate, if one is close enough.
+    """A `help:` text naming the closest candidate, if one is close enough; a name other
+    tools use (`keys.COMMON_NAMES`) is mapped to the language's own.
 
     >>> did_you_mean("warmpu", ["warmup", "lr", "batch"])
     'did you mean `warmup`?'
     >>> did_you_mean("zzz", ["warmup"]) is None
     True
+    >>> did_you_mean("gpt2-small", ["gpt2", "gpt2-xl", "bert-base"])
+    'did you mean `gpt2`?'
     """
+    from growdsl.keys import COMMON_NAMES, NAME_HINTS
+
+    candidates = set(candidates)
+    if COMMON_NAMES.get(word) in candidates:
+        return f"did you mean `{COMMON_NAMES[word]}`?"
+    if word in NAME_HINTS:
+        return NAME_HINTS[word]
     close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None
 

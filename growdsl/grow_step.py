@@ -18,9 +18,10 @@ from growdsl import families
 from growdsl.checks.shapes import _suggest as suggest
 from growdsl.checks.shapes import shape_problems
 from growdsl.errors import Diagnostic, GrowError
+from growdsl.hf_config import operator_problems
 from growdsl.ir import Growth
 from growdsl.lower import lower_growth_cli
-from growdsl.operators import GrowthStepError, OpResult, apply_growth, structural_diff
+from growdsl.operators import REGISTRY, GrowthStepError, OpResult, apply_growth, structural_diff
 from growdsl.operators.base import APPROXIMATE, EXACT, Verdict
 from growdsl.shapes import Shape
 from growdsl.source import NO_SPAN, Source, Span
@@ -74,6 +75,15 @@ def plan_grow(to: str, ops: str, src: Shape, *, bare: bool = False
             message=f"the target changes {changes}, but no operator in --ops changes "
                     + ("it" if len(diff) == 1 else "them"),
             help=f"add `{suggest(diff)}` to --ops, or drop {', '.join(diff)} from --to")])
+    refusals = [Diagnostic(code="E420", source=ops_source, span=r.call.span or NO_SPAN,
+                           message=for_checkpoints(problem),
+                           help="use another operator for this growth, or a checkpoint "
+                                "without this setting (docs/operators.md: config fields by "
+                                "operator)")
+                for r in results for problem in operator_problems(
+                    r.before, r.call.name, REGISTRY[r.call.name].dims)]
+    if refusals:
+        raise GrowError(refusals)
     for result in results:
         call, before, after = result.call, result.before, result.after
         if bare and call.name == "masked" and after.layers > before.layers \

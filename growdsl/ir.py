@@ -23,7 +23,9 @@ ArgValue = Scalar | tuple[Scalar, ...]
 class Train:
     """Training settings of one stage (the `train` block, then the stage's overrides)."""
 
-    batch: int = 32
+    batch: int = 32                     # the global batch: micro_batch x accumulation x world
+    micro_batch: int = 0                # per device per forward/backward; 0: batch / world
+    checkpointing: bool = False         # activation checkpointing of every layer
     optimizer: str = "adamw"            # adamw | adam | sgd
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
@@ -43,6 +45,18 @@ class Train:
     eval_every: int = 0                 # steps; 0: only at stage ends
     checkpoint_every: int = 0           # steps; 0: only at stage ends
     keep_checkpoints: int = 2
+    device: str | None = None           # memory plan: device name or "NGiB" (growdsl.devices)
+    world: int = 1                      # memory plan: devices the run is sharded over
+
+    def micro(self, world: int | None = None) -> int:
+        """Samples per device per forward/backward over `world` devices (the spec's world
+        when not given)."""
+        per_device = self.batch // (world or self.world)
+        return self.micro_batch or per_device
+
+    def accumulation(self, world: int | None = None) -> int:
+        """Forward/backward passes per optimizer step on each device."""
+        return max(1, self.batch // ((world or self.world) * self.micro(world)))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

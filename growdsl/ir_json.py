@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import json
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -16,6 +17,20 @@ from growdsl.shapes import Shape
 from growdsl.source import Span
 
 SCHEMA_NAME = "plan.schema.json"
+SCHEMA_ID = "urn:growdsl:schema:plan:v1"
+
+
+def schema_path() -> Path:
+    """The schema file shipped in the package: the one `SCHEMA_ID` names."""
+    return Path(str(resources.files("growdsl") / "schema" / SCHEMA_NAME))
+
+
+def registry() -> Any:
+    """A `referencing.Registry` resolving `SCHEMA_ID` to the shipped schema, so a document's
+    `$schema` can be followed offline (`registry().get_or_retrieve(SCHEMA_ID)`)."""
+    from referencing import Registry, Resource
+
+    return Registry().with_resource(SCHEMA_ID, Resource.from_contents(schema()))
 
 
 @functools.cache
@@ -40,6 +55,7 @@ def validate(document: dict[str, Any]) -> None:
 def to_json(plan: Plan) -> dict[str, Any]:
     """The plan as a JSON-ready dict, validated."""
     document = {
+        "$schema": SCHEMA_ID,
         "version": plan.version,
         "source": plan.source,
         "model": {"family": plan.model.family, "preset": plan.model.preset,
@@ -82,6 +98,7 @@ def _stage(stage: Stage) -> dict[str, Any]:
 def from_json(document: dict[str, Any]) -> Plan:
     """A plan from its JSON form, after validating it."""
     validate(document)
+    document = {k: v for k, v in document.items() if k != "$schema"}
     if document["version"] != IR_VERSION:
         raise ValueError(f"IR version {document['version']} is not {IR_VERSION}")
     m = document["model"]

@@ -46,7 +46,7 @@ POOL_MODES = ("mean", "max")
 class TrainKey:
     """A training setting: its value type, allowed words, and whether it counts steps."""
 
-    type: str                    # int | float | str | path | betas | bool
+    type: str                    # int | float | str | path | text | betas | bool
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
@@ -55,6 +55,9 @@ class TrainKey:
 
 TRAIN_KEYS: dict[str, TrainKey] = {
     "batch": TrainKey(type="int", minimum=1, maximum=2**24),
+    # samples one device holds per forward/backward; batch = micro_batch x accumulation x world
+    "micro_batch": TrainKey(type="int", minimum=1, maximum=2**24),
+    "checkpointing": TrainKey(type="bool"),     # activation checkpointing, per layer
     "optimizer": TrainKey(type="str", choices=("adamw", "adam", "sgd")),
     "lr": TrainKey(type="float", minimum=0),
     "betas": TrainKey(type="betas"),
@@ -74,6 +77,10 @@ TRAIN_KEYS: dict[str, TrainKey] = {
     "eval_every": TrainKey(type="int", minimum=0),
     "checkpoint_every": TrainKey(type="int", minimum=0),
     "keep_checkpoints": TrainKey(type="int", minimum=1, plan_wide=True),
+    # what the memory plan sizes the run for: a device name from growdsl.devices or "80GiB",
+    # and the number of devices (FSDP shards over them)
+    "device": TrainKey(type="text", plan_wide=True),
+    "world": TrainKey(type="int", minimum=1, maximum=2**20, plan_wide=True),
 }
 
 GROWTH_KEYS = ("seed",)
@@ -83,8 +90,46 @@ LIMIT_METRICS: dict[str, tuple[str, ...]] = {
     "expect": ("speedup", "saving"),
 }
 
+# Names other tools use for what the language calls otherwise: a did-you-mean offers the
+# language's name when it is among the candidates (`gpt2-small` is the preset `gpt2`).
+COMMON_NAMES: dict[str, str] = {
+    "gpt2-small": "gpt2", "gpt2-base": "gpt2", "gpt-2": "gpt2", "llama2-7b": "llama-2-7b",
+    "llama3-8b": "llama-3-8b", "tinyllama": "tinyllama-1.1b",
+    "grad_accum": "micro_batch", "gradient_accumulation_steps": "micro_batch",
+    "accumulate_grad_batches": "micro_batch", "grad_accumulation": "micro_batch",
+    "learning_rate": "lr", "batch_size": "batch", "warmup_steps": "warmup",
+    "max_grad_norm": "grad_clip", "clip_grad_norm": "grad_clip", "lr_scheduler": "decay",
+    "num_layers": "layers", "n_layer": "layers", "num_hidden_layers": "layers",
+    "n_embd": "hidden", "hidden_size": "hidden", "d_model": "hidden",
+    "n_head": "heads", "num_attention_heads": "heads", "num_key_value_heads": "kv_heads",
+    "intermediate_size": "ffn", "n_inner": "ffn", "vocab_size": "vocab",
+    "max_position_embeddings": "positions", "n_positions": "positions", "seq_len": "seq",
+    "context_length": "seq", "max_seq_len": "seq",
+}
+# A common name whose language name is not a candidate here: a hint instead of a guess.
+NAME_HINTS: dict[str, str] = {
+    name: "growdsl has no gradient-accumulation setting: `batch` is the global batch of one "
+          "optimizer step" for name in COMMON_NAMES if COMMON_NAMES[name] == "micro_batch"
+}
+
 BOOLEANS = {"true": True, "false": False}
 UNIT_SUFFIXES = {"k": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
+
+
+def format_count(x: float) -> str:
+    """A count as a spec would write it: 3 significant figures with the language's unit
+    suffixes (k, M, B, T), and scientific notation past 1000T (also valid `.grow` syntax).
+
+    >>> [format_count(x) for x in (512, 1_500, 110e6, 4.24e13, 7.71e19)]
+    ['512', '1.5k', '110M', '42.4T', '7.71e19']
+    """
+    if abs(x) >= 1000 * UNIT_SUFFIXES["T"]:
+        mantissa, exponent = f"{x:.2e}".split("e")
+        return f"{float(mantissa):.3g}e{int(exponent)}"
+    for unit, size in sorted(UNIT_SUFFIXES.items(), key=lambda kv: -kv[1]):
+        if abs(x) >= size:
+            return f"{x / size:.3g}{unit}"
+    return f"{x:.3g}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -9,7 +9,7 @@ from fractions import Fraction
 from functools import partial
 from typing import Any
 
-from growdsl import ast
+from growdsl import ast, devices
 from growdsl.errors import did_you_mean, one_of
 from growdsl.evaluate import real, whole
 from growdsl.ir import Train
@@ -57,12 +57,30 @@ def _value(c: Collector, item: ast.Item) -> Any:
         c.error("E305", f"`{item.key}` takes a path in quotes", node.span,
                 f'e.g. {item.key} = "data/corpus.txt"')
         return None
+    if spec.type == "text":
+        return _text(c, item)
+    if spec.type == "bool":
+        return c.boolean(node, item.key)
     if spec.type == "betas":
         return _betas(c, node)
     if spec.type == "int":
         top = int(spec.maximum) if spec.maximum is not None else 10**18
         return c.attempt(partial(whole, node, env, item.key, int(spec.minimum or 0), top), None)
     return c.attempt(partial(real, node, env, item.key, spec.minimum, spec.maximum), None)
+
+
+def _text(c: Collector, item: ast.Item) -> str | None:
+    """A quoted name; `device` must be one growdsl.devices knows (E803)."""
+    if not isinstance(item.value, ast.String):
+        c.error("E305", f"`{item.key}` takes a name in quotes", item.value.span,
+                f'e.g. {item.key} = "h100-80gb"')
+        return None
+    text = unquote(item.value.text)
+    problem = devices.problem(text) if item.key == "device" else None
+    if problem is not None:
+        c.error("E803", problem[0], item.value.span, problem[1])
+        return None
+    return text
 
 
 def _betas(c: Collector, node: ast.Value) -> tuple[float, float] | None:

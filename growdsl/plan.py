@@ -1,6 +1,7 @@
-"""The stage graph of a plan: a networkx DiGraph with a node per stage and an edge per
-growth step, its totals against the scratch baseline, and its exports (JSON, DOT, Mermaid,
-a schedule plot).
+"""The stage graph of a plan: a node per stage and an edge per growth step, its totals
+against the scratch baseline, and its exports (JSON, DOT, Mermaid, a schedule plot). Its
+networkx DiGraph (`StageGraph.graph`) is built, and networkx imported, on first use: by
+the exports, not by `growdsl check`, whose passes read the nodes and edges directly.
 
 Nodes are stage indices, each carrying one frozen `StageNode` (the stage, its parameter
 count, FLOPs, tokens and steps, each also cumulative); edges carry one `GrowthResult`
@@ -13,16 +14,18 @@ growth step that does not apply records its error on the edge, for `growdsl.chec
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
-
-import networkx as nx
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
 
 from growdsl import flops
 from growdsl.ir import Plan, Stage
 from growdsl.operators import GrowthStepError, OpResult, apply_growth, step_verdict
 from growdsl.operators.base import Verdict
 from growdsl.shapes import Shape
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 ARCH_FIELDS = ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "ffn_share",
                "ffn_rank", "vocab", "seq", "positions", "pool", "pool_mode", "submodels")
@@ -76,19 +79,36 @@ _EDGE = "result"
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StageGraph:
-    """A plan's stage graph and its totals."""
+    """A plan's stage graph and its totals: `stages` by index, `steps` by (from, to)."""
 
     plan: Plan
-    graph: nx.DiGraph
+    stages: dict[int, StageNode]
+    steps: dict[tuple[int, int], GrowthResult | None]
+    _built: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The networkx DiGraph: a node per stage carrying its `StageNode`, an edge per
+        growth step carrying its `GrowthResult` (built on first use)."""
+        if "graph" not in self._built:
+            import networkx as nx
+
+            graph = nx.DiGraph(source=self.plan.source)
+            for index, node in self.stages.items():
+                graph.add_node(index, **{_NODE: node})
+            for (src, dst), result in self.steps.items():
+                graph.add_edge(src, dst, **{_EDGE: result})
+            self._built["graph"] = graph
+        return self._built["graph"]
 
     def order(self) -> list[int]:
-        """Stage indices in a deterministic topological order."""
-        return list(nx.lexicographical_topological_sort(self.graph))
+        """Stage indices in plan order: the graph's one topological order (each edge joins
+        a stage to the next)."""
+        return list(self.stages)
 
     def node(self, index: int) -> StageNode:
         """Stage `index` with its costs."""
-        node: StageNode = self.graph.nodes[index][_NODE]
-        return node
+        return self.stages[index]
 
     def nodes(self) -> list[StageNode]:
         """Every stage with its costs, in `order()`."""
@@ -96,16 +116,18 @@ class StageGraph:
 
     def edges(self) -> list[tuple[int, int]]:
         """The (from, to) stage indices of every edge, sorted."""
-        return sorted(self.graph.edges)
+        return sorted(self.steps)
 
     def edge(self, src: int, dst: int) -> GrowthResult | None:
         """What the growth step from stage `src` to `dst` does (None: no growth step)."""
-        result: GrowthResult | None = self.graph.edges[src, dst][_EDGE]
-        return result
+        return self.steps[src, dst]
 
     def preceding(self, index: int) -> int | None:
         """The stage before stage `index` (None for the first)."""
-        return next(iter(self.graph.predecessors(index)), None)
+        if "preceding" not in self._built:
+            self._built["preceding"] = {dst: src for src, dst in self.steps}
+        before: int | None = self._built["preceding"].get(index)
+        return before
 
     def growth_into(self, index: int) -> GrowthResult | None:
         """The growth step into stage `index` (None for the first stage, or no growth)."""
@@ -114,11 +136,11 @@ class StageGraph:
 
     @property
     def total_flops(self) -> float:
-        return sum(self.node(i).flops for i in self.graph)
+        return sum(node.flops for node in self.stages.values())
 
     @property
     def total_tokens(self) -> int:
-        return sum(self.node(i).tokens for i in self.graph)
+        return sum(node.tokens for node in self.stages.values())
 
     @property
     def total_steps(self) -> int:
@@ -144,20 +166,27 @@ class StageGraph:
 
 def build(plan: Plan) -> StageGraph:
     """The stage graph of `plan` (never raises for a wrong plan)."""
-    graph = nx.DiGraph(source=plan.source)
+    nodes: dict[int, StageNode] = {}
     cum_flops, cum_tokens, cum_steps = 0.0, 0, 0
     for stage in plan.stages:
         own = flops.stage_flops(stage)
         cum_flops, cum_tokens, cum_steps = (cum_flops + own, cum_tokens + stage.tokens,
                                             cum_steps + stage.steps)
-        node = StageNode(stage=stage, params=flops.param_count(stage.shape), flops=own,
-                         tokens=stage.tokens, steps=stage.steps, cum_flops=cum_flops,
-                         cum_tokens=cum_tokens, cum_steps=cum_steps)
-        graph.add_node(stage.index, **{_NODE: node})
-    for src, dst in zip(plan.stages, plan.stages[1:], strict=False):
-        result = grow_step(src, dst) if src.growth is not None else None
-        graph.add_edge(src.index, dst.index, **{_EDGE: result})
-    return StageGraph(plan=plan, graph=graph)
+        nodes[stage.index] = StageNode(stage=stage, params=flops.param_count(stage.shape),
+                                       flops=own, tokens=stage.tokens, steps=stage.steps,
+                                       cum_flops=cum_flops, cum_tokens=cum_tokens,
+                                       cum_steps=cum_steps)
+    steps = {(src.index, dst.index): grow_step(src, dst) if src.growth is not None else None
+             for src, dst in zip(plan.stages, plan.stages[1:], strict=False)}
+    return StageGraph(plan=plan, stages=nodes, steps=steps)
+
+
+def topological(g: StageGraph) -> list[int]:
+    """Stage indices in networkx's lexicographical topological order of the graph (the
+    exports' order; equal to `g.order()`)."""
+    import networkx as nx
+
+    return list(nx.lexicographical_topological_sort(g.graph))
 
 
 # ---- exports ----
@@ -207,7 +236,7 @@ def stage_json(g: StageGraph, index: int) -> dict[str, Any]:
 
 def to_dict(g: StageGraph) -> dict[str, Any]:
     """The whole plan: stages, growth steps and totals (`growdsl plan --format json`)."""
-    stages = [stage_json(g, i) for i in g.order()]
+    stages = [stage_json(g, i) for i in topological(g)]
     growth = []
     for a, b in g.edges():
         step = _growth_json(g.edge(a, b), g.node(a).stage)
@@ -248,7 +277,7 @@ def _edge_label(g: StageGraph, a: int, b: int) -> str:
 def to_dot(g: StageGraph) -> str:
     """Graphviz DOT text of the stage graph."""
     lines = ["digraph plan {", "  rankdir=LR;", "  node [shape=box];"]
-    lines += [f'  s{i} [label="{_label(g, i)}"];' for i in g.order()]
+    lines += [f'  s{i} [label="{_label(g, i)}"];' for i in topological(g)]
     lines += [f'  s{a} -> s{b} [label="{_edge_label(g, a, b)}"];' for a, b in g.edges()]
     return "\n".join([*lines, "}"]) + "\n"
 
@@ -256,9 +285,26 @@ def to_dot(g: StageGraph) -> str:
 def to_mermaid(g: StageGraph) -> str:
     """Mermaid flowchart text of the stage graph."""
     lines = ["flowchart LR"]
-    lines += [f'  s{i}["{_label(g, i).replace(chr(92) + "n", "<br/>")}"]' for i in g.order()]
+    lines += [f'  s{i}["{_label(g, i).replace(chr(92) + "n", "<br/>")}"]'
+              for i in topological(g)]
     lines += [f'  s{a} -->|"{_edge_label(g, a, b)}"| s{b}' for a, b in g.edges()]
     return "\n".join(lines) + "\n"
+
+
+def _mark_stages(g: StageGraph, top: Any, bottom: Any, steps: list[int],
+                 params: list[float]) -> None:
+    """Each stage's name over its step, and each growth step's operators on a dotted line."""
+    for k, i in enumerate(g.order()):
+        top.annotate(g.node(i).stage.name, ((steps[k] + steps[k + 1]) / 2, params[k]),
+                     xytext=(0, 4), textcoords="offset points", ha="center", va="bottom",
+                     fontsize=8)
+        prev = g.preceding(i)
+        label = _edge_label(g, prev, i) if prev is not None else ""
+        if label and label != "(no growth)":
+            for ax in (top, bottom):
+                ax.axvline(steps[k], linestyle=":", color="tab:red", linewidth=1)
+            bottom.annotate(label, (steps[k], 0), xytext=(3, 3), textcoords="offset points",
+                            rotation=90, fontsize=7, va="bottom", color="tab:red")
 
 
 def plot_schedule(g: StageGraph, path: str) -> None:
@@ -279,6 +325,7 @@ def plot_schedule(g: StageGraph, path: str) -> None:
     top.axhline(flops.param_count(g.plan.target) / 1e6, linestyle="--", color="grey",
                 label="target")
     top.set_ylabel("parameters (M)")
+    _mark_stages(g, top, bottom, steps, params)
     top.legend()
     bottom.plot(steps, cum, marker="o", label=f"plan ({g.speedup:.2f}x)")
     bottom.plot([0, steps[-1]], [0, g.scratch_flops], linestyle="--", color="grey",
@@ -286,7 +333,7 @@ def plot_schedule(g: StageGraph, path: str) -> None:
     bottom.set_xlabel("training steps")
     bottom.set_ylabel("cumulative training FLOPs")
     bottom.legend()
-    fig.suptitle(g.plan.source)
+    fig.suptitle(PurePath(g.plan.source).name)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

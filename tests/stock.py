@@ -16,8 +16,7 @@ from typing import Any
 import torch
 import transformers as hf
 
-from growdsl.backend.families import family
-from growdsl.shapes import HF_FIELDS
+from growdsl import families
 
 # A relative difference at most this is `exact` (issue #10: 1e-5 of the largest output).
 EXACT_REL = 1e-5
@@ -28,14 +27,13 @@ WITNESS_REL = 1e-4
 @dataclass(frozen=True, kw_only=True)
 class Variant:
     """One config variant of a family: config overrides, the class saved (full or bare),
-    the checkpoint's dtype, and, while growdsl cannot carry it, why it is expected to fail."""
+    the checkpoint's dtype."""
 
     name: str
     overrides: dict[str, Any] = field(default_factory=dict)
     bare: bool = False
     pooler: bool = True            # BertModel's pooler (bare BERT only)
     dtype: torch.dtype = torch.float32
-    xfail: str | None = None
 
 
 def tiny_config(family_name: str, variant: Variant, *, layers: int = 2, heads: int = 2,
@@ -44,7 +42,8 @@ def tiny_config(family_name: str, variant: Variant, *, layers: int = 2, heads: i
     """A tiny stock config of `family_name` (its HF field names), with `variant`'s
     overrides; weights initialised large (std 0.3) so attention is far from uniform and a
     changed function shows."""
-    names = HF_FIELDS[family_name]
+    fam = families.get(family_name)
+    names = fam.hf_fields
     dims = {"layers": layers, "hidden": heads * head_dim, "heads": heads, "ffn": ffn,
             "vocab": vocab, "positions": positions}
     if "kv_heads" in names:
@@ -53,7 +52,6 @@ def tiny_config(family_name: str, variant: Variant, *, layers: int = 2, heads: i
     values.update(initializer_range=0.3, bos_token_id=0, eos_token_id=1, pad_token_id=2)
     values.update(variant.overrides)
     config = hf.AutoConfig.for_model(family_name, **values)
-    fam = family(family_name)
     config.architectures = [fam.bare_class if variant.bare else fam.model_class]
     return config
 

@@ -103,3 +103,51 @@ def test_growth_cost_smoke(tmp_path: Path) -> None:
     assert wider["written"] > deeper["written"]          # 4x the layers, 2x the embeddings
     assert all(r["peak_anon_mb"] > 0 and r["fraction_of_copy"] > 0 for r in (deeper, wider))
     assert "not installed" in by[("2x depth", "mergekit passthrough")]["skipped"]
+
+
+def test_lsp_latency_smoke(tmp_path: Path) -> None:
+    import sys
+
+    from bench import lsp_latency
+
+    out = tmp_path / "lsp.json"
+    sys_argv = sys.argv
+    sys.argv = ["lsp_latency", "--changes", "4", "--out", str(out)]
+    try:
+        lsp_latency.main()
+    finally:
+        sys.argv = sys_argv
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["change"]["n"] == 4 and summary["hover"]["n"] == 20
+    assert 0 < summary["change"]["median_ms"] <= summary["change"]["max_ms"]
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_mode(tmp_path: Path) -> None:
+    """`make gpu-check`'s script, on the CPU at tiny sizes: every step passes and the
+    summary is written (the GPU run itself needs a GPU)."""
+    from bench import gpu_check
+
+    assert gpu_check.main([str(tmp_path / "check"), "--dry"]) == 0
+    summary = json.loads((tmp_path / "check" / "summary.json").read_text())
+    assert summary["dry"] and [s["step"] for s in summary["steps"]] == [
+        "cuda-marked tests", "run with scratch baseline",
+        "FSDP2 kill and resume (torchrun, 1 rank)", "compiled bf16 run", "tokens/s and MFU",
+        "memory plan vs measured peak"]
+    assert all(s["ok"] for s in summary["steps"]), summary
+    assert "3 tests collected" in summary["steps"][0]["summary"]
+    memory = summary["steps"][-1]
+    assert all(abs(memory[k]["error"]) < 0.15 for k in ("bert-base", "gpt2-124M"))
+    assert "| FSDP2 kill and resume" in (tmp_path / "check" / "summary.md").read_text()
+
+
+def test_gpu_check_without_a_gpu_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from bench import gpu_check
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert gpu_check.main([str(tmp_path / "check")]) == 0
+    assert "no CUDA GPU on this machine; nothing checked" in capsys.readouterr().out
+    assert not (tmp_path / "check").exists()

@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from growdsl.backend.data import Corpus, prepare_corpus, read_corpus
+from growdsl.backend.data import Corpus, prepare_corpus
+from growdsl.backend.reader import documents
 from tests.test_run_e2e import make_corpus
 
 pytestmark = pytest.mark.torch
 
 
-def _texts(ds: Any) -> list[str]:
-    return sorted(ds["text"])
+def _texts(path: Path) -> list[str]:
+    return sorted(documents(path))
 
 
 def test_every_corpus_format_reads_the_same_documents(tmp_path: Path) -> None:
@@ -31,10 +32,9 @@ def test_every_corpus_format_reads_the_same_documents(tmp_path: Path) -> None:
     ds = datasets.Dataset.from_dict({"text": docs})
     ds.to_parquet(str(tmp_path / "c.parquet"))
     ds.save_to_disk(str(tmp_path / "saved"))
-    cache = tmp_path / "cache"
     expected = sorted(docs)
     for path in (folder, tmp_path / "c.jsonl", tmp_path / "c.parquet", tmp_path / "saved"):
-        assert _texts(read_corpus(path, cache)) == expected, path
+        assert _texts(path) == expected, path
 
 
 @pytest.fixture(scope="module")

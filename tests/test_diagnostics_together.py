@@ -12,6 +12,7 @@ import pytest
 from growdsl.driver import validate
 from growdsl.errors import GrowError
 from growdsl.grow_step import for_checkpoints, plan_grow
+from growdsl.hf_config import shape_from_config
 from growdsl.operators import REGISTRY
 from growdsl.shapes import PRESETS
 from tests.golden_util import GOLDEN, REPO, check_golden, relative
@@ -58,6 +59,9 @@ GROW_CASES = {
     "gqa-groups": ("heads=6 kv_heads=3 hidden=96", "fpi",
                    TINY_LLAMA.replace(heads=3, kv_heads=1, hidden=48)),
     "masked-no-ramp": ("depth=2*L", "masked", PRESETS["gpt2"]),
+    "field-not-kept": ("depth=2*L", "stack", shape_from_config("gpt2", {
+        "n_layer": 2, "n_embd": 8, "n_head": 2, "vocab_size": 20,
+        "scale_attn_by_inverse_layer_idx": True})),
 }
 
 
@@ -87,3 +91,15 @@ def test_operator_messages_reworded_for_checkpoints() -> None:
 def test_for_checkpoints_rewords() -> None:
     assert for_checkpoints("give this stage heads=4") == "grow a checkpoint with heads=4"
     assert for_checkpoints("drop `x` from this growth step") == "drop `x` from --ops"
+
+
+def test_half_precision_verdicts() -> None:
+    """fp16/bf16 weights: copies divided by 3 round, by 2 do not (grow's verdict says so)."""
+    from growdsl.grow_step import in_dtype
+
+    src = PRESETS["bert-tiny"]
+    for to, half in (("hidden=3*D", "approximate"), ("hidden=2*D", "exact")):
+        *_, results = plan_grow(to, "fpi", src)
+        assert in_dtype(results, "float32")[0].verdict.kind == "exact"
+        assert in_dtype(results, "bfloat16")[0].verdict.kind == half
+        assert in_dtype(results, "float16")[0].verdict.kind == half

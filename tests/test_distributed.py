@@ -81,7 +81,8 @@ def ok(done: subprocess.CompletedProcess[str]) -> None:
 
 def log_rows(out: Path) -> list[dict[str, str]]:
     with open(out / "metrics.csv", newline="") as f:
-        return [{k: v for k, v in r.items() if k != "wall"} for r in csv.DictReader(f)]
+        return [{k: v for k, v in r.items() if k not in ("wall", "tokens_per_s", "mfu")}
+                for r in csv.DictReader(f)]
 
 
 def losses(out: Path) -> list[tuple[str, int, float]]:

@@ -77,10 +77,10 @@ def test_corpus_too_small(tmp_path: Path, cache: Path) -> None:
 
 
 def test_tokenizer_vocabulary_mismatch(tmp_path: Path, cache: Path) -> None:
-    from growdsl.backend.data import read_corpus, train_tokenizer
+    from growdsl.backend.data import train_tokenizer
 
     corpus = make_corpus(tmp_path / "corpus", docs=4, words=300)
-    train_tokenizer(read_corpus(corpus, cache), "gpt2", 280).save_pretrained(str(tmp_path / "tok"))
+    train_tokenizer(corpus, "gpt2", 280).save_pretrained(str(tmp_path / "tok"))
     text = (tmp_path / tiny(tmp_path)).read_text().replace("warmup = 1",
                                                            'warmup = 1\n  tokenizer = "tok"')
     spec = write_spec(tmp_path / "tok.grow", text)

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from growdsl import families
 from growdsl.backend.models import TREATED_WEIGHTS
 from growdsl.cli import app
 from growdsl.errors import GrowError
@@ -32,7 +33,6 @@ from growdsl.hf_config import shape_from_config
 from growdsl.lower import lower_growth_cli
 from growdsl.operators import GrowthStepError, apply_growth, step_verdict, structural_diff
 from growdsl.operators.base import EXACT, NONE
-from growdsl.shapes import FAMILIES
 from tests.stock import (
     EXACT_REL,
     WITNESS_REL,
@@ -48,8 +48,6 @@ from tests.test_run_e2e import cache, make_corpus, rows, run_spec, write_spec  #
 
 pytestmark = pytest.mark.torch
 torch.set_num_threads(1)
-
-_FAM_FIELDS = "fam's issue #10 items 1-2: growdsl does not carry this config field yet"
 
 # Variants every family has, then each family's own.
 COMMON = (
@@ -67,11 +65,14 @@ OWN: dict[str, tuple[Variant, ...]] = {
                                              "hidden_size": 16}),
               Variant(name="mqa", overrides={"num_key_value_heads": 1}),
               Variant(name="head-dim", overrides={"head_dim": 8}),
-              Variant(name="attention-bias", overrides={"attention_bias": True},
-                      xfail=_FAM_FIELDS),
-              Variant(name="mlp-bias", overrides={"mlp_bias": True}, xfail=_FAM_FIELDS)),
+              Variant(name="attention-bias", overrides={"attention_bias": True}),
+              Variant(name="mlp-bias", overrides={"mlp_bias": True})),
+    "qwen2": (Variant(name="mqa", overrides={"num_key_value_heads": 1}),),
+    "mistral": (Variant(name="gqa", overrides={"num_key_value_heads": 2, "num_attention_heads": 4,
+                                               "hidden_size": 16}),
+                Variant(name="sliding-window", overrides={"sliding_window": 4})),
 }
-CASES = [(fam, v) for fam in FAMILIES for v in (*COMMON, *OWN.get(fam, ()))]
+CASES = [(fam, v) for fam in families.names() for v in (*COMMON, *OWN.get(fam, ()))]
 
 
 @st.composite
@@ -85,7 +86,8 @@ def steps(draw: st.DrawFn, family: str, dims: dict[str, int]) -> tuple[str, str]
                           max_size=3, unique=True))
     if "width" in kinds:
         choices = ["clone", "fpi", "fpi(mapping=random)", "aki"]
-        if family == "llama":
+        grouped = families.get(family).grouped_query
+        if grouped:
             choices += ["query-heads", "kv-heads"]
         op = draw(st.sampled_from(choices))
         if op == "query-heads":     # heads=2*H with kv_heads fixed, hidden kept
@@ -101,7 +103,7 @@ def steps(draw: st.DrawFn, family: str, dims: dict[str, int]) -> tuple[str, str]
             ops.append(op)
             to.update(hidden=k * D, heads=k * H, kv_heads=k * KV,
                       ffn=k * F if op == "clone" else F + draw(st.integers(0, 2 * F)))
-        if family == "llama":
+        if families.get(family).free_head_dim:
             to["head_dim"] = dims["head_dim"]
     if "depth" in kinds:
         op = draw(st.sampled_from(["stack", "interleave", "identity", "masked(ramp=10)"]))
@@ -110,7 +112,7 @@ def steps(draw: st.DrawFn, family: str, dims: dict[str, int]) -> tuple[str, str]
     if "length" in kinds:
         ops.append("extend")
         to["positions"] = P + 8
-    if family != "llama":
+    if not families.get(family).grouped_query:
         to.pop("kv_heads", None)
     return " ".join(f"{k}={v}" for k, v in to.items()), ", ".join(ops)
 
@@ -178,13 +180,11 @@ def shutil_rmtree(*paths: Path) -> None:
 
 @pytest.mark.parametrize(
     ("family", "variant"),
-    [pytest.param(f, v, id=f"{f}-{v.name}",
-                  marks=[pytest.mark.xfail(strict=True, reason=v.xfail)] if v.xfail else [])
-     for f, v in CASES])
+    [pytest.param(f, v, id=f"{f}-{v.name}") for f, v in CASES])
 def test_verdict_equals_stock_measurement(family: str, variant: Variant,
                                           tmp_path: Path) -> None:
     @given(data=st.data())
-    @settings(max_examples=3, deadline=None, database=None,
+    @settings(max_examples=2, deadline=None, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture,
                                      HealthCheck.too_slow])
     def run(data: st.DataObject) -> None:

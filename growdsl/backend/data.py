@@ -1,20 +1,23 @@
 """Training data: corpus, tokenizer, packed token stream, held-out split, batches.
 
-- Corpus (`read_corpus`): a text file or a folder of them (one document per file), JSON lines
-  or Parquet with a `text` column, or a Hugging Face dataset saved with `save_to_disk`; all
-  read with `datasets`.
+- Corpus: a text file or a folder of them (one document per file), JSON lines or Parquet
+  with a `text` column, or a Hugging Face dataset saved with `save_to_disk`, streamed in
+  bounded pieces by growdsl.backend.reader (its mistakes located: E711, E712).
 - Tokenizer (`get_tokenizer`): a local HF tokenizer directory, or one trained on the corpus
   with `tokenizers` on first use (WordPiece for BERT, byte-level BPE for GPT-2 / LLaMA) and
   cached under the growdsl cache, keyed by the corpus and the vocabulary size.
-- Packing: the documents' tokens are concatenated into one stream (a separator between
-  documents); the last `VAL_FRACTION` of it is held out for validation. A training sample of
-  length T is a block of the stream (BERT: `[CLS]` + T-1 tokens).
+- Packing: the documents' tokens are concatenated into one stream (a separator after each
+  document), tokenized once into a memory-mapped store (growdsl.backend.token_store); the
+  last `VAL_FRACTION` of it is held out for validation. A training sample of length T is a
+  block of the stream (BERT: `[CLS]` + T-1 tokens).
 - Data position: the global sample offset k. Sample k is block `perm_e[k mod n]` of epoch
   e = k // n (a permutation seeded by the run's seed, the epoch and T), and BERT's masking of
   sample k is seeded by (seed, k): nothing depends on RNG state, so a run resumes, or is split
   across ranks, by offset alone (`shard`).
 - BERT masking: M = round(p T) positions (never `[CLS]`), 80% `[MASK]`, 10% random, 10% kept;
-  the batch carries `mlm_positions` [B, M] and their `labels` [B, M] so that the MLM head runs
+  computed for the whole batch at once from counter-based hashes of (seed, stream, sample
+  index, position) (splitmix64), so it is vectorized and still a function of the sample
+  index alone. The batch carries `mlm_positions` [B, M] and their `labels` [B, M] so that the MLM head runs
   on the masked positions only (Devlin et al. 2019; Google BERT's `max_predictions_per_seq`).
 """
 
@@ -33,78 +36,52 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from growdsl import families
+from growdsl.backend import reader, token_store
 from growdsl.backend.run_errors import fail
+from growdsl.errors import GrowError
 
 VAL_FRACTION = 0.05
-TEXT_SUFFIXES = (".txt", ".text", ".md")
 BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 CAUSAL_SPECIALS = ("<|pad|>", "<|endoftext|>")
-
-
-def _files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-
-
-def read_corpus(path: Path, cache: Path) -> Any:
-    """The corpus at `path` as a `datasets.Dataset` with a `text` column."""
-    import datasets
-
-    datasets.disable_progress_bars()
-    if not path.exists():
-        fail("E710", f"corpus {path} does not exist",
-             "give `data = \"PATH\"` in the spec's train block, or --data PATH")
-    if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "state.json").exists()):
-        ds = datasets.load_from_disk(str(path))
-        if isinstance(ds, datasets.DatasetDict):
-            ds = ds["train"] if "train" in ds else next(iter(ds.values()))
-    else:
-        files = _files(path)
-        kinds = {k for k in (_kind(p) for p in files) if k is not None}
-        if not files or not kinds:
-            fail("E711", f"corpus {path} is empty (no text, JSON lines or Parquet files)")
-        if len(kinds) > 1:
-            fail("E712", f"corpus {path} mixes file kinds ({', '.join(sorted(kinds))})",
-                 "point at a folder of one kind of file")
-        kind = kinds.pop()
-        chosen = [str(p) for p in files if _kind(p) == kind]
-        extra = {"sample_by": "document"} if kind == "text" else {}
-        ds = datasets.load_dataset(kind, data_files=chosen, split="train",
-                                   cache_dir=str(cache / "datasets"), **extra)
-    if "text" not in ds.column_names:
-        fail("E712", f"corpus {path} has no `text` column (columns: {ds.column_names})")
-    return ds
-
-
-def _kind(path: Path) -> str | None:
-    suffix = path.suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        return "text"
-    if suffix in (".jsonl", ".json"):
-        return "json"
-    if suffix == ".parquet":
-        return "parquet"
-    return None
 
 
 def fingerprint(path: Path) -> str:
     """A key for the corpus at `path`: its files' names, sizes and modification times."""
     digest = hashlib.sha256(str(path.resolve()).encode())
-    for p in _files(path):
+    for p in reader.files(path):
         stat = p.stat()
         digest.update(f"{p.relative_to(path) if path.is_dir() else p.name}:{stat.st_size}:"
                       f"{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
 
 
-def train_tokenizer(texts: Any, family: str, vocab: int) -> PreTrainedTokenizerFast:
-    """A tokenizer trained on `texts` with at most `vocab` entries (specials first)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+def train_tokenizer(corpus: Path, family: str, vocab: int) -> PreTrainedTokenizerFast:
+    """A tokenizer trained on the corpus at `corpus` (streamed in pieces) with at most
+    `vocab` entries (specials first)."""
+
+    failed: list[GrowError] = []
 
     def batches() -> Any:
-        for i in range(0, len(texts), 64):
-            yield texts[i:i + 64]["text"]
+        batch: list[str] = []
+        try:
+            for piece in reader.pieces(corpus):
+                batch.append(piece.text)
+                if len(batch) == 64:
+                    yield batch
+                    batch = []
+        except GrowError as error:      # raised again below, not through the Rust trainer
+            failed.append(error)
+            return
+        yield batch
+
+    tok = _train(batches(), family, vocab)
+    if failed:
+        raise failed[0]
+    return tok
+
+
+def _train(batches: Any, family: str, vocab: int) -> PreTrainedTokenizerFast:
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     if families.get(family).tokenizer == "WordPiece":
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -114,7 +91,7 @@ def train_tokenizer(texts: Any, family: str, vocab: int) -> PreTrainedTokenizerF
         trainer: Any = trainers.WordPieceTrainer(vocab_size=vocab,
                                                  special_tokens=list(BERT_SPECIALS),
                                                  show_progress=False)
-        tok.train_from_iterator(batches(), trainer, length=len(texts))
+        tok.train_from_iterator(batches, trainer)
         return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]",
                                        unk_token="[UNK]", cls_token="[CLS]",
                                        sep_token="[SEP]", mask_token="[MASK]")
@@ -124,19 +101,36 @@ def train_tokenizer(texts: Any, family: str, vocab: int) -> PreTrainedTokenizerF
     trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=list(CAUSAL_SPECIALS),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
-    tok.train_from_iterator(batches(), trainer, length=len(texts))
+    tok.train_from_iterator(batches, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>",
                                    eos_token="<|endoftext|>", bos_token="<|endoftext|>")
 
 
-def get_tokenizer(tokenizer_dir: Path | None, texts: Any, family: str, vocab: int,
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json",
+                   "tokenizer.model", "spiece.model")
+TOKENIZER_HELP = ("name a folder saved with `save_pretrained` (tokenizer.json, or vocab files), "
+                  "or leave `tokenizer` out to train one on the corpus")
+
+
+def load_tokenizer(tokenizer_dir: Path) -> PreTrainedTokenizerBase:
+    """The tokenizer saved in `tokenizer_dir`; E713 naming the folder when there is none."""
+    if not tokenizer_dir.is_dir():
+        fail("E713", f"tokenizer directory {tokenizer_dir} does not exist", TOKENIZER_HELP)
+    if not any((tokenizer_dir / name).is_file() for name in TOKENIZER_FILES):
+        fail("E713", f"{tokenizer_dir} holds no tokenizer (none of "
+             f"{', '.join(TOKENIZER_FILES[:4])})", TOKENIZER_HELP)
+    try:
+        return AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        fail("E713", f"cannot load the tokenizer in {tokenizer_dir}: "
+             f"{str(exc).splitlines()[0][:200]}", TOKENIZER_HELP)
+
+
+def get_tokenizer(tokenizer_dir: Path | None, corpus: Path, family: str, vocab: int,
                   corpus_key: str, cache: Path) -> PreTrainedTokenizerBase:
     """The spec's tokenizer (its vocabulary must equal the model's), or the cached trained one."""
     if tokenizer_dir is not None:
-        if not tokenizer_dir.is_dir():
-            fail("E713", f"tokenizer directory {tokenizer_dir} does not exist",
-                 "leave `tokenizer` out to train one on the corpus")
-        tok = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
+        tok = load_tokenizer(tokenizer_dir)
         if len(tok) != vocab:
             fail("E713", f"tokenizer {tokenizer_dir} has {len(tok)} tokens but the model's "
                  f"vocabulary is {vocab}", f"set `vocab={len(tok)}` in the spec's model")
@@ -145,7 +139,7 @@ def get_tokenizer(tokenizer_dir: Path | None, texts: Any, family: str, vocab: in
     if (where / "tokenizer.json").exists():
         cached = PreTrainedTokenizerFast.from_pretrained(str(where), local_files_only=True)
         return fits(cached, family, vocab)
-    trained = fits(train_tokenizer(texts, family, vocab), family, vocab)
+    trained = fits(train_tokenizer(corpus, family, vocab), family, vocab)
     tmp = where.with_name(f"{where.name}.tmp{os.getpid()}")
     trained.save_pretrained(str(tmp))
     try:
@@ -190,18 +184,6 @@ def specials_of(tok: PreTrainedTokenizerBase, family: str) -> Specials:
                         mask=int(tok.mask_token_id), first_normal=normal)
     eos = tok.eos_token_id if tok.eos_token_id is not None else tok.sep_token_id
     return Specials(sep=int(eos if eos is not None else 0), first_normal=normal)
-
-
-def token_stream(texts: Any, tok: PreTrainedTokenizerBase, sep: int) -> np.ndarray:
-    """Every document's tokens, a separator after each, as one int64 array."""
-
-    def encode(batch: dict[str, list[str]]) -> dict[str, list[list[int]]]:
-        ids = tok(batch["text"], add_special_tokens=False)["input_ids"]
-        return {"ids": [[*x, sep] for x in ids if x]}
-
-    encoded = texts.map(encode, batched=True, remove_columns=texts.column_names)
-    parts = [np.asarray(x, dtype=np.int64) for x in encoded["ids"]]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 @dataclass(kw_only=True)
@@ -256,32 +238,55 @@ class Corpus:
 
     def _inputs(self, rows: list[np.ndarray], keys: list[int], mlm_p: float,
                 stream: int) -> dict[str, torch.Tensor]:
-        ids_BT = torch.from_numpy(np.stack(rows).astype(np.int64))
+        ids_BT = np.stack(rows).astype(np.int64)
         if not _mlm(self.family):
-            return {"input_ids": ids_BT, "labels": ids_BT.clone()}
-        masked = [self._mask(row, key, mlm_p, stream) for row, key in zip(rows, keys, strict=True)]
-        return {
-            "input_ids": torch.from_numpy(np.stack([m[0] for m in masked])),
-            "attention_mask": torch.ones_like(ids_BT),
-            "token_type_ids": torch.zeros_like(ids_BT),
-            "mlm_positions": torch.from_numpy(np.stack([m[1] for m in masked])),
-            "labels": torch.from_numpy(np.stack([m[2] for m in masked])),
-        }
+            t = torch.from_numpy(ids_BT)
+            return {"input_ids": t, "labels": t.clone()}
+        masked_BT, pos_BM, labels_BM = self.mask(ids_BT, np.asarray(keys), mlm_p, stream)
+        ones = torch.ones(ids_BT.shape, dtype=torch.int64)
+        return {"input_ids": torch.from_numpy(masked_BT), "attention_mask": ones,
+                "token_type_ids": torch.zeros_like(ones),
+                "mlm_positions": torch.from_numpy(pos_BM), "labels": torch.from_numpy(labels_BM)}
 
-    def _mask(self, row: np.ndarray, key: int, p: float,
-              stream: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """BERT's 80/10/10 masking of one sample, seeded by (seed, stream, key)."""
-        rng = np.random.default_rng([self.seed, stream, key])
-        seq = len(row)
+    def mask(self, ids_BT: np.ndarray, keys_B: np.ndarray, p: float,
+             stream: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """BERT's 80/10/10 masking of a batch; row b depends on (seed, stream, keys_B[b]) only."""
+        _rows, seq = ids_BT.shape
         count = max(1, min(seq - 1, round(p * seq)))
-        pos = np.sort(rng.choice(np.arange(1, seq), size=count, replace=False))
-        labels = row[pos].copy()
-        out = row.astype(np.int64).copy()
-        roll = rng.random(count)
-        high = max(self.vocab, self.specials.first_normal + 1)
-        randoms = rng.integers(self.specials.first_normal, high, size=count)
-        out[pos] = np.where(roll < 0.8, self.specials.mask, np.where(roll < 0.9, randoms, row[pos]))
-        return out, pos.astype(np.int64), labels.astype(np.int64)
+        u_BT = uniforms(self.seed, stream, keys_B, seq, salt=0)
+        u_BT[:, 0] = 2.0                                        # never [CLS]
+        pos_BM = np.sort(np.argpartition(u_BT, count - 1, axis=1)[:, :count], axis=1)
+        labels_BM = np.take_along_axis(ids_BT, pos_BM, axis=1)
+        roll_BM = np.take_along_axis(uniforms(self.seed, stream, keys_B, seq, salt=1), pos_BM, 1)
+        draw_BM = np.take_along_axis(uniforms(self.seed, stream, keys_B, seq, salt=2), pos_BM, 1)
+        low = self.specials.first_normal
+        high = max(self.vocab, low + 1)
+        randoms_BM = low + (draw_BM * (high - low)).astype(np.int64)
+        shown_BM = np.where(roll_BM < 0.8, self.specials.mask,
+                            np.where(roll_BM < 0.9, randoms_BM, labels_BM))
+        out_BT = ids_BT.copy()
+        np.put_along_axis(out_BT, pos_BM, shown_BM, axis=1)
+        return out_BT, pos_BM.astype(np.int64), labels_BM.astype(np.int64)
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer, element-wise on uint64 (wrapping arithmetic)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def uniforms(seed: int, stream: int, keys_B: np.ndarray, seq: int, salt: int) -> np.ndarray:
+    """[B, seq] floats in [0, 1): a counter-based hash of (seed, stream, salt, key, position)."""
+    with np.errstate(over="ignore"):
+        base = _mix(np.array([seed, stream * 4 + salt], dtype=np.uint64) + _GOLDEN)
+        key_B = _mix(keys_B.astype(np.uint64) ^ base[0]) ^ base[1]
+        steps_T = (np.arange(1, seq + 1, dtype=np.uint64) * _GOLDEN)
+        h_BT = _mix(key_B[:, None] + steps_T[None, :])
+    return (h_BT >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
 def shard(offset: int, batch: int, rank: int, world: int) -> tuple[int, int]:
@@ -295,23 +300,19 @@ def shard(offset: int, batch: int, rank: int, world: int) -> tuple[int, int]:
 
 def prepare_corpus(data: Path, tokenizer_dir: Path | None, family: str, vocab: int,
                    max_seq: int, seed: int, cache: Path) -> tuple[Corpus, PreTrainedTokenizerBase]:
-    """Read, tokenize (training the tokenizer if none is given), pack and split a corpus."""
-    texts = read_corpus(data, cache)
-    texts = texts.filter(lambda b: [bool(t and t.strip()) for t in b["text"]], batched=True)
-    if len(texts) == 0:
-        fail("E711", f"corpus {data} is empty (every document is blank)")
+    """Tokenize the corpus into its store once (training the tokenizer if none is given),
+    map it, and split it."""
+    reader.corpus_kind(data)            # E710-E712 before any work
     key = fingerprint(data)
-    tok = get_tokenizer(tokenizer_dir, texts, family, vocab, key, cache)
+    tok = get_tokenizer(tokenizer_dir, data, family, vocab, key, cache)
     specials = specials_of(tok, family)
-    stream_file = cache / "streams" / f"{family}-{_tok_key(tok)}-{key}.npy"
-    if stream_file.exists():
-        stream = np.load(stream_file)
-    else:
-        stream = token_stream(texts, tok, specials.sep)
-        stream_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = stream_file.with_suffix(f".tmp{os.getpid()}.npy")
-        np.save(tmp, stream)
-        tmp.replace(stream_file)
+    store = cache / "streams" / f"{family}-{_tok_key(tok)}-{key}.i32"
+    if not store.exists():
+        token_store.build(reader.pieces(data), tok, specials.sep, store)
+    stream = token_store.open_store(store)
+    if len(stream) == 0:
+        fail("E711", f"corpus {data} is empty (every document is blank)",
+             "give documents with text in them")
     n_val = max(int(len(stream) * VAL_FRACTION), max_seq)
     if len(stream) - n_val < 2 * max_seq:
         fail("E711", f"corpus {data} is too small: {len(stream)} tokens, need at least "

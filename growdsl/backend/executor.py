@@ -28,6 +28,7 @@ import logging
 import random
 import shutil
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ class Options:
     compile: bool = False
     quiet: bool = False
     report_to: tuple[str, ...] | None = None    # trackers (None: TensorBoard when installed)
+    overrides: tuple[str, ...] = ()      # `--set KEY=VALUE` texts, recorded in run.json
     hold_lock: bool = False     # keep `out` locked after returning (the caller unlocks it)
 
 
@@ -129,7 +131,7 @@ def execute(plan: Plan, source: Source, opts: Options) -> Result:
         took = False
         try:
             took = lock(out, source)
-            claim(out, key, opts.resume, source)
+            claim(out, key, opts.resume, source, opts.overrides)
         except BaseException as exc:
             if took:
                 unlock(out)
@@ -192,7 +194,8 @@ def _walk(run: Run) -> None:
                 return
         if run.state.stage + 1 >= len(stages):
             return
-        grow(run, stage, stages[run.state.stage + 1])
+        with timed(run):
+            grow(run, stage, stages[run.state.stage + 1])
 
 
 def data_path(plan: Plan, source: Source, opts: Options) -> Path:
@@ -362,7 +365,8 @@ def train_stage(run: Run, stage: Stage) -> None:
         for done in steps(loop, lambda: distributed.any_true(run.stop)):
             run.state = s = done.state
             log_row(run, "train", stage=stage.index, step=s.step, global_step=s.global_step,
-                    tokens=s.tokens, flops=s.flops, wall=s.wall, lr=done.lr, loss=done.loss)
+                    tokens=s.tokens, flops=s.flops, wall=s.wall, lr=done.lr, loss=done.loss,
+                    tokens_per_s=done.tokens_per_s, mfu="" if done.mfu is None else done.mfu)
             advance(done)
             faults.point(f"step-{s.global_step}")
             if d.active:
@@ -370,9 +374,12 @@ def train_stage(run: Run, stage: Stage) -> None:
             if s.step == stage.steps:
                 break
             if train.eval_every and s.global_step % train.eval_every == 0:
-                log_val(run, stage)
+                with timed(run):
+                    log_val(run, stage)
             if train.checkpoint_every and s.step % train.checkpoint_every == 0:
-                save_checkpoint(run)
+                with timed(run):
+                    save_checkpoint(run)
+            loop.state = run.state
     if stage.steps == 0:        # a starting shape (e.g. `init from`), grown at once
         run.state = dataclasses.replace(run.state, stage_done=True)
         return
@@ -382,10 +389,25 @@ def train_stage(run: Run, stage: Stage) -> None:
         log.warning("interrupted at step %d; checkpoint saved, continue with --resume",
                     run.state.global_step)
         return
-    log_val(run, stage)
+    with timed(run):
+        log_val(run, stage)
     run.state = dataclasses.replace(run.state, stage_done=True)
-    save_checkpoint(run)
-    save_stage_dir(run, stage)
+    with timed(run):
+        save_checkpoint(run)
+        save_stage_dir(run, stage)
+
+
+@contextmanager
+def timed(run: Run) -> Iterator[None]:
+    """Add the block's wall time to the run's `wall` (evaluation, growth, checkpoints: the
+    `wall` column is the run's time, not only its steps'). A checkpoint records the wall
+    time before its own write."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        run.state = dataclasses.replace(run.state,
+                                        wall=run.state.wall + time.perf_counter() - start)
 
 
 def log_row(run: Run, event: str, **values: Any) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 from growdsl.backend import faults
 
 COLUMNS = ("event", "stage", "step", "global_step", "tokens", "flops", "wall", "lr",
-           "loss", "val_loss", "max_abs_diff", "max_rel_diff", "note")
+           "loss", "val_loss", "max_abs_diff", "max_rel_diff", "note", "tokens_per_s", "mfu")
 
 
 class Metrics:

@@ -87,9 +87,11 @@ def _ours(path: Path) -> bool:
     return path.name == LOCK
 
 
-def claim(out: Path, key: str, resume: bool, source: Source) -> None:
+def claim(out: Path, key: str, resume: bool, source: Source,
+          overrides: tuple[str, ...] = ()) -> None:
     """Make `out` this run's output directory, or refuse one that holds another run. The
-    caller holds `lock(out)`."""
+    caller holds `lock(out)`. `run.json` records the plan's key, its spec and the `--set`
+    overrides it ran with."""
     marker = out / "run.json"
     if out.exists() and not out.is_dir():
         fail("E715", f"output directory {out} is a file", "choose another --out", source)
@@ -116,7 +118,8 @@ def claim(out: Path, key: str, resume: bool, source: Source) -> None:
              "choose another --out", source)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".run.json.tmp"
-    tmp.write_text(json.dumps({"plan_key": key, "source": source.path}, indent=1))
+    tmp.write_text(json.dumps({"plan_key": key, "source": source.path,
+                               "overrides": list(overrides)}, indent=1))
     os.replace(tmp, marker)
 
 

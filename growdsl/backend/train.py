@@ -1,8 +1,13 @@
 """The training loop of one stage, readable top to bottom, and what it needs: device and
 precision, optimizer, learning-rate schedule, the loss of each family, evaluation.
 
-- Device: CUDA when present (bf16 autocast unless the spec says fp32; `torch.compile` on
-  request), the CPU otherwise (fp32). The same spec runs on both.
+- Device: CUDA when present, the CPU otherwise; the same spec runs on both. `precision`:
+  bf16 autocast when `bf16` (on either device) or `auto` on CUDA, fp32 otherwise;
+  `torch.compile` on request (either device). AdamW's fused kernel on CUDA, foreach elsewhere.
+- Accumulation: a rank's slice of the global `batch` runs as micro batches of
+  `micro_batch` samples, their gradients summed before the one optimizer step
+  (batch = micro_batch x accumulation x world); `checkpointing` recomputes every layer's
+  activations in backward (Hugging Face's gradient checkpointing, non-reentrant).
 - Loss: GPT-2 / LLaMA: causal LM on every position (HF shifts the labels). BERT: masked LM
   with the head on the masked positions only (`mlm_positions`), as Google's BERT computes it
   and as growdsl.flops counts it; a pooled BERT takes the positions itself.
@@ -33,7 +38,8 @@ from torch import nn
 
 from growdsl.backend import distributed
 from growdsl.backend.checkpoint import RunState
-from growdsl.backend.data import Corpus, shard
+from growdsl.backend.data import Corpus
+from growdsl.backend.loader import MicroBatches, load
 from growdsl.backend.run_errors import fail
 from growdsl.backend.treatments import ramp_mask
 from growdsl.flops import submodel_depths
@@ -49,6 +55,11 @@ class Device:
     device: torch.device
     autocast: torch.dtype | None        # None: plain fp32
     compile: bool = False
+    peak_flops: float = 0.0             # dense peak FLOP/s at this precision; 0: unknown
+
+    def mfu(self, flops: float, seconds: float) -> float | None:
+        """Model FLOPs utilization: the planner's FLOPs of a step over the peak's."""
+        return flops / seconds / self.peak_flops if self.peak_flops and seconds > 0 else None
 
     def context(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast is None:
@@ -57,13 +68,21 @@ class Device:
 
 
 def pick_device(precision: str, compile: bool = False) -> Device:
-    """CUDA with bf16 autocast when present (unless fp32 is asked), else the CPU in fp32."""
+    """CUDA when present, else the CPU. bf16 autocast when asked for, and by default (`auto`)
+    on CUDA; fp32 otherwise. `torch.compile` on either device when asked for."""
     if precision == "fp16":
         fail("E719", "precision fp16 is not supported by `growdsl run`", "use bf16 or fp32")
-    if torch.cuda.is_available():
-        dtype = None if precision == "fp32" else torch.bfloat16
-        return Device(device=torch.device("cuda"), autocast=dtype, compile=compile)
-    return Device(device=torch.device("cpu"), autocast=None)
+    cuda = torch.cuda.is_available()
+    bf16 = precision == "bf16" or (precision == "auto" and cuda)
+    peak = 0.0
+    if cuda:
+        from growdsl.devices import from_cuda_name
+
+        props = torch.cuda.get_device_properties(0)
+        known = from_cuda_name(props.name, props.total_memory)
+        peak = known.peak(bf16) if known else 0.0
+    return Device(device=torch.device("cuda" if cuda else "cpu"),
+                  autocast=torch.bfloat16 if bf16 else None, compile=compile, peak_flops=peak)
 
 
 def decays(param: torch.Tensor) -> bool:
@@ -75,14 +94,38 @@ def make_optimizer(model: nn.Module, train: Train) -> torch.optim.Optimizer:
     """The spec's optimizer: a group of decayed weights, then one of the rest (`decays`)."""
     decay = [p for p in model.parameters() if p.requires_grad and decays(p)]
     other = [p for p in model.parameters() if p.requires_grad and not decays(p)]
-    groups = [{"params": decay, "weight_decay": train.weight_decay},
-              {"params": other, "weight_decay": 0.0}]
+    groups: list[dict[str, Any]] = [{"params": decay, "weight_decay": train.weight_decay},
+                                     {"params": other, "weight_decay": 0.0}]
+    # the fused kernel on CUDA, the multi-tensor (foreach) one elsewhere; FSDP2's DTensors
+    # take foreach
+    every = [*decay, *other]
+    fused = all(p.device.type == "cuda" for p in every) and not any(map(_is_dtensor, every))
+    kernel: dict[str, bool] = {"fused": True} if fused else {"foreach": True}
     if train.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=train.lr, momentum=train.betas[0])
+        return torch.optim.SGD(groups, lr=train.lr, momentum=train.betas[0], **kernel)
     # AdamW is Adam with decoupled weight decay (torch.optim.AdamW subclasses it); built as
     # Adam so that the optimizer's own defaults rebuild it after growth.
     return torch.optim.Adam(groups, lr=train.lr, betas=train.betas, eps=train.eps,
-                            decoupled_weight_decay=train.optimizer == "adamw")
+                            decoupled_weight_decay=train.optimizer == "adamw", **kernel)
+
+
+def _is_dtensor(t: torch.Tensor) -> bool:
+    return type(t).__name__ == "DTensor"
+
+
+def set_checkpointing(model: nn.Module, on: bool) -> None:
+    """Activation checkpointing of every layer (Hugging Face's, non-reentrant), or none."""
+    hf: Any = model
+    new = hasattr(hf, "activation_checkpointing_enable")     # transformers >= 5 names
+    active = hf.is_activation_checkpointing if new else hf.is_gradient_checkpointing
+    if on and not active:
+        kwargs = {"use_reentrant": False}
+        if new:
+            hf.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    elif not on and active:
+        (hf.activation_checkpointing_disable if new else hf.gradient_checkpointing_disable)()
 
 
 def lr_factor(step: int, total: int, train: Train) -> float:
@@ -191,29 +234,47 @@ class StepLog:
     loss: float
     lr: float
     tokens_per_s: float
+    mfu: float | None = None            # None where the device's peak is unknown (CPU)
 
 
 def steps(loop: Loop, should_stop: Callable[[], bool]) -> Iterator[StepLog]:
-    """Train `loop.stage` from `loop.state.step` to its end, yielding after every step."""
+    """Train `loop.stage` from `loop.state.step` to its end, yielding after every step.
+    Each rank's slice of the global batch runs as micro batches of `micro_batch` samples
+    whose gradients add up (each loss weighted by its share of the slice), so a step's
+    update is the same, up to float rounding, whatever the micro batch."""
     stage, train, state = loop.stage, loop.stage.train, loop.state
     # compile the loss as a whole: BERT's path calls the encoder and the head separately
     loss_fn: Callable[..., torch.Tensor] = torch.compile(loss_of) if loop.dev.compile else loss_of
     depths = submodel_depths(stage.shape)
+    set_checkpointing(loop.model, train.checkpointing)
+    sync: Any = getattr(loop.model, "set_requires_gradient_sync", None)   # FSDP2
+    data = MicroBatches(loop.corpus, offset=state.data_offset, batch=train.batch,
+                        micro=train.micro(loop.world), seq=stage.shape.seq,
+                        mlm_probability=train.mlm_probability, rank=loop.rank, world=loop.world)
+    batches = load(data, stage.steps - state.step, loop.dev.device.type == "cuda")
+    size = train.batch // loop.world
     loop.model.train()
     while state.step < stage.steps and not should_stop():
+        state = loop.state                      # the caller may have added wall time
         start = time.perf_counter()
         ramp_mask(loop.model, state.step)
-        offset, size = shard(state.data_offset, train.batch, loop.rank, loop.world)
-        batch = loop.corpus.batch(offset, size, stage.shape.seq, train.mlm_probability)
         depth = depths[state.step % len(depths)]
-        with loop.dev.context(), submodel(loop.model, stage.shape.family, depth):
-            loss = loss_fn(loop.model, to_device(batch, loop.dev))
-        value = distributed.mean(loss)          # loss.item() in one process
+        total = torch.zeros((), device=loop.dev.device)
+        for i in range(data.parts_per_step):
+            batch = next(batches)
+            n = len(batch["input_ids"])
+            if sync is not None:
+                sync(i == data.parts_per_step - 1)      # reduce gradients on the last only
+            with loop.dev.context(), submodel(loop.model, stage.shape.family, depth):
+                loss = loss_fn(loop.model, to_device(batch, loop.dev)) * (n / size)
+            loss.backward()
+            total = total + loss.detach().float()
+        value = distributed.mean(total)         # loss.item() in one process
         if not math.isfinite(value):
+            loop.optimizer.zero_grad(set_to_none=True)
             fail("E717", f"loss is {value} at step {state.global_step + 1} "
                  f"(stage {stage.name}, step {state.step + 1}); stopped before updating the weights",
                  "the last good checkpoint is kept; lower `lr`, raise `warmup` or set grad_clip")
-        loss.backward()
         if train.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(loop.model.parameters(), train.grad_clip)
         lr = loop.optimizer.param_groups[0]["lr"]
@@ -228,4 +289,5 @@ def steps(loop: Loop, should_stop: Callable[[], bool]) -> Iterator[StepLog]:
                         wall=state.wall + elapsed)
         loop.state = state
         yield StepLog(state=state, loss=value, lr=float(lr),
-                      tokens_per_s=tokens / max(elapsed, 1e-9))
+                      tokens_per_s=tokens / max(elapsed, 1e-9),
+                      mfu=loop.dev.mfu(loop.step_flops, elapsed))

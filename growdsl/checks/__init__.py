@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from growdsl.checks import budgets, fields, preservation, schedule, shapes
+from growdsl.checks import budgets, fields, preservation, scale, schedule, shapes
 from growdsl.errors import Diagnostic
 from growdsl.ir import Plan
 from growdsl.plan import StageGraph, build
@@ -18,7 +18,7 @@ from growdsl.plan import StageGraph, build
 Pass = Callable[[Plan, StageGraph], list[Diagnostic]]
 
 PASSES: tuple[Pass, ...] = (shapes.run, fields.run, schedule.run, preservation.run,
-                            budgets.run)
+                            budgets.run, scale.run)
 
 
 def check_graph(graph: StageGraph) -> list[Diagnostic]:

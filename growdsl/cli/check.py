@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from growdsl.cli import app
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.source import Source
+
+if TYPE_CHECKING:
+    from growdsl.ir import Plan
 
 FilesArg = Annotated[list[Path], typer.Argument(help=".grow files", show_default=False)]
 
@@ -23,14 +26,20 @@ def report(error: GrowError) -> None:
 @app.command()
 def check(files: FilesArg,
           verbose: Annotated[bool, typer.Option("-v", "--verbose",
-                                                help="print a summary line")] = False) -> None:
+                                                help="print a summary line")] = False,
+          strict: Annotated[bool, typer.Option(
+              "--strict", help="also check the files the plan names: the corpus readable, "
+              "the tokenizer's vocabulary the model's, `init from` the first stage's shape")
+          ] = False) -> None:
     """Validate plans: silent with exit 0 when all are well; diagnostics and exit 1 if not."""
     from growdsl.driver import validate
 
     failed = 0
     for path in files:
         try:
-            validate(path)
+            source, plan = validate(path)
+            if strict:
+                check_files(source, plan)
         except GrowError as error:
             report(error)
             failed += 1
@@ -39,42 +48,112 @@ def check(files: FilesArg,
     raise typer.Exit(1 if failed else 0)
 
 
+def check_files(source: Source, plan: Plan) -> None:
+    """`--strict`: raise GrowError if a file the plan names is missing or does not fit."""
+    from growdsl.parser import parse
+    from growdsl.strict import strict_problems
+
+    found = strict_problems(plan, source, parse(source))
+    if found:
+        raise GrowError(found)
+
+
 @app.command()
-def fmt(files: FilesArg,
+def fmt(files: Annotated[list[Path], typer.Argument(help=".grow files, or - for stdin to stdout",
+                                                    show_default=False)],
         check_only: Annotated[bool, typer.Option("--check",
                                                  help="list files that would change")] = False,
+        diff: Annotated[bool, typer.Option("--diff", help="print a unified diff of the changes "
+                                           "instead of writing them")] = False,
         ) -> None:
-    """Rewrite plans in canonical form, in place (idempotent)."""
+    """Rewrite plans in canonical form, in place (idempotent); `-` reads stdin, writes stdout."""
     from growdsl.driver import read_source
-    from growdsl.parser import parse
-    from growdsl.printer import print_file
 
     failed = changed = 0
     for path in files:
         try:
-            source = read_source(path)
-            text = print_file(parse(source))
+            source = (Source(path="<stdin>", text=sys.stdin.read()) if str(path) == "-"
+                      else read_source(path))
+            text = format_text(source)
         except GrowError as error:
             report(error)
             failed += 1
             continue
-        if text != source.text:
-            changed += 1
-            if check_only:
-                print(f"would reformat {path}")
-                continue
-            try:
-                path.write_text(text, encoding="utf-8")
-            except OSError as exc:
-                report(GrowError([Diagnostic(code="E704", message=f"cannot write: {exc.strerror}",
-                                             source=Source(path=str(path), text=""))]))
-                failed += 1
-    raise typer.Exit(1 if failed or (check_only and changed) else 0)
+        if str(path) == "-" and not (check_only or diff):
+            print_spec(text)
+            continue
+        if text == source.text:
+            continue
+        changed += 1
+        if diff:
+            sys.stdout.write(unified_diff(source.text, text, source.path))
+        if check_only:
+            print(f"would reformat {path}", file=sys.stderr if diff else sys.stdout)
+        if check_only or diff:
+            continue
+        failed += not _write(path, text)
+    raise typer.Exit(1 if failed or ((check_only or diff) and changed) else 0)
+
+
+def print_spec(text: str) -> None:
+    """Write a spec to stdout: highlighted by rich (the `grow` Pygments lexer) on a
+    terminal, as is into a pipe."""
+    if not sys.stdout.isatty():
+        sys.stdout.write(text)
+        return
+    from rich.console import Console
+    from rich.syntax import Syntax
+
+    Console().print(Syntax(text.rstrip("\n"), "grow", theme="ansi_dark",
+                           background_color="default"))
+
+
+def format_text(source: Source) -> str:
+    """A file's canonical text (`growdsl fmt`), or GrowError if it does not parse."""
+    from growdsl.parser import parse
+    from growdsl.printer import print_file
+
+    return print_file(parse(source))
+
+
+def unified_diff(before: str, after: str, name: str) -> str:
+    """The `--diff` text: a unified diff from the file as written to its canonical form."""
+    import difflib
+
+    return "".join(difflib.unified_diff(before.splitlines(keepends=True),
+                                        after.splitlines(keepends=True),
+                                        fromfile=name, tofile=name))
+
+
+def _write(path: Path, text: str) -> bool:
+    """Replace `path`'s text atomically (a temporary file beside it, then a rename)."""
+    import os
+    import shutil
+    import tempfile
+
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        shutil.copymode(path, tmp)          # mkstemp's file is 0600: keep the file's mode
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        report(GrowError([Diagnostic(code="E704", message=f"cannot write: {exc.strerror}",
+                                     source=Source(path=str(path), text=""))]))
+        return False
+    return True
 
 
 @app.command()
 def emit(file: Annotated[Path, typer.Argument(help="a .grow file")]) -> None:
-    """Print the plan's IR as JSON (validated against the schema)."""
+    """Print the plan's IR as JSON, its `$schema` naming the schema it is validated against."""
+    # Paths stay as the spec wrote them (relative to its directory); `source` is the spec's
+    # path relative to the current directory.
+    import dataclasses
+
     from growdsl.driver import validate
     from growdsl.ir_json import dumps
 
@@ -83,4 +162,27 @@ def emit(file: Annotated[Path, typer.Argument(help="a .grow file")]) -> None:
     except GrowError as error:
         report(error)
         raise typer.Exit(1) from None
-    sys.stdout.write(dumps(plan))
+    sys.stdout.write(dumps(dataclasses.replace(plan, source=relative(file))))
+
+
+def relative(path: Path) -> str:
+    """`path` relative to the current directory (POSIX separators), or absolute if it lies
+    on another drive."""
+    import os
+
+    try:
+        return Path(os.path.relpath(path.resolve())).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+@app.command()
+def schema(path: Annotated[bool, typer.Option("--path", help="print the file's path instead "
+                                              "of its text")] = False) -> None:
+    """Print the IR's JSON Schema: the document `emit`'s `$schema` (its `$id`) names."""
+    from growdsl.ir_json import schema_path
+
+    if path:
+        print(schema_path())
+    else:
+        sys.stdout.write(schema_path().read_text(encoding="utf-8"))

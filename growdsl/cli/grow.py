@@ -2,7 +2,8 @@
 checkpoint to a target shape (bert2BERT's reuse of a smaller pretrained model).
 
 The target and the operator list use the `.grow` syntax of a stage shape and a growth
-step, parsed by the front end (`growdsl.lower.lower_growth_cli`). The checkpoint is grown
+step, parsed and walked by the front end (`growdsl.grow_step.plan_grow`: mistakes located in
+`--to` / `--ops` with a caret; `KEY=none` in `--to` removes a treatment). The checkpoint is grown
 by streaming (one tensor at a time); `--verify` replays the step operator by operator in
 memory, prints each one's verdict and measured logit difference (a bare model's: last
 hidden states), and exits 1 when an operator whose verdict is exact does not preserve the
@@ -10,18 +11,25 @@ function. Full (`BertForMaskedLM`, ...) and bare (`BertModel`, ...) checkpoints 
 in their own layout; a checkpoint growdsl cannot read, a non-empty OUT_DIR without
 `--replace` or a failed write is a located error (exit 1), and OUT_DIR then holds what it
 held before. Only the config, the weights, the tokenizer files and the generation config
-are written. torch is imported only inside the command.
+are written. The last line says what stock `from_pretrained` does with the output: loads
+it computing the grown function, or refuses it (weights only growdsl reads). torch is
+imported only inside the command.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from growdsl.cli import app
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
+
+    from growdsl.backend.families.layout import Layout
 
 
 def _lower(to: str, ops: str, src_dir: Path, seed: int | None) -> tuple:
@@ -83,18 +91,19 @@ def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory"
                 "last hidden states")
 
 
-def _dtype_name(config: object) -> str | None:
-    dtype = getattr(config, "torch_dtype", None) or getattr(config, "dtype", None)
+def _dtype_name(config: PretrainedConfig) -> str | None:
+    """The weights' dtype as config.json names it (`dtype`, or the older `torch_dtype`)."""
+    dtype = getattr(config, "dtype", None)
     return str(dtype).removeprefix("torch.") if dtype is not None else None
 
 
-def _stock(config: object, layout: object, masked: bool) -> str:
+def _stock(config: PretrainedConfig, layout: Layout, masked: bool) -> str:
     """What stock `from_pretrained` does with the written checkpoint."""
     from growdsl.backend.models import TREATED_WEIGHTS, is_plain
 
-    if is_plain(config):  # type: ignore[arg-type]
+    if is_plain(config):
         folded = " (the masked-growth gate, at 0, folded into the weights)" if masked else ""
-        return (f"stock from_pretrained: loads {layout.architecture} "  # type: ignore[attr-defined]
+        return (f"stock from_pretrained: loads {layout.architecture} "
                 f"computing the grown function{folded}")
     return (f"stock from_pretrained: refuses (the weights are in {TREATED_WEIGHTS}: the model "
             "needs growdsl's gate, pooling or factorized FFN to compute its function; load it "

@@ -9,18 +9,22 @@ import sys
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from growdsl import gstack
 from growdsl.cli import app
 from growdsl.cli.check import report
 from growdsl.errors import Diagnostic, GrowError
-from growdsl.plan import StageGraph, plot_schedule, to_dot, to_json, to_mermaid
+from growdsl.keys import format_count
+from growdsl.operators.base import VERDICT_WORDS
 from growdsl.source import Source
+
+if TYPE_CHECKING:       # rich and the stage graph (networkx) load when `plan` runs
+    from rich.console import Console
+
+    from growdsl.plan import StageGraph
 
 
 class Format(StrEnum):
@@ -41,22 +45,43 @@ def plan(file: Annotated[Path, typer.Argument(help="a .grow file")],
          plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE.png",
                                                    help="draw the schedule to FILE "
                                                         "(.png, .svg or .pdf)")
-                         ] = None) -> None:
+                         ] = None,
+         memory: Annotated[bool, typer.Option("--memory", help="print each stage's peak "
+                                              "memory per device instead")] = False,
+         device: Annotated[str | None, typer.Option(
+             "--device", help="size the run for this device (h100-80gb, ..., or 80GiB)")] = None,
+         world: Annotated[int | None, typer.Option(
+             "--world", min=1, help="devices the run is sharded over")] = None) -> None:
     """Check a plan, then print its stages, FLOPs against scratch, and growth verdicts."""
     from growdsl.driver import validate_graph
 
     try:
         if plot is not None:
             plot_target(plot)
-        source, graph = validate_graph(file)
+        if device is not None:
+            device_target(file, device)
+        source, graph = validate_graph(file, device, world)
+        if memory and graph.plan.train.device is None:
+            raise _plot_error(file, "E803", "`--memory` needs a device",
+                              'give --device h100-80gb (or "80GiB"), or `device = "..."` in '
+                              "the spec's train block")
         if plot is not None:
             draw(graph, plot)
     except GrowError as error:
         report(error)
         raise typer.Exit(1) from None
-    if format is Format.table:
+    if memory or format is Format.table:
+        from rich.console import Console
+
+    if memory:
+        from growdsl.cli.memory_table import print_memory
+
+        print_memory(graph.plan, Console(width=max(Console().width, 140)))
+    elif format is Format.table:
         print_table(graph, Console(width=max(Console().width, 140)))
     else:
+        from growdsl.plan import to_dot, to_json, to_mermaid
+
         render = {Format.json: to_json, Format.dot: to_dot, Format.mermaid: to_mermaid}[format]
         sys.stdout.write(render(graph))
     print_guideline(graph, source, sys.stdout if format is Format.table else sys.stderr)
@@ -79,6 +104,15 @@ def _plot_error(path: Path, code: str, message: str, help: str | None = None) ->
                                  source=Source(path=str(path), text=""))])
 
 
+def device_target(file: Path, device: str) -> None:
+    """E803 for a `--device` that names no known device."""
+    from growdsl.devices import problem
+
+    found = problem(device)
+    if found is not None:
+        raise _plot_error(file, "E803", f"--device: {found[0]}", found[1])
+
+
 def plot_target(path: Path) -> None:
     """Refuse a `--plot` path that cannot be written before any work is done: an unknown
     format (E705), a directory, or a missing parent directory (E704)."""
@@ -98,22 +132,18 @@ def plot_target(path: Path) -> None:
 def draw(graph: StageGraph, path: Path) -> None:
     """The schedule plot, with a failed write (permissions, full disk) as E704."""
     try:
+        from growdsl.plan import plot_schedule
+
         plot_schedule(graph, str(path))
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise _plot_error(path, "E704", f"cannot write the plot: {reason}") from None
 
 
-def _num(x: float) -> str:
-    for unit, size in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6),
-                       ("k", 1e3)):
-        if abs(x) >= size:
-            return f"{x / size:.3g}{unit}"
-    return f"{x:.3g}"
-
-
 def print_table(graph: StageGraph, console: Console) -> None:
     """The rich table: a row per stage, then the growth steps' verdicts and the totals."""
+    from rich.table import Table
+
     table = Table(title=graph.plan.source, title_justify="left")
     for col in ("stage", "L", "D", "H", "FFN", "seq", "params", "steps", "tokens", "FLOPs",
                 "cumulative", "growth into it"):
@@ -124,18 +154,20 @@ def print_table(graph: StageGraph, console: Console) -> None:
             f" r{s.ffn_rank}" if s.ffn_rank else "")
         seq = str(s.seq) + (f" pool {s.pool}" if s.pool > 1 else "")
         name = node.stage.name + (f" (x{s.submodels} sub)" if s.submodels > 1 else "")
+        n = format_count
         table.add_row(name, str(s.layers), str(s.hidden), str(s.heads), ffn, seq,
-                      _num(node.params), _num(node.steps), _num(node.tokens),
-                      _num(node.flops), _num(node.cum_flops), _into(graph, node.stage.index))
+                      n(node.params), n(node.steps), n(node.tokens), n(node.flops),
+                      n(node.cum_flops), _into(graph, node.stage.index))
     console.print(table)
     for a, b in graph.edges():
         result = graph.edge(a, b)
         for op in result.ops if result else ():
             console.print(f"  {graph.plan.stages[a].name} -> {graph.plan.stages[b].name} "
-                          f"[bold]{op.call.name}[/bold]: {op.verdict.kind} "
+                          f"[bold]{op.call.name}[/bold]: {VERDICT_WORDS[op.verdict.kind]} "
                           f"({op.verdict.reason})", highlight=False)
-    console.print(f"total {_num(graph.total_flops)} FLOPs, {_num(graph.total_tokens)} tokens, "
-                  f"{_num(graph.total_steps)} steps; scratch {_num(graph.scratch_flops)} FLOPs; "
+    n = format_count
+    console.print(f"total {n(graph.total_flops)} FLOPs, {n(graph.total_tokens)} tokens, "
+                  f"{n(graph.total_steps)} steps; scratch {n(graph.scratch_flops)} FLOPs; "
                   f"speedup {graph.speedup:.3f}x (saving {graph.saving:.1f}%)", highlight=False)
 
 
@@ -146,4 +178,4 @@ def _into(graph: StageGraph, index: int) -> str:
     if result is None:
         return "(none needed)"
     ops = ", ".join(op.call.name for op in result.ops)
-    return f"{ops}: {result.verdict.kind}" if result.verdict else ops
+    return f"{ops}: {VERDICT_WORDS[result.verdict.kind]}" if result.verdict else ops

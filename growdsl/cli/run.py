@@ -78,13 +78,17 @@ def run(spec: Annotated[Path, typer.Argument(help="a .grow file")],
         report_to: Annotated[str | None, typer.Option(
             "--report-to", help="trackers, comma-separated: tensorboard (default), wandb, "
                                 "mlflow, trackio")] = None,
+        set_: Annotated[list[str] | None, typer.Option(
+            "--set", metavar="KEY=VALUE",
+            help="override a setting: train.lr=3e-4, stage2.batch=64 (recorded in run.json)")
+        ] = None,
         ) -> None:
     """Train a plan: each stage, each growth step (verified), checkpoints, a report."""
     _setup_logging(quiet)
     try:
         done = api.run(spec, out=out, resume=resume, baseline=baseline,
                        allow_unverified=allow_unverified, data=data, compile=compile,
-                       quiet=quiet, report_to=_names(report_to))
+                       quiet=quiet, report_to=_names(report_to), overrides=tuple(set_ or ()))
         code = _finish(done)
     except GrowError as error:
         if _rank() == 0:

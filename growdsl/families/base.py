@@ -90,6 +90,8 @@ COMMON_FIELDS: dict[str, Field] = {
         "bos_token_id", "eos_token_id", "pad_token_id", "sep_token_id",
         "decoder_start_token_id")},
     "initializer_range": Field(effect=INERT, doc="std of fresh weights (new units use it)"),
+    # older configs (transformers < 4.11) store it: activation recomputation in training
+    "gradient_checkpointing": Field(effect=INERT, doc="training-time memory setting"),
 }
 
 

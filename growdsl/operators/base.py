@@ -16,6 +16,10 @@ EXACT = "exact"
 APPROXIMATE = "approximate"
 NONE = "none"
 
+# How a verdict reads in a sentence ("stack: exact", "aki: not preserving"): `none` alone
+# reads as "no operators".
+VERDICT_WORDS = {EXACT: "exact", APPROXIMATE: "approximate", NONE: "not preserving"}
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Param:

@@ -1,0 +1,71 @@
+"""The memory plan (growdsl.memory, no torch): its parts scale as the formula says, the
+largest micro batch that fits is the largest, and `growdsl plan --memory` prints each
+stage or refuses a device it does not know. Measured peaks: bench/memory_plan.py."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from typer.testing import CliRunner
+
+from growdsl.cli import app
+from growdsl.devices import resolve
+from growdsl.driver import load
+from growdsl.ir import Stage
+from growdsl.memory import kind_of, largest_micro, stage_memory
+
+GPT2 = "specs/papers/bert2bert-gpt-base.grow"
+
+
+def _stage(path: str = GPT2, index: int = -1) -> Stage:
+    return load(path)[1].stages[index]
+
+
+def test_family_kinds_come_from_the_registry() -> None:
+    assert [kind_of(f) for f in ("bert", "gpt2", "llama", "qwen2", "mistral")] == [
+        "mlm", "clm", "gated", "gated", "gated"]
+
+
+def test_sharding_divides_the_state_and_checkpointing_cuts_activations() -> None:
+    st = _stage()
+    one, eight = stage_memory(st, 1, True, True), stage_memory(st, 8, True, True)
+    assert eight.weights * 8 == one.weights and eight.optimizer * 8 == one.optimizer
+    assert one.optimizer == 2 * one.weights and one.gathered == 0 < eight.gathered
+    ckpt = stage_memory(replace(st, train=replace(st.train, checkpointing=True)), 8, True, True)
+    assert ckpt.activations < 0.75 * eight.activations    # the head (B T V logits) stays
+    half = stage_memory(st, 8, True, True, micro=32)
+    assert half.activations < eight.activations
+
+
+def test_largest_micro_batch_is_the_largest_that_fits() -> None:
+    st, device = _stage(), resolve("h100-80gb")
+    best = largest_micro(st, device, 1)
+    assert best == 64
+    assert stage_memory(st, 1, True, True, micro=best).peak <= device.usable
+    assert stage_memory(st, 1, True, True, micro=2 * best).peak > device.usable
+
+
+def test_plan_memory_prints_every_stage() -> None:
+    out = CliRunner().invoke(app, ["plan", "specs/papers/stacking-bert-base.grow", "--memory",
+                                   "--device", "h100-80gb", "--world", "8"])
+    assert out.exit_code == 0, out.output
+    assert "on 8 x h100-80gb (72.0 GiB usable each)" in out.output
+    rows = [line for line in out.output.splitlines() if line.startswith("│ stage")]
+    assert [r.split("│")[1].strip() for r in rows] == ["stage1", "stage2", "stage3"]
+    assert rows[-1].split("│")[12].strip() == "5.9" and rows[-1].split("│")[13].strip() == "yes"
+
+
+def test_plan_memory_on_one_device_is_a_located_error() -> None:
+    out = CliRunner().invoke(app, ["plan", GPT2, "--memory", "--device", "h100-80gb"])
+    assert out.exit_code == 1
+    assert "error[E802]: stage stage2 needs 459.8 GiB per device at micro_batch 512" in out.output
+    assert "help: the largest micro batch that fits is micro_batch = 64" in out.output
+
+
+def test_unknown_device_and_no_device() -> None:
+    out = CliRunner().invoke(app, ["plan", GPT2, "--memory", "--device", "h100"])
+    assert out.exit_code == 1 and "error[E803]: --device: unknown device `h100`" in out.output
+    assert "did you mean `h100-80gb`?" in out.output
+    out = CliRunner().invoke(app, ["plan", GPT2, "--memory"])
+    assert out.exit_code == 1 and "error[E803]: `--memory` needs a device" in out.output
+    assert resolve("24GB").memory == 24 * 10**9 and resolve("80GiB").memory == 80 * 2**30
