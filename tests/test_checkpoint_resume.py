@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from growdsl.backend.report import TIMING_COLUMNS
 from tests.test_run_e2e import make_corpus, write_spec
 
 pytestmark = pytest.mark.torch
@@ -50,7 +51,7 @@ def growdsl_run(spec: Path, out: Path, cache: Path, kill_at: str = "",
 def loss_log(out: Path) -> list[tuple[str, ...]]:
     """Every metrics row without its timing columns (wall clock, tokens/s, MFU)."""
     with open(out / "metrics.csv", newline="") as f:
-        return [tuple(v for k, v in r.items() if k not in ("wall", "tokens_per_s", "mfu"))
+        return [tuple(v for k, v in r.items() if k not in TIMING_COLUMNS)
                 for r in csv.DictReader(f)]
 
 

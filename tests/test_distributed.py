@@ -30,6 +30,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from growdsl.backend.report import TIMING_COLUMNS
 from tests.test_run_e2e import make_corpus, write_spec
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow]
@@ -81,7 +82,7 @@ def ok(done: subprocess.CompletedProcess[str]) -> None:
 
 def log_rows(out: Path) -> list[dict[str, str]]:
     with open(out / "metrics.csv", newline="") as f:
-        return [{k: v for k, v in r.items() if k not in ("wall", "tokens_per_s", "mfu")}
+        return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS}
                 for r in csv.DictReader(f)]
 
 

@@ -31,6 +31,8 @@ from growdsl.backend import faults
 
 COLUMNS = ("event", "stage", "step", "global_step", "tokens", "flops", "wall", "lr",
            "loss", "val_loss", "max_abs_diff", "max_rel_diff", "note", "tokens_per_s", "mfu")
+# The columns that measure time: they differ between two runs that compute the same thing.
+TIMING_COLUMNS = ("wall", "tokens_per_s", "mfu")
 
 
 class Metrics:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from growdsl.backend.report import TIMING_COLUMNS
 from tests.test_run_e2e import make_corpus, write_spec
 
 SPEC = """
@@ -63,9 +64,9 @@ def ok(done: subprocess.CompletedProcess[str]) -> None:
 
 
 def log(out: Path) -> list[tuple[str, ...]]:
-    """Every metrics row without its wall-clock column."""
+    """Every metrics row without its timing columns (wall clock, tokens/s, MFU)."""
     with open(out / "metrics.csv", newline="") as f:
-        return [tuple(v for k, v in r.items() if k != "wall") for r in csv.DictReader(f)]
+        return [tuple(v for k, v in r.items() if k not in TIMING_COLUMNS) for r in csv.DictReader(f)]
 
 
 def error_line(done: subprocess.CompletedProcess[str]) -> str:
