@@ -47,6 +47,17 @@ def test_load_takes_a_path_or_text(tmp_path: Path) -> None:
     assert err.value.diagnostics[0].code.startswith("E7")
 
 
+def test_run_applies_set_overrides_to_a_spec_by_path_only(tmp_path: Path) -> None:
+    spec_file = tmp_path / "two.grow"
+    spec_file.write_text(GOOD)
+    with pytest.raises(GrowError) as err:      # checked like the spec's own, before training
+        growdsl.run(spec_file, out=tmp_path / "out", overrides=("train.lr=-1",))
+    assert "--set train.lr=-1:1:10: error[E304]" in err.value.render()
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(TypeError, match="overrides need a spec given by path"):
+        growdsl.run(growdsl.load(spec_file), overrides=("train.lr=3e-4",))
+
+
 def test_analyse_refuses_what_check_reports() -> None:
     bad = growdsl.load(text=GOOD.replace(" -> stack", ""), name="bad.grow")
     found = growdsl.check(bad)
