@@ -36,7 +36,7 @@ test: $(STAMP) editors
 	$(PY) -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check growdsl tests bench
+	$(VENV)/bin/ruff check growdsl tests bench examples
 	$(VENV)/bin/mypy
 
 # mergekit (growth_cost's comparison row) goes into its own virtualenv, which sees this one's

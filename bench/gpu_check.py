@@ -131,7 +131,7 @@ class Check:
         return {"summary": done.stdout.strip().splitlines()[-1] if done.stdout else ""}
 
     def baseline_run(self) -> dict[str, Any]:
-        spec = self.spec("demo") if self.dry else REPO / "specs/tiny/demo.grow"
+        spec = self.spec("demo") if self.dry else REPO / "growdsl/specs/demo.grow"
         out = self.out / "demo"
         _ok(growdsl(["run", str(spec), "--out", str(out), "--baseline", "-q",
                      "--data", str(self.data)], self.env))

@@ -39,6 +39,7 @@ from bench.runs import (
     Variant,
     first_reach,
     run_spec,
+    spec_model,
     spread,
     unigram_entropy,
     val_curve,
@@ -280,9 +281,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.plots.mkdir(parents=True, exist_ok=True)
     for family in families:
         spec = (SPECS / f"{family}-scratch.grow").read_text()
-        model = variant_text(spec, Variant(smoke=args.smoke))
-        vocab = int(model.split("vocab=")[1].split(")")[0])
-        seq = int(model.split("seq=")[1].split(",")[0])
+        _, vocab, seq = spec_model(variant_text(spec, Variant(smoke=args.smoke)))
         entropy = unigram_entropy(args.data.resolve(), family, vocab, seq)
         rows = summarize(runs, family, args.tolerance)
         print_table(family, rows, entropy, args.tolerance)

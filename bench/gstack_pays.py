@@ -36,6 +36,7 @@ from bench.runs import (
     REPO,
     Variant,
     run_spec,
+    spec_model,
     spread,
     unigram_entropy,
     variant_text,
@@ -233,8 +234,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         fam: dict[str, Any] = {}
         scratch = variant_text((SPECS / f"{family}-scratch.grow").read_text(),
                                Variant(smoke=args.smoke))
-        vocab = int(scratch.split("vocab=")[1].split(")")[0])
-        seq = int(scratch.split("seq=")[1].split(",")[0])
+        _, vocab, seq = spec_model(scratch)
         fam["unigram_entropy"] = unigram_entropy(data, family, vocab, seq)
         print(f"{family}: unigram entropy {fam['unigram_entropy']:.3f} nats", flush=True)
         for phase in phases:

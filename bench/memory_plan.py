@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ("specs/tiny/demo.grow", "specs/tiny/bert-stack.grow", "specs/tiny/gpt2-width.grow",
+TINY = ("growdsl/specs/demo.grow", "specs/tiny/bert-stack.grow", "specs/tiny/gpt2-width.grow",
         "specs/tiny/llama-identity.grow")
 
 

@@ -7,7 +7,7 @@ hidden 128, seq 64, vocab 256, batch 32), built by `growdsl.backend.models.build
 both. The bare loop reads the same packed token stream, masks with torch ops (15%, 80/10/10,
 a fixed count per row as growdsl does), runs the MLM head on the masked positions only and
 takes AdamW steps with gradient clipping and a warmup schedule. `growdsl run` runs in this
-process (`growdsl.cli.run.run_plan`); its steady-state speed is read from the moments its
+process (`growdsl.run`); its steady-state speed is read from the moments its
 per-step rows appear in metrics.csv (a watcher thread polls the file every 2 ms), between
 step `--skip` and the last step, so start-up, the final evaluation, the checkpoint and the
 report are not counted; the bare loop is timed over the same steps. Both are also timed in
@@ -67,13 +67,13 @@ def runner_seconds(spec: Path, out: Path, data: Path, skip: int,
     """Wall and training-thread CPU seconds `growdsl run` spent from step `skip` to its end."""
     import shutil
 
-    from growdsl.cli.run import run_plan
+    import growdsl
 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     watcher = RowWatcher(out / "metrics.csv")
     watcher.start()
-    run_plan(spec, out, False, False, False, data, False, True)
+    growdsl.run(spec, out=out, data=data, quiet=True)
     watcher.done.set()
     watcher.join()
     # metrics.csv: a header line, then one `train` row per step (eval_every = 0)

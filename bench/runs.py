@@ -7,21 +7,27 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import growdsl
+from growdsl import ast
+from growdsl.evaluate import evaluate
+from growdsl.parser import parse, parse_fragment
+from growdsl.printer import print_file
+from growdsl.source import Source
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "bench" / "specs"
 # The smoke size: a model small enough that a whole plan trains in a second or two.
-SMOKE_MODEL = {"bert": "bert(layers=4, hidden=32, heads=2, ffn=64, seq=16, vocab=128)",
-               "gpt2": "gpt2(layers=4, hidden=32, heads=2, ffn=64, seq=16, vocab=512)",
-               "llama": "llama(layers=4, hidden=32, heads=2, ffn=64, seq=16, vocab=512)"}
+SMOKE_MODEL = {family: {"layers": 4, "hidden": 32, "heads": 2, "ffn": 64, "seq": 16,
+                        "vocab": vocab}
+               for family, vocab in (("bert", 128), ("gpt2", 512), ("llama", 512))}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -36,30 +42,67 @@ class Variant:
 
 
 def variant_text(text: str, v: Variant) -> str:
-    """The spec text with the variant's changes (the committed spec when nothing changes)."""
+    """The spec text with the variant's changes (the committed spec when nothing changes),
+    made on the syntax tree and printed by the canonical printer (`growdsl fmt`)."""
+    file = parse(Source(path="<bench>", text=text))
     settings = {"seed": str(v.seed), **dict(v.train)}
     if v.smoke:
         settings.update(eval_every="2", warmup="2")
-    for key, value in settings.items():
-        text, n = re.subn(rf"^(\s*){key} = .*$", rf"\g<1>{key} = {value}", text, flags=re.M)
-        if n == 0:
-            text = text.replace("train {\n", f"train {{\n  {key} = {value}\n", 1)
-    lines = text.splitlines()
-    stage_lines = [i for i, line in enumerate(lines) if line.startswith("stage ")]
-    for i in stage_lines:
-        head, _, rest = lines[i].partition(":")
-        if v.smoke:
-            steps = int(head.split()[1])
-            head = f"stage {max(2, steps // 50)}"
-        extra = " ".join(f"{k}={val}" for k, val in v.later) if i != stage_lines[0] else ""
-        lines[i] = f"{head}:{' ' + extra if extra else ''}{rest}"
-    text = "\n".join(lines) + "\n"
-    if v.ops:
-        text = re.sub(rf"\b{v.ops[0]}\b", v.ops[1], text)
+    statements = list(file.statements)
+    stage_at = [i for i, s in enumerate(statements) if isinstance(s, ast.StageDecl)]
+    if not any(isinstance(s, ast.TrainDecl) for s in statements):
+        statements.insert(stage_at[0] if stage_at else len(statements), ast.TrainDecl(items=()))
+        stage_at = [i + 1 for i in stage_at]
+    for i, stmt in enumerate(statements):
+        if isinstance(stmt, ast.TrainDecl):
+            statements[i] = replace(stmt, items=_set_items(stmt.items, settings))
+        elif isinstance(stmt, ast.StageDecl):
+            statements[i] = _stage_variant(stmt, v, later=i != stage_at[0])
+        elif isinstance(stmt, ast.ModelDecl) and v.smoke:
+            statements[i] = _smoke_model(stmt)
+    return print_file(replace(file, statements=tuple(statements)))
+
+
+def _item(key: str, value: str) -> ast.Item:
+    """`key = value` as a syntax-tree item (the value in `.grow` syntax)."""
+    item = parse_fragment(Source(path="<bench>", text=f"{key} = {value}"), "item")
+    assert isinstance(item, ast.Item)
+    return item
+
+
+def _set_items(items: tuple[ast.Item, ...], settings: dict[str, str]) -> tuple[ast.Item, ...]:
+    """`items` with each setting replaced in place, or added at the end when absent."""
+    have = {item.key for item in items}
+    kept = tuple(_item(item.key, settings[item.key]) if item.key in settings else item
+                 for item in items)
+    return kept + tuple(_item(k, val) for k, val in settings.items() if k not in have)
+
+
+def _stage_variant(stage: ast.StageDecl, v: Variant, later: bool) -> ast.StageDecl:
+    """A stage with the smoke length, the later stages' settings and the renamed operator."""
     if v.smoke:
-        text = re.sub(r"^model (bert|gpt2|llama)\(.*\)$", lambda m: f"model {SMOKE_MODEL[m[1]]}",
-                      text, flags=re.M)
-    return text
+        steps = int(evaluate(stage.length, {}))
+        stage = replace(stage, length=ast.Number(text=str(max(2, steps // 50))))
+    if later and v.later:
+        stage = replace(stage, items=tuple(_item(k, val) for k, val in v.later) + stage.items)
+    if v.ops and stage.growth is not None:
+        old, new = v.ops
+        ops = tuple(replace(op, name=new) if op.name == old else op for op in stage.growth.ops)
+        stage = replace(stage, growth=replace(stage.growth, ops=ops))
+    return stage
+
+
+def _smoke_model(model: ast.ModelDecl) -> ast.ModelDecl:
+    """The smoke-size model of the same family."""
+    args = tuple(ast.Item(key=k, value=ast.Number(text=str(val)))
+                 for k, val in SMOKE_MODEL[model.preset].items())
+    return ast.ModelDecl(preset=model.preset, args=args)
+
+
+def spec_model(text: str) -> tuple[str, int, int]:
+    """The family, vocabulary and sequence length of a spec's target, as lowered."""
+    plan = growdsl.load(text=text).plan
+    return plan.target.family, plan.target.vocab, plan.target.seq
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,11 +118,8 @@ def run_spec(spec: Path, out: Path, data: Path, threads: int, in_process: bool) 
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
     if in_process:
-        from growdsl.cli.run import run_plan
-
-        code = run_plan(spec, out, False, False, False, data, False, True)
-        if code:
-            raise RuntimeError(f"growdsl run {spec} exited {code}")
+        if growdsl.run(spec, out=out, data=data, quiet=True).interrupted:
+            raise RuntimeError(f"growdsl run {spec} was interrupted")
     else:
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
                "TOKENIZERS_PARALLELISM": "false"}

@@ -133,7 +133,8 @@ def validate(path: str | Path) -> tuple[Source, Plan]:
 def validate_graph(path: str | Path, device: str | None = None,
                    world: int | None = None) -> tuple[Source, StageGraph]:
     r"""`validate`, returning the stage graph the checks built (for `growdsl plan`); a
-    `device` or `world` given replaces the spec's for the memory check.
+    `device` or `world` given replaces the spec's for the memory check. The planner's
+    verdict is `growdsl.gate`'s, the one `run` is admitted by.
 
     A file with naming or value mistakes is still checked by the planner when its model and
     every stage lowered, so that all its mistakes are reported together; the planner's
@@ -148,7 +149,7 @@ def validate_graph(path: str | Path, device: str | None = None,
     >>> [node.stage.shape.layers for node in graph.nodes()], graph.total_steps
     ([6, 12], 20)
     """
-    from growdsl.checks import analyse  # networkx: only when a plan is checked
+    from growdsl import gate  # networkx: only when a plan is checked
     from growdsl.memory import sized_for
 
     source = read_source(path)
@@ -159,7 +160,7 @@ def validate_graph(path: str | Path, device: str | None = None,
     plan = partial.plan
     if device is not None or world is not None:
         plan = sized_for(plan, device, world)
-    graph, found = analyse(plan)
+    graph, found = gate.blocking(plan, source)     # the run's decision too
     if partial.diagnostics:
         found = [*partial.diagnostics, *_untainted(found, partial.plan, partial.tainted)]
         found.sort(key=lambda d: (d.span.line, d.span.col))

@@ -129,10 +129,10 @@ def run_one(name: str, text: str, out: Path, data: Path, threads: int,
     if not (run_dir / "report.md").exists():
         write_atomic(spec, text)
         if in_process:
-            from growdsl.cli.run import run_plan
+            from growdsl import api
 
-            code = run_plan(spec, run_dir, True, False, False, data, False, True)
-            err = ""
+            result = api.run(spec, out=run_dir, resume=True, data=data, quiet=True)
+            code, err = (130 if result.interrupted else 0), ""
         else:
             env = {**os.environ, "OMP_NUM_THREADS": str(threads),
                    "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}

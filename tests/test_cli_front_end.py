@@ -103,6 +103,6 @@ def test_front_end_never_imports_torch() -> None:
 
 
 def test_python_dash_m_runs_the_cli() -> None:
-    out = subprocess.run([sys.executable, "-m", "growdsl", "check", "-v", "specs/tiny/demo.grow"],
+    out = subprocess.run([sys.executable, "-m", "growdsl", "check", "-v", "growdsl/specs/demo.grow"],
                          cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0 and "1 ok" in out.stdout

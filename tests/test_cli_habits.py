@@ -92,13 +92,13 @@ def test_plot_names_the_stages_and_the_operators(tmp_path: Path) -> None:
 
     matplotlib.rcParams["svg.fonttype"] = "none"       # text as <text>, to be read back
     plot = tmp_path / "s.svg"
-    result = runner.invoke(app, ["plan", str(REPO / "specs/tiny/demo.grow"), "--plot", str(plot)])
+    result = runner.invoke(app, ["plan", str(REPO / "growdsl/specs/demo.grow"), "--plot", str(plot)])
     assert result.exit_code == 0, result.output
     svg = plot.read_text()
     from growdsl.driver import validate_graph
     from growdsl.plan import _edge_label
 
-    label = _edge_label(validate_graph(REPO / "specs/tiny/demo.grow")[1], 0, 1)
+    label = _edge_label(validate_graph(REPO / "growdsl/specs/demo.grow")[1], 0, 1)
     assert label.startswith("stack")
     for text in (">stage1<", ">stage2<", f">{label}<", ">demo.grow<"):
         assert text in svg, text
@@ -250,6 +250,6 @@ def test_check_imports_neither_networkx_nor_the_plot_nor_the_server() -> None:
             "assert not heavy, heavy\n"
             "from growdsl.driver import validate_graph\n"
             "from growdsl.plan import to_dot\n"
-            "to_dot(validate_graph('specs/tiny/demo.grow')[1])\n"
+            "to_dot(validate_graph('growdsl/specs/demo.grow')[1])\n"
             "assert 'networkx' in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import growdsl
 from growdsl.driver import load_text
 
 pytestmark = pytest.mark.torch
@@ -48,11 +49,9 @@ def rows(out: Path, event: str) -> list[dict[str, str]]:
 
 
 def run_spec(spec: Path, out: Path, **kw: object) -> int:
-    from growdsl.cli.run import run_plan
-
-    args = {"resume": False, "baseline": False, "allow_unverified": False, "data": None,
-            "compile": False, "quiet": True, **kw}
-    return run_plan(spec, out, **args)  # type: ignore[arg-type]
+    """`growdsl run` through the library: 130 when interrupted, 0 when done."""
+    done = growdsl.run(spec, out=out, **{"quiet": True, **kw})  # type: ignore[arg-type]
+    return 130 if done.interrupted else 0
 
 
 BERT = """
@@ -148,7 +147,7 @@ def test_causal_plan_preserves_at_growth_and_trains(tmp_path: Path, cache: Path,
 
 
 def test_baseline_plan_has_the_plans_flop_budget() -> None:
-    from growdsl.cli.run import baseline_plan
+    from growdsl.api import baseline_plan
     from growdsl.flops import stage_flops
 
     _, plan = load_text(textwrap.dedent(BERT))

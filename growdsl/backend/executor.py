@@ -1,14 +1,15 @@
 """`growdsl run`: walk a checked plan -- train, grow, verify, rebuild the optimizer, train.
 
-1. The plan must pass the planner's checks (`--allow-unverified` overrides, loudly), and
-   the output directory is locked (one writer) and claimed for this run (`run_dir`).
+1. The plan was admitted by the caller (`growdsl.gate.admit`: the planner's checks, or
+   `--allow-unverified`, loudly); the output directory is locked (one writer) and claimed
+   for this run (`run_dir`).
 2. `--resume` continues from the newest complete checkpoint (mid-stage, or at a stage end
    just before its growth step) whose model is the plan's; the metrics log is rebuilt from
    the checkpoint's copy. Under torchrun the model is built on `meta` and only each rank's
    shards are allocated before the checkpoint fills them.
 3. Each stage trains (`train.steps`), evaluating and checkpointing at the spec's intervals;
    at its end: a validation loss, a checkpoint, and a plain HF model in `stages/`.
-4. Between stages the growth step runs on the weights (`surgery.grow_model`); the grown
+4. Between stages `transition` grows the weights (`surgery.grow_model`); the grown
    model is compared with the old one on a held-out batch (`equivalence.compare`) and the
    difference logged; a `preserve` step that does not preserve stops the run (E718). The
    optimizer is rebuilt per the next stage's `optimizer_state` (reset / transfer /
@@ -43,29 +44,29 @@ from growdsl.backend import checkpoint as ckpt
 from growdsl.backend import distributed, faults
 from growdsl.backend.checkpoint import RunState
 from growdsl.backend.data import Corpus, prepare_corpus
+from growdsl.backend.equivalence import Diff
 from growdsl.backend.models import build_from_config, build_model, load_model, save_model
 from growdsl.backend.report import Metrics
-from growdsl.backend.run_dir import claim, lock, plan_key, resumable, unlock, verify
+from growdsl.backend.run_dir import claim, lock, plan_key, resumable, unlock
 from growdsl.backend.run_errors import fail, with_source
 from growdsl.backend.train import (
     Device,
     Loop,
     evaluate,
     make_optimizer,
-    make_schedule,
     pick_device,
     steps,
 )
+from growdsl.backend.transition import schedule_for, transition
 from growdsl.errors import GrowError
 from growdsl.families import INERT
-from growdsl.flops import total_steps, train_flops_per_step
+from growdsl.flops import train_flops_per_step
 from growdsl.hf_config import METADATA, config_problem
-from growdsl.ir import Growth, Plan, Stage
+from growdsl.ir import Plan, Stage
 from growdsl.shapes import Shape
 from growdsl.source import Source
 
 log = logging.getLogger("growdsl.run")
-PRESERVE_ATOL = 1e-4
 # write errors that are the machine's, not a bug: full disk or quota, read-only or
 # forbidden target, I/O error
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
@@ -83,11 +84,10 @@ class Options:
 
     out: Path
     resume: bool = False
-    allow_unverified: bool = False
     data: Path | None = None
     compile: bool = False
     quiet: bool = False
-    verify_plan: bool = True
+    report_to: tuple[str, ...] | None = None    # trackers (None: TensorBoard when installed)
     overrides: tuple[str, ...] = ()      # `--set KEY=VALUE` texts, recorded in run.json
     hold_lock: bool = False     # keep `out` locked after returning (the caller unlocks it)
 
@@ -118,9 +118,7 @@ class Result:
 
 
 def execute(plan: Plan, source: Source, opts: Options) -> Result:
-    """Run `plan` into `opts.out` (see the module docstring)."""
-    if opts.verify_plan:
-        verify(plan, source, opts.allow_unverified)
+    """Run `plan` (admitted by `growdsl.gate.admit`) into `opts.out` (module docstring)."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -261,8 +259,9 @@ def start(plan: Plan, source: Source, opts: Options, key: str) -> Run:
         scheduler = schedule_for(plan, stage, optimizer)
         state = ckpt.load_into(found, model, optimizer, scheduler)
     metrics = (Metrics(opts.out, resume_rows=state.log_rows, resume_step=state.global_step,
-                       write=d.main, saved=found / "metrics.csv" if found else None)
-               if opts.resume else Metrics(opts.out, write=d.main))
+                       write=d.main, saved=found / "metrics.csv" if found else None,
+                       report_to=opts.report_to)
+               if opts.resume else Metrics(opts.out, write=d.main, report_to=opts.report_to))
     run = Run(plan=plan, source=source, opts=opts, corpus=corpus, tokenizer=tok, dev=dev,
               metrics=metrics, model=model, optimizer=optimizer, scheduler=scheduler,
               state=state)
@@ -349,17 +348,6 @@ def initial_model(plan: Plan, source: Source) -> PreTrainedModel:
              f"read the model from the checkpoint: `model {first.shape.family} from "
              f"\"{plan.init}\"`", source, plan.init_span)
     return model
-
-
-def schedule_for(plan: Plan, stage: Stage,
-                 optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
-    """The stage's LR schedule: anew over the stage, or one schedule over the whole plan."""
-    for group in optimizer.param_groups:
-        group.pop("initial_lr", None)
-    if stage.train.schedule == "continue":
-        offset = sum(s.steps for s in plan.stages[:stage.index])
-        return make_schedule(optimizer, stage.train, offset, total_steps(plan))
-    return make_schedule(optimizer, stage.train, 0, stage.steps)
 
 
 def train_stage(run: Run, stage: Stage) -> None:
@@ -496,51 +484,24 @@ def save_stage_dir(run: Run, stage: Stage, only_if_missing: bool = False) -> Pat
 
 
 def grow(run: Run, src: Stage, dst: Stage) -> None:
-    """The growth step from `src` into `dst`: weights, verification, optimizer, schedule."""
-    from growdsl.backend.equivalence import compare
-    from growdsl.backend.optim_state import grow_optimizer
-    from growdsl.backend.surgery import describe, grow_model
-
-    growth = src.growth or Growth(ops=())
-    old_model, old_opt = run.model, run.optimizer
-    policy = dst.train.optimizer_state
-    if dst.train.optimizer != src.train.optimizer:
-        policy = "reset"
-    sharded_opt = None
-    if distributed.current().active:
-        new_model, grown, sharded_opt = distributed.grow_sharded(
-            old_model, old_opt, dst.shape, growth, policy, run.dev.autocast is not None)
-    else:
-        new_model, grown = grow_model(old_model, dst.shape, growth)
+    """The growth step from `src` into `dst` (`transition`: weights, verification, optimizer,
+    schedule), logged and recorded in the metrics before a failed `preserve` stops it."""
     batch = run.corpus.val_batches(src.shape.seq, min(4, src.train.batch), 1,
                                    src.train.mlm_probability)[0]
     batch = {k: v.to(run.dev.device) for k, v in batch.items()}
-    diff = compare(old_model, new_model, batch)
-    ops = ", ".join(f"{d['op']} ({d['verdict']})" for d in describe(grown)) or "(no operator)"
-    log.info("growth %s -> %s: %s; max abs diff %.3g, rel %.3g", src.name, dst.name, ops,
-             diff.max_abs, diff.max_rel)
     s = run.state
-    log_row(run, "growth", stage=dst.index, step=0, global_step=s.global_step,
-            tokens=s.tokens, flops=s.flops, wall=s.wall, max_abs_diff=diff.max_abs,
-            max_rel_diff=diff.max_rel, note=ops)
-    if growth.preserve and diff.max_abs > PRESERVE_ATOL:
-        fail("E718", f"growth step after stage `{src.name}` is declared `preserve` but changed "
-             f"the logits by up to {diff.max_abs:.3g} (tolerance {PRESERVE_ATOL})",
-             "this is a bug in an operator or a model treatment: please report it; the stage's "
-             "checkpoint is kept", run.source, growth.span)
-    if policy == "reset" or (sharded_opt is None and distributed.current().active):
-        optimizer = make_optimizer(new_model, dst.train)
-    elif sharded_opt is not None:
-        optimizer = sharded_opt
-    else:
-        optimizer = grow_optimizer(old_opt, old_model, new_model, grown, policy)
-    for i, group in enumerate(optimizer.param_groups):
-        group["lr"] = dst.train.lr
-        group["weight_decay"] = dst.train.weight_decay if i == 0 else 0.0
-        if "betas" in group:
-            group["betas"] = dst.train.betas
-    run.model, run.optimizer = new_model, optimizer
-    run.scheduler = schedule_for(run.plan, dst, optimizer)
+
+    def record(diff: Diff, ops: str) -> None:
+        log.info("growth %s -> %s: %s; max abs diff %.3g, rel %.3g", src.name, dst.name, ops,
+                 diff.max_abs, diff.max_rel)
+        log_row(run, "growth", stage=dst.index, step=0, global_step=s.global_step,
+                tokens=s.tokens, flops=s.flops, wall=s.wall, max_abs_diff=diff.max_abs,
+                max_rel_diff=diff.max_rel, note=ops)
+
+    done = transition(run.model, run.optimizer, src, dst, batch,
+                      bf16=run.dev.autocast is not None, source=run.source, record=record)
+    run.model, run.optimizer = done.model, done.optimizer
+    run.scheduler = schedule_for(run.plan, dst, done.optimizer)
     run.state = dataclasses.replace(s, stage=dst.index, step=0, stage_done=False)
     faults.point(f"growth-{dst.index}")
 

@@ -1,7 +1,8 @@
 """Metrics and the final report of a run.
 
 `Metrics` appends one CSV row per event (`train` every step, `val` at each evaluation,
-`growth` at each growth step with its measured difference) and mirrors them to TensorBoard.
+`growth` at each growth step with its measured difference) and mirrors them to the run's
+trackers (`trackers`: TensorBoard by default, W&B, MLflow, Trackio; growth steps annotated).
 On `--resume` it first rebuilds the log to exactly the rows the checkpoint had seen (their
 count is in its state; the rows come from the copy each checkpoint keeps, so a deleted or
 cut log is restored; written aside and renamed into place; TensorBoard purges the steps
@@ -44,7 +45,8 @@ class Metrics:
     old log or the rebuilt one, never an empty or partial one."""
 
     def __init__(self, out: Path, resume_rows: int | None = None,
-                 resume_step: int = 0, write: bool = True, saved: Path | None = None) -> None:
+                 resume_step: int = 0, write: bool = True, saved: Path | None = None,
+                 report_to: tuple[str, ...] | None = None) -> None:
         self.path = out / "metrics.csv"
         self._file: Any = None
         self._tb: Any = None
@@ -62,13 +64,12 @@ class Metrics:
         _rewrite(self.path, keep)
         self._file = open(self.path, "a+", newline="")  # noqa: SIM115
         self._csv = csv.DictWriter(self._file, COLUMNS)
-        try:
-            from torch.utils.tensorboard import SummaryWriter
+        from growdsl.backend import trackers
 
-            purge = None if resume_rows is None else resume_step + 1
-            self._tb = SummaryWriter(str(out / "tb"), purge_step=purge)
-        except ImportError:  # tensorboard is optional at run time
-            self._tb = None
+        names = report_to if report_to is not None else tuple(
+            n for n in trackers.DEFAULT if trackers.available(n))
+        purge = None if resume_rows is None else resume_step + 1
+        self._tb = trackers.Trackers(names, out, out.name, purge) if names else None
 
     def log(self, event: str, **values: Any) -> None:
         if self._file is None:
@@ -81,9 +82,11 @@ class Metrics:
         self._file.flush()
         if self._tb is not None:
             step = int(values["global_step"])
-            for key in ("loss", "val_loss", "lr", "max_abs_diff"):
-                if values.get(key) not in (None, ""):
-                    self._tb.add_scalar(f"{event}/{key}", float(values[key]), step)
+            self._tb.log({f"{event}/{key}": float(values[key]) for key in
+                          ("loss", "val_loss", "lr", "max_abs_diff")
+                          if values.get(key) not in (None, "")}, step)
+            if event == "growth":
+                self._tb.annotate(step, str(values.get("note", "")))
 
     def snapshot(self, dest: Path) -> None:
         """Copy the log as written so far to `dest` (through the open file: a log deleted
@@ -102,7 +105,7 @@ class Metrics:
         if self._file is not None:
             self._file.close()
         if self._tb is not None:
-            self._tb.close()
+            self._tb.finish()
 
 
 class MetricsLost(Exception):

@@ -1,5 +1,5 @@
-"""What a run checks before it touches anything: the plan passes the planner's checks (or
-`--allow-unverified`, logged loudly), and the output directory is this run's: `run.json`
+"""What a run checks before it touches its output directory (whether the plan may run at all
+is `growdsl.gate.admit`'s decision, made by the caller): that the directory is this run's: `run.json`
 holds the run's key (the plan, and every command-line input that changes the result: a
 `--data` override); a directory holding another run, or anything else, is refused.
 
@@ -10,7 +10,6 @@ resuming after a crash needs no manual unlock."""
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import fcntl
 import hashlib
@@ -20,29 +19,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from growdsl.backend.run_errors import fail, run_error
-from growdsl.errors import GrowError
+from growdsl.backend.run_errors import fail
 from growdsl.ir import Plan
 from growdsl.source import Source
 
 log = logging.getLogger("growdsl.run")
-
-
-def verify(plan: Plan, source: Source, allow_unverified: bool) -> None:
-    """The planner's checks; errors stop the run unless `--allow-unverified`."""
-    from growdsl.checks import check_plan
-
-    errors = [dataclasses.replace(d, source=source) for d in check_plan(plan)
-              if d.severity == "error"]
-    if not errors:
-        return
-    if not allow_unverified:
-        raise GrowError([*errors, dataclasses.replace(run_error(
-            "E719", "the plan does not pass the planner's checks; not running it",
-            "fix the errors above, or pass --allow-unverified to run it anyway").diagnostics[0],
-            source=source)])
-    log.warning("!!! RUNNING AN UNVERIFIED PLAN (--allow-unverified): %d check(s) failed:\n%s",
-                len(errors), GrowError(errors).render())
 
 
 def plan_key(plan: Plan, data: Path | None = None) -> str:

@@ -1,4 +1,4 @@
-"""The user mistakes `growdsl run` can meet, as located diagnostics (codes E710-E720).
+"""The user mistakes `growdsl run` can meet, as located diagnostics (codes E710-E722).
 
 E710 corpus missing (or the demo corpus not downloadable), E711 corpus empty or too small,
 E712 corpus format not understood, E713 tokenizer missing or its vocabulary does not match
@@ -6,7 +6,8 @@ the spec (or the spec's vocabulary is too small for the tokenizer trained on the
 E714 starting checkpoint of the wrong shape, E715 output directory holds another run, E716
 disk full, E717 loss not finite, E718 a `preserve` growth step did not preserve, E719 plan
 not verified (or a setting the executor does not support, such as fp16), E720 a stage's
-batch does not split over the torchrun world size.
+batch does not split over the torchrun world size, E721 a plan `GrowthTrainer` cannot train
+(sub-models, a masked growth step), E722 a tracker unknown or not installed.
 """
 
 from __future__ import annotations

@@ -85,10 +85,15 @@ def pick_device(precision: str, compile: bool = False) -> Device:
                   autocast=torch.bfloat16 if bf16 else None, compile=compile, peak_flops=peak)
 
 
+def decays(param: torch.Tensor) -> bool:
+    """Whether weight decay applies: weights do, biases and norm gains (1-D tensors) do not."""
+    return param.ndim >= 2
+
+
 def make_optimizer(model: nn.Module, train: Train) -> torch.optim.Optimizer:
-    """The spec's optimizer; no weight decay on biases and norm gains (1-D tensors)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
-    other = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    """The spec's optimizer: a group of decayed weights, then one of the rest (`decays`)."""
+    decay = [p for p in model.parameters() if p.requires_grad and decays(p)]
+    other = [p for p in model.parameters() if p.requires_grad and not decays(p)]
     groups: list[dict[str, Any]] = [{"params": decay, "weight_decay": train.weight_decay},
                                      {"params": other, "weight_decay": 0.0}]
     # the fused kernel on CUDA, the multi-tensor (foreach) one elsewhere; FSDP2's DTensors

@@ -1,5 +1,6 @@
 """`growdsl run` (train a plan: grow, verify, checkpoint, report) and `growdsl demo` (fetch
-the Shakespeare corpus and run specs/tiny/demo.grow beside its scratch baseline).
+the Shakespeare corpus and run the packaged `growdsl/specs/demo.grow` beside its scratch
+baseline): thin layers over `growdsl.api.run`.
 
 torch is imported inside the commands only.
 """
@@ -9,34 +10,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from growdsl import api
 from growdsl.cli import app
 from growdsl.errors import GrowError
-from growdsl.ir import Plan, Stage
-from growdsl.source import Source
 
-DEMO_SPEC = Path(__file__).resolve().parents[2] / "specs" / "tiny" / "demo.grow"
-
-
-def baseline_plan(plan: Plan) -> Plan:
-    """The target trained from scratch on the same data and the plan's FLOP budget."""
-    from growdsl.flops import stage_flops, train_flops_per_step
-
-    last = plan.stages[-1]
-    budget = sum(stage_flops(s) for s in plan.stages)
-    per_step = train_flops_per_step(plan.target, last.train.batch, plan.target.seq,
-                                    last.train.mlm_probability)
-    steps = max(1, round(budget / per_step))
-    train = replace(last.train, schedule="restart", data=plan.stages[0].train.data,
-                    tokenizer=plan.stages[0].train.tokenizer, seed=plan.stages[0].train.seed)
-    stage = Stage(index=0, name="scratch", steps=steps,
-                  tokens=steps * train.batch * plan.target.seq, shape=plan.target, train=train)
-    return replace(plan, stages=(stage,), init=None)
+DEMO_SPEC = Path(__file__).resolve().parents[1] / "specs" / "demo.grow"   # in the package
 
 
 class _Stderr(logging.StreamHandler):
@@ -65,68 +48,18 @@ def _setup_logging(quiet: bool) -> None:
     logger.setLevel(logging.ERROR if rank else logging.WARNING if quiet else logging.INFO)
 
 
-def run_plan(spec: Path, out: Path | None, resume: bool, baseline: bool,
-             allow_unverified: bool, data: Path | None, compile: bool, quiet: bool,
-             sets: tuple[str, ...] = ()) -> int:
-    """Run a spec (and its baseline) with `--set` overrides; write the report. Returns the
-    exit code."""
-    from growdsl.overrides import load_with_overrides
-
-    source, plan = load_with_overrides(spec, list(sets))
-    return _run_loaded(source, plan, out or Path("runs") / spec.stem, resume, baseline,
-                       allow_unverified, data, compile, quiet, sets)
+def _names(report_to: str | None) -> tuple[str, ...] | None:
+    """`--report-to a,b` as a tuple of tracker names (None: the default)."""
+    if report_to is None:
+        return None
+    return tuple(n.strip() for n in report_to.split(",") if n.strip())
 
 
-def _run_loaded(source: Source, plan: Plan, out: Path, resume: bool, baseline: bool,
-                allow_unverified: bool, data: Path | None, compile: bool, quiet: bool,
-                sets: tuple[str, ...] = ()) -> int:
-    from growdsl.backend import distributed
-    from growdsl.backend.executor import Options, execute
-    from growdsl.backend.run_dir import unlock
-
-    opts = Options(out=out, resume=resume, allow_unverified=allow_unverified, data=data,
-                   compile=compile, quiet=quiet, hold_lock=True,
-                   overrides=sets)
-    try:
-        result = execute(plan, source, opts)
-        if result.interrupted:
-            return 130
-        base_csv = None
-        if baseline:
-            base = execute(baseline_plan(plan), source,
-                           replace(opts, out=out / "baseline", verify_plan=False,
-                                   hold_lock=False))
-            if base.interrupted:
-                return 130
-            base_csv = out / "baseline" / "metrics.csv"
-        _report(source, out, base_csv)
-    finally:
-        unlock(out)                 # held through the baseline and the report
-    distributed.barrier()
-    return 0
-
-
-def _report(source: Source, out: Path, base_csv: Path | None) -> None:
-    """Rank 0 writes the report; a write error is E716 on every rank."""
-    from growdsl.backend import distributed
-    from growdsl.backend.checkpoint import attempt
-    from growdsl.backend.executor import WRITE_ERRNOS, reason_of
-    from growdsl.backend.report import write_report
-    from growdsl.backend.run_errors import fail
-
-    def write() -> None:
-        if distributed.current().main:
-            report = write_report(out, source.path, out / "metrics.csv", base_csv)
-            print(f"report: {report}")
-
-    try:
-        distributed.agree(attempt(write))
-    except OSError as exc:
-        if exc.errno not in WRITE_ERRNOS:
-            raise
-        fail("E716", f"cannot write the report in {out}: {reason_of(exc)}",
-             "free some space and run the same command with --resume: the run is complete, "
-             "only the report is written again", source)
+def _finish(done: api.RunResult) -> int:
+    """The exit code of a run (130: interrupted), its report's path printed."""
+    if done.report is not None:
+        print(f"report: {done.report}")
+    return 130 if done.interrupted else 0
 
 
 @app.command()
@@ -142,6 +75,9 @@ def run(spec: Annotated[Path, typer.Argument(help="a .grow file")],
         data: Annotated[Path | None, typer.Option(help="corpus (overrides the spec)")] = None,
         compile: Annotated[bool, typer.Option(help="torch.compile the model (CUDA)")] = False,
         quiet: Annotated[bool, typer.Option("-q", "--quiet", help="warnings only")] = False,
+        report_to: Annotated[str | None, typer.Option(
+            "--report-to", help="trackers, comma-separated: tensorboard (default), wandb, "
+                                "mlflow, trackio")] = None,
         set_: Annotated[list[str] | None, typer.Option(
             "--set", metavar="KEY=VALUE",
             help="override a setting: train.lr=3e-4, stage2.batch=64 (recorded in run.json)")
@@ -150,8 +86,10 @@ def run(spec: Annotated[Path, typer.Argument(help="a .grow file")],
     """Train a plan: each stage, each growth step (verified), checkpoints, a report."""
     _setup_logging(quiet)
     try:
-        code = run_plan(spec, out, resume, baseline, allow_unverified, data, compile, quiet,
-                        tuple(set_ or ()))
+        done = api.run(spec, out=out, resume=resume, baseline=baseline,
+                       allow_unverified=allow_unverified, data=data, compile=compile,
+                       quiet=quiet, report_to=_names(report_to), overrides=tuple(set_ or ()))
+        code = _finish(done)
     except GrowError as error:
         if _rank() == 0:
             print(error.render(), file=sys.stderr)
@@ -167,7 +105,7 @@ def run(spec: Annotated[Path, typer.Argument(help="a .grow file")],
 @app.command()
 def demo(out: Annotated[Path, typer.Option(help="output directory")] = Path("runs/demo"),
          ) -> None:
-    """Fetch the Shakespeare corpus and run specs/tiny/demo.grow with its scratch baseline
+    """Fetch the Shakespeare corpus and run the packaged demo spec with its scratch baseline
     (continuing the demo already in OUT, if any: a finished one just gets its report again)."""
     from growdsl.backend.corpus import fetch_shakespeare
 
@@ -175,7 +113,7 @@ def demo(out: Annotated[Path, typer.Option(help="output directory")] = Path("run
     try:
         corpus = fetch_shakespeare()
         print(f"corpus: {corpus}")
-        code = run_plan(DEMO_SPEC, out, True, True, False, corpus, False, False)
+        code = _finish(api.run(DEMO_SPEC, out=out, resume=True, baseline=True, data=corpus))
     except GrowError as error:
         print(error.render(), file=sys.stderr)
         raise typer.Exit(1) from None

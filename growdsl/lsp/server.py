@@ -20,6 +20,8 @@ from growdsl.errors import Diagnostic, GrowError
 from growdsl.lsp.analysis import Analysis, analyse_text, contains, nodes_at
 from growdsl.lsp.complete import candidates
 from growdsl.lsp.hover import hover
+from growdsl.parser import parse
+from growdsl.printer import print_file
 from growdsl.source import Span
 
 server = LanguageServer("growdsl", __version__)
@@ -109,12 +111,11 @@ def on_completion(ls: LanguageServer, params: lsp.CompletionParams) -> lsp.Compl
 
 @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
 def on_format(ls: LanguageServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:
-    """`growdsl fmt` of the whole buffer as one edit; none when it does not parse."""
-    from growdsl.cli.check import format_text
-
+    """`growdsl fmt` of the whole buffer as one edit (the printer's text of its syntax tree,
+    as `cli.check.format_text`: the front end imports no CLI); none when it does not parse."""
     analysis = analysis_of(ls, params.text_document.uri)
     try:
-        text = format_text(analysis.source)
+        text = print_file(parse(analysis.source))
     except GrowError:
         return []
     if text == analysis.source.text:

@@ -1,0 +1,44 @@
+"""May this plan run? The one place that decides, for `check`, `plan`, `run` and the API.
+
+`blocking` runs every planner pass (`growdsl.checks`) once and returns the stage graph
+with the errors that stop a run, located in the spec. `admit` is the run's door: no
+errors, or `allow_unverified` (logged loudly), or E719 listing them. The backend never
+calls the planner's checks itself: whoever starts a run (`growdsl.api.run`) admits it
+first. No torch here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from growdsl.checks import analyse
+from growdsl.errors import Diagnostic, GrowError
+from growdsl.ir import Plan
+from growdsl.plan import StageGraph
+from growdsl.source import Source
+
+log = logging.getLogger("growdsl.run")
+
+
+def blocking(plan: Plan, source: Source) -> tuple[StageGraph, list[Diagnostic]]:
+    """The plan's stage graph (built once) and the errors that keep it from running."""
+    graph, found = analyse(plan)
+    return graph, [dataclasses.replace(d, source=source) for d in found
+                   if d.severity == "error"]
+
+
+def admit(plan: Plan, source: Source, *, allow_unverified: bool = False) -> StageGraph:
+    """The stage graph of a plan that may run; GrowError (the errors, then E719) if it may
+    not. With `allow_unverified` a failing plan runs, with a loud warning."""
+    graph, errors = blocking(plan, source)
+    if not errors:
+        return graph
+    if not allow_unverified:
+        raise GrowError([*errors, Diagnostic(
+            code="E719", message="the plan does not pass the planner's checks; not running it",
+            help="fix the errors above, or pass --allow-unverified to run it anyway",
+            source=source)])
+    log.warning("!!! RUNNING AN UNVERIFIED PLAN (--allow-unverified): %d check(s) failed:\n%s",
+                len(errors), GrowError(errors).render())
+    return graph
