@@ -6,13 +6,13 @@ the losses follow one fp32 process's within bf16 rounding."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
+
+from tests.gloo import gloo_rank
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow]
 
@@ -39,19 +39,10 @@ def _losses(dev: Any, shard: bool) -> tuple[list[float], list[str]]:
 
 
 def _worker(rank: int, init: str, out: str) -> None:
-    import torch.distributed as dist
-
-    from growdsl.backend import distributed
     from growdsl.backend.train import pick_device
 
-    torch.set_num_threads(1)
-    os.environ.update(LOCAL_RANK=str(rank), RANK=str(rank), WORLD_SIZE=str(WORLD))
-    dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=WORLD)
-    distributed.init_from_env()
-    try:
+    with gloo_rank(rank, WORLD, init):
         losses, seen = _losses(pick_device("bf16"), shard=True)
-    finally:
-        distributed.shutdown()
     Path(out, f"rank{rank}.json").write_text(json.dumps({"losses": losses, "seen": seen}))
 
 

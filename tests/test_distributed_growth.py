@@ -13,12 +13,13 @@ many this rank holds: on the shard-to-shard path a rank never holds more than it
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+
+from tests.gloo import gloo_rank
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow]
 
@@ -101,18 +102,8 @@ def _case(family: str, ops: list[Any], src_over: dict[str, int],
 
 
 def _worker(rank: int, init: str, out: str) -> None:
-    import torch.distributed as dist
-
-    from growdsl.backend import distributed
-
-    torch.set_num_threads(1)
-    os.environ.update(LOCAL_RANK=str(rank), RANK=str(rank), WORLD_SIZE=str(WORLD))
-    dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=WORLD)
-    distributed.init_from_env()
-    try:
+    with gloo_rank(rank, WORLD, init):
         results = [_case(*case) for case in CASES]
-    finally:
-        distributed.shutdown()
     Path(out, f"rank{rank}.json").write_text(json.dumps(results))
 
 
