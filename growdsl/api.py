@@ -36,10 +36,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from growdsl import reference
 from growdsl.driver import load as _load_file
 from growdsl.driver import load_text
 from growdsl.errors import Diagnostic, GrowError
-from growdsl.ir import Growth, Plan, Stage
+from growdsl.ir import Growth, Plan
 from growdsl.overrides import load_with_overrides
 from growdsl.shapes import Shape
 from growdsl.source import Source
@@ -176,19 +177,16 @@ def grow_checkpoint(src: str | Path, out: str | Path, *, to: str, ops: str,
 
 
 def baseline_plan(plan: Plan) -> Plan:
-    """The target trained from scratch on the same data and the plan's FLOP budget."""
-    from growdsl.flops import stage_flops, train_flops_per_step
+    """The plan `run(baseline=True)` trains beside `plan`: its reference run, `scratch`
+    (`growdsl.reference`: the target from scratch for the plan's steps, or for the length
+    its `scratch` statement states), on the same data.
 
-    last = plan.stages[-1]
-    budget = sum(stage_flops(s) for s in plan.stages)
-    per_step = train_flops_per_step(plan.target, last.train.batch, plan.target.seq,
-                                    last.train.mlm_probability)
-    steps = max(1, round(budget / per_step))
-    train = replace(last.train, schedule="restart", data=plan.stages[0].train.data,
-                    tokenizer=plan.stages[0].train.tokenizer, seed=plan.stages[0].train.seed)
-    stage = Stage(index=0, name="scratch", steps=steps,
-                  tokens=steps * train.batch * plan.target.seq, shape=plan.target, train=train)
-    return replace(plan, stages=(stage,), init=None)
+    >>> spec = load(text="model gpt2(layers=4, hidden=64, heads=2, seq=32, vocab=256)\\n"
+    ...             "stage 100: depth=L/2 -> stack\\nstage 100:\\nscratch 1k steps")
+    >>> [(s.name, s.steps, s.shape.layers) for s in baseline_plan(spec.plan).stages]
+    [('scratch', 1000, 4)]
+    """
+    return reference.baseline(plan)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -206,7 +204,8 @@ def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool 
         report_to: tuple[str, ...] | None = None, overrides: tuple[str, ...] = ()
         ) -> RunResult:
     """Train a plan (`growdsl run`): each stage, each growth step verified, checkpoints,
-    metrics, and a report (beside a scratch baseline with `baseline`). The plan must pass
+    metrics, and a report (with `baseline`, beside the plan's reference run, `scratch`:
+    `baseline_plan`). The plan must pass
     the planner's checks (`gate.admit`). `report_to` names the experiment trackers
     (tensorboard, wandb, mlflow, trackio; default: TensorBoard when installed); `metrics.csv`
     is always written. `overrides` are `--set KEY=VALUE` texts (`growdsl.overrides`) applied
@@ -244,19 +243,20 @@ def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool 
             return RunResult(out=folder, interrupted=True, report=None)
         base_csv = None
         if baseline:
+            log.info("baseline: %s", reference.describe(loaded.plan))
             base = execute(baseline_plan(loaded.plan), loaded.source,
                            replace(opts, out=folder / "baseline", hold_lock=False))
             if base.interrupted:
                 return RunResult(out=folder, interrupted=True, report=None)
             base_csv = folder / "baseline" / "metrics.csv"
-        report = _report(loaded.source, folder, base_csv)
+        report = _report(loaded.source, folder, base_csv, reference.describe(loaded.plan))
     finally:
         unlock(folder)              # held through the baseline and the report
     distributed.barrier()
     return RunResult(out=folder, interrupted=False, report=report)
 
 
-def _report(source: Source, out: Path, base_csv: Path | None) -> Path | None:
+def _report(source: Source, out: Path, base_csv: Path | None, scratch: str) -> Path | None:
     """Rank 0 writes the report (its path returned there); a write error is E716 on every
     rank."""
     from growdsl.backend import distributed
@@ -269,7 +269,8 @@ def _report(source: Source, out: Path, base_csv: Path | None) -> Path | None:
 
     def write() -> None:
         if distributed.current().main:
-            written.append(write_report(out, source.path, out / "metrics.csv", base_csv))
+            written.append(write_report(out, source.path, out / "metrics.csv", base_csv,
+                                        scratch=scratch))
 
     try:
         distributed.agree(attempt(write))

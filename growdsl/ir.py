@@ -116,6 +116,17 @@ class Limit:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Scratch:
+    """A plan's stated reference run, `scratch 1M steps`: the target trained from scratch
+    for `steps` steps. A plan without the statement has none, and `scratch` is the default
+    reference (growdsl.reference defines the term: the target for the plan's own steps)."""
+
+    steps: int
+    tokens: int
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Plan:
     """A whole `.grow` file, resolved."""
 
@@ -126,6 +137,7 @@ class Plan:
     init: str | None = None             # starting checkpoint (bert2BERT reuse)
     init_span: Span = NO_SPAN
     limits: tuple[Limit, ...] = ()
+    scratch: Scratch | None = None      # the stated reference run; None: the default
     version: int = IR_VERSION
 
     @property
