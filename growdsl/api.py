@@ -205,12 +205,12 @@ def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool 
         ) -> RunResult:
     """Train a plan (`growdsl run`): each stage, each growth step verified, checkpoints,
     metrics, and a report (with `baseline`, beside the plan's reference run, `scratch`:
-    `baseline_plan`). The plan must pass
-    the planner's checks (`gate.admit`). `report_to` names the experiment trackers
-    (tensorboard, wandb, mlflow, trackio; default: TensorBoard when installed); `metrics.csv`
-    is always written. `overrides` are `--set KEY=VALUE` texts (`growdsl.overrides`) applied
-    to a spec given by path, and recorded in the run's `run.json`. GrowError for a user
-    mistake."""
+    `baseline_plan`). The plan must pass the planner's checks (`gate.admit`). `report_to`
+    names the experiment trackers (tensorboard, wandb, mlflow, trackio), over the spec's
+    `report_to` (default: TensorBoard when installed; run.json records both);
+    `metrics.csv` is always written. `overrides` are `--set KEY=VALUE` texts
+    (`growdsl.overrides`) applied to a spec given by path, and recorded in the run's
+    `run.json`. GrowError for a user mistake."""
     from growdsl import gate
     from growdsl.backend import distributed
     from growdsl.backend.executor import Options, execute
@@ -226,9 +226,10 @@ def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool 
         loaded = Spec(source=source, plan=plan)
     folder = Path(out) if out is not None else Path("runs") / loaded.name
     gate.admit(loaded.plan, loaded.source, allow_unverified=allow_unverified)
-    if report_to is not None:
+    trackers = tuple(report_to) if report_to is not None else loaded.plan.train.report_to
+    if trackers is not None:
         try:
-            check_names(tuple(report_to))
+            check_names(trackers)
         except GrowError as error:
             raise GrowError([replace(d, source=loaded.source) for d in error.diagnostics]
                             ) from None

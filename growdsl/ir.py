@@ -47,6 +47,7 @@ class Train:
     keep_checkpoints: int = 2
     device: str | None = None           # memory plan: device name or "NGiB" (growdsl.devices)
     world: int = 1                      # memory plan: devices the run is sharded over
+    report_to: tuple[str, ...] | None = None    # trackers (keys.TRACKERS); None: the default
 
     def micro(self, world: int | None = None) -> int:
         """Samples per device per forward/backward over `world` devices (the spec's world

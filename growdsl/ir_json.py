@@ -84,6 +84,7 @@ def dumps(plan: Plan) -> str:
 def _train(train: Train) -> dict[str, Any]:
     out = dataclasses.asdict(train)
     out["betas"] = list(train.betas)
+    out["report_to"] = list(train.report_to) if train.report_to is not None else None
     return out
 
 
@@ -131,7 +132,9 @@ def loads(text: str) -> Plan:
 
 
 def _train_from(data: dict[str, Any]) -> Train:
-    return Train(**{**data, "betas": tuple(data["betas"])})
+    trackers = data.get("report_to")
+    return Train(**{**data, "betas": tuple(data["betas"]),
+                    "report_to": tuple(trackers) if trackers is not None else None})
 
 
 def _stage_from(data: dict[str, Any]) -> Stage:

@@ -259,7 +259,7 @@ def test_completion_offers_what_may_be_written_there(tmp_path: Path) -> None:
     spec = tmp_path / "c.grow"
     text = ("model bert-base\ntrain {\n  lr = 1e-4\n  \n}\nstage 200\nstage 10k: depth=L/2 "
             "-> stack(\nstage 10k: depth=L/2 -> \nstage 1k: decay=\nscratch 1M \n"
-            "budget flops <= 0.5*\n")
+            "budget flops <= 0.5*\ntrain { report_to = }\n")
     spec.write_text(text)
 
     async def scenario(editor: Editor) -> dict[str, list[str]]:
@@ -272,7 +272,8 @@ def test_completion_offers_what_may_be_written_there(tmp_path: Path) -> None:
                 "word": await editor.complete(spec, 9, 17),
                 "scratch": await editor.complete(spec, 10, 12),
                 "ref": await editor.complete(spec, 11, 21),
-                "top": await editor.complete(spec, 12, 1)}
+                "trackers": await editor.complete(spec, 12, 21),
+                "top": await editor.complete(spec, 13, 1)}
 
     got = run(scenario)
     assert "bert-base" in got["preset"] and "gpt2" in got["preset"]
@@ -282,6 +283,7 @@ def test_completion_offers_what_may_be_written_there(tmp_path: Path) -> None:
     assert set(got["op"]) == set(REGISTRY)
     assert got["word"] == ["linear", "cosine", "constant"]
     assert got["scratch"] == ["steps", "tokens"] and got["ref"] == ["scratch"]
+    assert got["trackers"] == ["tensorboard", "wandb", "mlflow", "trackio", "none"]
     assert {"model", "stage", "budget", "scratch"} <= set(got["top"])
 
 

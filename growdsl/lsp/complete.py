@@ -17,6 +17,7 @@ from growdsl.keys import (
     POOL_MODES,
     STAGE_SHAPE_KEYS,
     SYMBOLS,
+    TRACKERS,
     TRAIN_KEYS,
     UNIT_SUFFIXES,
 )
@@ -89,6 +90,9 @@ def _values(key: str) -> list[Candidate]:
         return [(f"{m}(2)", "value", f"{m} pooling of 2 positions") for m in POOL_MODES]
     if key == "tied":
         return [(b, "value", "") for b in BOOLEANS]
+    if key == "report_to":
+        return ([(t, "value", f"report to {t} (pip package `{p}`)") for t, p in TRACKERS.items()]
+                + [("none", "value", "no tracker: only metrics.csv")])
     return [(s, "symbol", f"the target's {f}") for s, f in SYMBOLS.items() if len(s) <= 2]
 
 
