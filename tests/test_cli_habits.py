@@ -239,7 +239,8 @@ def test_run_json_records_the_overrides(tmp_path: Path) -> None:
 
     claim(tmp_path / "out", "key", False, Source(path="p.grow", text=""), ("train.lr=3e-4",))
     recorded = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert recorded == {"plan_key": "key", "source": "p.grow", "overrides": ["train.lr=3e-4"]}
+    assert recorded == {"plan_key": "key", "source": "p.grow", "overrides": ["train.lr=3e-4"],
+                        "report_to": {"spec": None, "command_line": None}}
 
 
 def test_run_cli_takes_set(tmp_path: Path) -> None:
