@@ -19,6 +19,8 @@ never import torch; `grow`, `grow_checkpoint` and `run` import the backend when 
 'none'
 >>> round(graph.speedup, 3)                   # FLOPs of the target trained as long
 1.329
+>>> graph.scratch
+"the target trained from scratch for the plan's 200 steps of 8 x 32 tokens (the default)"
 >>> bad = growdsl.load(text="model gpt2(layers=4, hidden=64, heads=2)\\nstage 10: depth=L/2\\nstage 10:")
 >>> [(d.code, d.message) for d in growdsl.check(bad)]
 [('E411', 'stage1 -> stage2 changes layers 2 -> 4, but stage1 has no growth step')]
@@ -92,8 +94,9 @@ def check(spec: Spec) -> list[Diagnostic]:
 
 def analyse(spec: Spec) -> StageGraph:
     """What `growdsl plan` prints: the checked stage graph with every stage's shape, steps,
-    tokens and FLOPs, each growth step's verdicts, and the totals against scratch
-    (`total_flops`, `scratch_flops`, `speedup`, `saving`). GrowError if a check fails."""
+    tokens and FLOPs, each growth step's verdicts, and the totals against the plan's
+    reference run (`total_flops`, `scratch_flops`, `speedup`, `saving`; `scratch` says which
+    run that is: growdsl.reference). GrowError if a check fails."""
     from growdsl import gate
 
     graph, errors = gate.blocking(spec.plan, spec.source)
