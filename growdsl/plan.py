@@ -258,7 +258,8 @@ def to_dict(g: StageGraph) -> dict[str, Any]:
         "total_steps": g.total_steps, "total_tokens": g.total_tokens,
         "total_flops": g.total_flops, "scratch_flops": g.scratch_flops,
         "scratch_tokens": g.scratch_tokens, "scratch_steps": g.scratch_steps,
-        "scratch": g.scratch, "speedup": g.speedup, "saving_percent": g.saving,
+        "scratch_stated": reference.stated(g.plan), "scratch": g.scratch,
+        "speedup": g.speedup, "saving_percent": g.saving,
     }
 
 

@@ -46,7 +46,7 @@ def test_json_has_the_documented_keys() -> None:
     data = json.loads(result.stdout)
     assert {"stages", "total_flops", "scratch_flops", "speedup"} <= set(data)
     assert data["scratch_steps"] == data["total_steps"] == 1_000_000
-    assert data["scratch"].endswith("(the default)")
+    assert data["scratch"].endswith("(the default)") and data["scratch_stated"] is False
     assert [s["layers"] for s in data["stages"]] == [3, 6, 12, 12]
     for stage in data["stages"]:
         assert {"steps", "tokens", "layers", "hidden", "heads", "ffn", "seq", "params",
