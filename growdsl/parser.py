@@ -180,6 +180,10 @@ def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
         return Diagnostic(code="E102", message=f"`{token}` is a reserved word, not a key",
                           span=span_of(token), source=source,
                           help="see docs/language.md for the keys of a block")
+    if str(token) == "=" and previous is not None and str(previous) in _STATEMENT_WORDS:
+        return Diagnostic(code="E102", message=f"`{previous}` starts a statement; it is not a key",
+                          span=span_of(previous), source=source,
+                          help="see docs/language.md for the keys of a stage or block")
     if exc.expected == {"EQUAL"} and previous is not None and previous.type == "NAME":
         return Diagnostic(code="E102", message=f"`{previous}` is neither a setting nor an operator",
                           span=span_of(previous), source=source,
