@@ -101,3 +101,14 @@ def test_an_unknown_tracker_in_the_spec_is_E722_at_its_name() -> None:
         "   2 | train { report_to = (wandb, tensorbored) }",
         "     |                             ^^^^^^^^^^^",
         "  help: did you mean `tensorboard`?"]
+
+
+def test_trackers_and_the_reference_run_leave_the_run_key_as_it_was() -> None:
+    from growdsl.backend.run_dir import plan_key
+
+    base = "model gpt2(layers=2, hidden=32, heads=2)\ntrain { batch = 2 }\nstage 2:\n"
+    keys = {plan_key(growdsl.load(text=text).plan) for text in (
+        base, base.replace("batch = 2", "batch = 2 report_to = wandb"),
+        base + "scratch 1M steps\n")}
+    assert len(keys) == 1
+    assert plan_key(growdsl.load(text=base.replace("batch = 2", "batch = 4")).plan) not in keys
