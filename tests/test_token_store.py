@@ -71,3 +71,16 @@ def test_build_writes_a_separator_after_each_document(tmp_path: Path) -> None:
                 *tok("the sea")["input_ids"], 7]
     assert n == len(got) and got.tolist() == expected
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_the_epoch_order_is_numpy_s_permutation() -> None:
+    # held as int32 to halve the one corpus-sized array; the order must stay the same
+    from growdsl.backend.data import Corpus, Specials
+
+    ids = np.arange(64 * 1000, dtype="<i4")
+    corpus = Corpus(family="gpt2", train_ids=ids, val_ids=ids[:64], specials=Specials(sep=0),
+                    vocab=100, seed=3)
+    for epoch in (0, 2):
+        order = np.random.default_rng([3, epoch, 64]).permutation(1000)
+        got = [corpus.sample_index(epoch * 1000 + k, 64) for k in range(1000)]
+        assert got == order.tolist()
