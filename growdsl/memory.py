@@ -14,6 +14,7 @@ parameters, gradients and optimizer moments evenly over them; one device keeps t
                  checkpointing:     L x e b T D (each layer's input) + embed(b, T)
                                     + max(head(b, T), layer(b, T) + grad(b, T))
                                     (the head's backward, or one layer recomputed at a time)
+                 in bf16 on one device, + 2 P: autocast's bf16 copies of the weights
     peak         the larger of the backward's and the optimizer step's:
                  weights + optimizer + gathered + activations + live gradients, where the
                  live gradients are all of them when accumulating (micro batch < the
@@ -191,12 +192,15 @@ def stage_memory(stage: Stage, world: int, bf16: bool, flash: bool,
     # foreach AdamW (CPU) holds one parameter-size temporary (the second moment's square
     # root); an accelerator's fused kernel none
     step = 4 * p if train.optimizer in ("adam", "adamw") and not flash else 0.0
+    # bf16 autocast on one device keeps a bf16 copy of every weight for backward (FSDP2's
+    # mixed precision gathers bf16 weights a layer at a time instead: `gathered`)
+    casts = 2 * p if bf16 and world == 1 else 0.0
     return StageMemory(
         stage=stage.name, micro=b, checkpointing=train.checkpointing,
         weights=4 * p / world, grads=4 * p / world,
         optimizer=OPTIMIZER_BYTES[train.optimizer] * p / world, gathered=gathered,
-        activations=activations(shape, b, shape.seq, train.checkpointing, bf16, flash,
-                                train.mlm_probability),
+        activations=casts + activations(shape, b, shape.seq, train.checkpointing, bf16, flash,
+                                        train.mlm_probability),
         grads_live=4 * live / world, step=step / world)
 
 

@@ -58,7 +58,7 @@ def test_plan_memory_prints_every_stage() -> None:
 def test_plan_memory_on_one_device_is_a_located_error() -> None:
     out = CliRunner().invoke(app, ["plan", GPT2, "--memory", "--device", "h100-80gb"])
     assert out.exit_code == 1
-    assert "error[E802]: stage stage2 needs 559.3 GiB per device at micro_batch 512" in out.output
+    assert "error[E802]: stage stage2 needs 559.5 GiB per device at micro_batch 512" in out.output
     assert "help: the largest micro batch that fits is micro_batch = 64" in out.output
 
 
