@@ -90,6 +90,8 @@ def test_the_spec_names_its_trackers_and_the_command_line_overrides_them(
     # the trackers change what a run reports, not what it computes: the same run, resumable
     spec.write_text(spec.read_text().replace("report_to = none", "report_to = tensorboard"))
     assert growdsl.run(spec, out=quiet, quiet=True, resume=True).report is not None
+    record = json.loads((quiet / "run.json").read_text())    # the latest resume's trackers
+    assert record["report_to"] == {"spec": ["tensorboard"], "command_line": None}
 
 
 def test_an_unknown_tracker_in_the_spec_is_E722_at_its_name() -> None:
