@@ -41,7 +41,7 @@ import re
 import shutil
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -50,27 +50,12 @@ import torch
 from torch import nn
 
 from growdsl.backend import faults
+from growdsl.backend.state import RunState
 
 log = logging.getLogger("growdsl.run")
 
 MANIFEST = "manifest.json"
 PREFIX = "step-"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RunState:
-    """Where a run stands: what `state.json` holds."""
-
-    stage: int                  # index of the stage being trained
-    step: int                   # optimizer steps done in that stage
-    global_step: int            # optimizer steps done in the whole run
-    data_offset: int            # global sample offset: samples consumed so far
-    flops: float                # cumulative training FLOPs
-    tokens: int                 # cumulative training tokens
-    wall: float                 # seconds spent training so far
-    stage_done: bool = False    # the stage finished (growth into the next one comes next)
-    log_rows: int = 0           # metrics rows written so far (a resumed log is cut there)
-    plan_key: str = ""
 
 
 def _fsync_file(path: Path) -> None:

@@ -16,7 +16,7 @@
    transform) and its schedule restarts or continues.
 5. Under torchrun (`distributed`): the model is sharded with FSDP2, each rank trains on its
    slice of every batch, rank 0 alone writes the log, metrics, reports and the checkpoint's
-   shared files, and growth runs on the shards (`distributed.grow_sharded`).
+   shared files, and growth runs on the shards (`sharded.grow_sharded`).
 """
 
 from __future__ import annotations
@@ -41,14 +41,14 @@ from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from growdsl import families
 from growdsl.backend import checkpoint as ckpt
-from growdsl.backend import distributed, faults
-from growdsl.backend.checkpoint import RunState
+from growdsl.backend import distributed, faults, sharded
 from growdsl.backend.data import Corpus, prepare_corpus
 from growdsl.backend.equivalence import Diff
 from growdsl.backend.models import build_from_config, build_model, load_model, save_model
 from growdsl.backend.report import Metrics
 from growdsl.backend.run_dir import claim, lock, plan_key, resumable, unlock
 from growdsl.backend.run_errors import fail, with_source
+from growdsl.backend.state import RunState
 from growdsl.backend.train import (
     Device,
     Loop,
@@ -240,7 +240,7 @@ def start(plan: Plan, source: Source, opts: Options, key: str) -> Run:
     if found is None:
         model = initial_model(plan, source)
         model.to(dev.device)  # type: ignore[arg-type]
-        model = distributed.shard(model, dev.autocast is not None)
+        model = sharded.shard(model, dev.autocast is not None)
         state = RunState(stage=0, step=0, global_step=0, data_offset=0, flops=0.0, tokens=0,
                          wall=0.0, plan_key=key)
         optimizer = make_optimizer(model, first.train)
@@ -250,7 +250,7 @@ def start(plan: Plan, source: Source, opts: Options, key: str) -> Run:
                  "shards allocated)" if d.active else "")
         config = AutoConfig.from_pretrained(str(found), local_files_only=True)
         if d.active:            # on meta, then only this rank's shards (filled by the load)
-            model = distributed.build_sharded(config, dev.device, dev.autocast is not None)
+            model = sharded.build_sharded(config, dev.device, dev.autocast is not None)
         else:
             model = build_from_config(config, seed=None)
             model.to(dev.device)  # type: ignore[arg-type]
@@ -462,7 +462,7 @@ def save_stage_dir(run: Run, stage: Stage, only_if_missing: bool = False) -> Pat
         return final
     model: PreTrainedModel | None = run.model
     if distributed.current().active:       # gathered on rank 0 (one plain HF directory)
-        model = distributed.gather_plain(run.model)
+        model = sharded.gather_plain(run.model)
     tmp = final.with_name(final.name + ".tmp")
 
     def write() -> None:

@@ -37,10 +37,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from growdsl.backend import distributed
-from growdsl.backend.checkpoint import RunState
 from growdsl.backend.data import Corpus
 from growdsl.backend.loader import MicroBatches, load
 from growdsl.backend.run_errors import fail
+from growdsl.backend.state import RunState
 from growdsl.backend.treatments import ramp_mask
 from growdsl.flops import submodel_depths
 from growdsl.ir import Stage, Train

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel
 
-from growdsl.backend import distributed, equivalence
+from growdsl.backend import distributed, equivalence, sharded
 from growdsl.backend.equivalence import Diff
 from growdsl.backend.optim_state import grow_optimizer
 from growdsl.backend.run_errors import fail
@@ -80,7 +80,7 @@ def transition(model: PreTrainedModel, optimizer: torch.optim.Optimizer, src: St
     sharded_opt = None
     grown: Grown | Any
     if distributed.current().active:
-        new_model, grown, sharded_opt = distributed.grow_sharded(
+        new_model, grown, sharded_opt = sharded.grow_sharded(
             model, optimizer, dst.shape, growth, step_policy, bf16)
     else:
         new_model, grown = grow_model(model, dst.shape, growth)
