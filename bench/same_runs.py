@@ -50,15 +50,20 @@ def corpus(root: Path) -> Path:
 
 
 TINY = Path(__file__).resolve().parent.parent / "specs" / "tiny"
+SRC = """
+    model gpt2(layers=2, hidden=32, heads=2, ffn=128, seq=32, vocab=401)
+    train { batch = 4  lr = 1e-3  data = "corpus" }
+    stage 3:
+"""
 INIT = """
-    model gpt2(layers=4, hidden=64, heads=4, ffn=256, seq=32, vocab=512)
-    init from "gpt2/stages/0-stage1"
+    model gpt2(layers=4, hidden=64, heads=4, ffn=256, seq=32, vocab=401)
+    init from "src/stages/0-stage1"
     train {
       batch = 4
       lr = 1e-3
       warmup = 2
       data = "corpus"
-      tokenizer = "gpt2/stages/0-stage1"
+      tokenizer = "src/stages/0-stage1"
       optimizer_state = transfer
     }
     stage 0: depth=L/2 hidden=D/2 heads=H/2 ffn=F/2 -> clone, identity preserve
@@ -158,6 +163,7 @@ def record(path: Path) -> None:
         for plan in ("gpt2", "bert", "llama"):
             src = {"gpt2": "gpt2-width", "bert": "bert-stack", "llama": "llama-identity"}[plan]
             note(plan, run(root, TINY / f"{src}.grow", plan, "--data", str(root / "corpus")))
+        note("src", run(root, spec("src", SRC), "src"))      # the corpus's tokenizer: 401
         note("init", run(root, spec("init", INIT), "init"))
         resume = spec("resume", RESUME)
         note("whole", run(root, resume, "whole"))
