@@ -19,7 +19,7 @@ from growdsl.errors import Diagnostic, did_you_mean, one_of
 from growdsl.evaluate import EvalError, evaluate
 from growdsl.ir import Growth, Limit, Model, Plan, Stage, Train
 from growdsl.keys import LIMIT_METRICS, STAGE_SHAPE_KEYS
-from growdsl.lower_common import Collector, target_env, unquote
+from growdsl.lower_common import Collector, target_env
 from growdsl.lower_model import Configs, lower_model
 from growdsl.lower_stages import lower_growth, lower_stages, stage_shape
 from growdsl.lower_train import lower_train
@@ -119,7 +119,7 @@ def _lower(c: Collector, file: ast.File, source: Source, configs: Configs) -> Pa
         return Partial(plan=None, diagnostics=diagnostics, tainted=frozenset())
     init = inits[0] if inits else None
     plan = Plan(source=source.path, model=model, train=train, stages=out_stages,
-                init=unquote(init.path.text) if init else None,
+                init=c.path(init.path) if init else None,
                 init_span=init.span if init else NO_SPAN, limits=limits)
     tainted = frozenset(stage.index for stage in out_stages
                         if any(within(d.span, stage.span) for d in diagnostics))

@@ -25,7 +25,7 @@ from transformers import PreTrainedModel
 from growdsl import gate
 from growdsl.api import Spec, load
 from growdsl.backend.equivalence import Diff
-from growdsl.backend.executor import initial_model
+from growdsl.backend.start import initial_model
 from growdsl.backend.train import make_optimizer
 from growdsl.backend.transition import schedule_for, transition
 from growdsl.ir import Stage
