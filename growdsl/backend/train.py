@@ -90,12 +90,18 @@ def decays(param: torch.Tensor) -> bool:
     return param.ndim >= 2
 
 
+# a param group's role: what of the stage's settings it takes (`retune`)
+DECAYED, NOT_DECAYED = "decayed", "not decayed"
+
+
 def make_optimizer(model: nn.Module, train: Train) -> torch.optim.Optimizer:
-    """The spec's optimizer: a group of decayed weights, then one of the rest (`decays`)."""
+    """The spec's optimizer: a group of decayed weights, then one of the rest (`decays`),
+    each group marked with its role."""
     decay = [p for p in model.parameters() if p.requires_grad and decays(p)]
     other = [p for p in model.parameters() if p.requires_grad and not decays(p)]
-    groups: list[dict[str, Any]] = [{"params": decay, "weight_decay": train.weight_decay},
-                                     {"params": other, "weight_decay": 0.0}]
+    groups: list[dict[str, Any]] = [
+        {"params": decay, "weight_decay": train.weight_decay, "role": DECAYED},
+        {"params": other, "weight_decay": 0.0, "role": NOT_DECAYED}]
     # the fused kernel on CUDA, the multi-tensor (foreach) one elsewhere; FSDP2's DTensors
     # take foreach
     every = [*decay, *other]
@@ -107,6 +113,20 @@ def make_optimizer(model: nn.Module, train: Train) -> torch.optim.Optimizer:
     # Adam so that the optimizer's own defaults rebuild it after growth.
     return torch.optim.Adam(groups, lr=train.lr, betas=train.betas, eps=train.eps,
                             decoupled_weight_decay=train.optimizer == "adamw", **kernel)
+
+
+def retune(optimizer: torch.optim.Optimizer, train: Train) -> None:
+    """Set every group's LR, betas and weight decay to `train`'s, each group by its role
+    (`make_optimizer` marks it; a group without one, from an optimizer of the user's, takes
+    the role of its parameters), never by its position."""
+    for group in optimizer.param_groups:
+        role = group.get("role") or (DECAYED if all(decays(p) for p in group["params"])
+                                     else NOT_DECAYED)
+        group["lr"] = train.lr
+        group["weight_decay"] = train.weight_decay if role == DECAYED else 0.0
+        if "betas" in group:
+            group["betas"] = train.betas
+        group.pop("initial_lr", None)
 
 
 def _is_dtensor(t: torch.Tensor) -> bool:

@@ -20,9 +20,9 @@ from growdsl.backend.equivalence import Diff
 from growdsl.backend.optim_state import grow_optimizer
 from growdsl.backend.run_errors import fail
 from growdsl.backend.surgery import Grown, describe, grow_model
-from growdsl.backend.train import decays, make_optimizer, make_schedule
+from growdsl.backend.train import make_optimizer, make_schedule, retune
 from growdsl.flops import total_steps
-from growdsl.ir import Growth, Plan, Stage, Train
+from growdsl.ir import Growth, Plan, Stage
 from growdsl.source import Source
 
 PRESERVE_ATOL = 1e-4
@@ -42,18 +42,6 @@ class Transition:
 def policy(src: Stage, dst: Stage) -> str:
     """The optimizer-state policy of the step into `dst` (reset when the optimizer changes)."""
     return "reset" if dst.train.optimizer != src.train.optimizer else dst.train.optimizer_state
-
-
-def retune(optimizer: torch.optim.Optimizer, train: Train) -> None:
-    """Set every group's LR, betas and weight decay to `train`'s, each group by its role
-    (decayed weights or not, as `make_optimizer` splits them), never by its position."""
-    for group in optimizer.param_groups:
-        group["lr"] = train.lr
-        group["weight_decay"] = train.weight_decay if all(decays(p) for p in group["params"]) \
-            else 0.0
-        if "betas" in group:
-            group["betas"] = train.betas
-        group.pop("initial_lr", None)
 
 
 def schedule_for(plan: Plan, stage: Stage,
