@@ -23,6 +23,7 @@ from growdsl.lower_common import Collector, target_env
 from growdsl.lower_model import Configs, lower_model
 from growdsl.lower_stages import lower_growth, lower_stages, stage_shape
 from growdsl.lower_train import lower_train
+from growdsl.parser import parse_fragment
 from growdsl.shapes import PRESETS, Shape
 from growdsl.source import NO_SPAN, Source, Span
 
@@ -197,8 +198,6 @@ def lower_growth_cli(to: str, ops: str, src: Shape) -> tuple[Shape, Growth]:
     >>> shape.layers, [op.name for op in growth.ops]
     (24, ['stack'])
     """
-    from growdsl.parser import parse_fragment
-
     to_source, ops_source = Source(path="--to", text=to), Source(path="--ops", text=ops)
     items = parse_fragment(to_source, "settings")
     decl = parse_fragment(ops_source, "ops")

@@ -22,6 +22,7 @@ from growdsl.errors import Diagnostic
 from growdsl.files import corpus_files, file_kind, is_saved_dataset
 from growdsl.hf_config import shape_from_config
 from growdsl.ir import Plan, SpecPath
+from growdsl.operators import structural_diff
 from growdsl.source import NO_SPAN, Source, Span
 
 
@@ -58,8 +59,6 @@ def _span_of(file: ast.File, key: str, given: SpecPath) -> Span:
 
 
 def _init(plan: Plan, source: Source) -> list[Diagnostic]:
-    from growdsl.operators import structural_diff
-
     assert plan.init is not None
     config = plan.init.path / "config.json"
 

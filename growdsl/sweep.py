@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from growdsl import ast, flops, isoloss, sweep_space
+from growdsl import api, ast, flops, isoloss, sweep_report, sweep_space
 from growdsl.checks import analyse
 from growdsl.driver import load_text, read_configs, read_source
 from growdsl.errors import Diagnostic, GrowError
@@ -38,6 +38,7 @@ from growdsl.lower_common import unquote
 from growdsl.parser import parse
 from growdsl.printer import print_file
 from growdsl.source import Source
+from growdsl.sweep_report import write_atomic
 from growdsl.sweep_space import Choice, Space
 
 
@@ -115,13 +116,6 @@ def _plan_flops(text: str, name: str) -> float:
     return graph.total_flops
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def run_one(name: str, text: str, out: Path, data: Path, threads: int,
             in_process: bool) -> list[isoloss.Point]:
     """`growdsl run SPEC --resume` for one proxy (skipped when its report exists)."""
@@ -129,8 +123,6 @@ def run_one(name: str, text: str, out: Path, data: Path, threads: int,
     if not (run_dir / "report.md").exists():
         write_atomic(spec, text)
         if in_process:
-            from growdsl import api
-
             result = api.run(spec, out=run_dir, resume=True, data=data, quiet=True)
             code, err = (130 if result.interrupted else 0), ""
         else:
@@ -255,8 +247,6 @@ class Result:
 def run_sweep(spec: Path, out: Path, data: Path, jobs: int | None = None,
               in_process: bool = False) -> Result:
     """The whole sweep: scratch, the candidates, the outputs (see the module docstring)."""
-    from growdsl import sweep_report
-
     source, tree, space, plan_steps = load(spec)
     steps = space.steps or plan_steps
     jobs = jobs or space.jobs or max(1, min(len(space.grid()), os.cpu_count() or 1))

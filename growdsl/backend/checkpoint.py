@@ -49,7 +49,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from growdsl.backend import faults
+from growdsl.backend import distributed, faults
+from growdsl.backend.safe_dcp import SafeLoadPlanner, SafeReader, UnsafeCheckpoint, read_metadata
 from growdsl.backend.state import RunState
 
 log = logging.getLogger("growdsl.run")
@@ -154,8 +155,6 @@ def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     the rest, the manifest, and renames the folder into place. An OSError on any rank is
     raised on every rank (agreed at each phase: no rank waits for one that failed)."""
     import torch.distributed.checkpoint as dcp
-
-    from growdsl.backend import distributed
 
     d = distributed.current()
     name = f"{PREFIX}{state.global_step:08d}"
@@ -310,8 +309,6 @@ def problem(path: Path) -> str | None:
 
 def _contents_problem(path: Path, present: dict[str, Path]) -> str | None:
     """What of the state, RNG and DCP metadata does not read as plain data."""
-    from growdsl.backend.safe_dcp import UnsafeCheckpoint, read_metadata
-
     try:
         read_state(path)
         for name in present:
@@ -360,9 +357,6 @@ def load_into(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     unpickled but DCP's allow-listed metadata records (`safe_dcp`)."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import set_state_dict
-
-    from growdsl.backend import distributed
-    from growdsl.backend.safe_dcp import SafeLoadPlanner, SafeReader, read_metadata
 
     rank = distributed.current().rank
 

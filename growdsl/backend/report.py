@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from growdsl.backend import faults
+from growdsl import isoloss
+from growdsl.backend import faults, trackers
 
 COLUMNS = ("event", "stage", "step", "global_step", "tokens", "flops", "wall", "lr",
            "loss", "val_loss", "max_abs_diff", "max_rel_diff", "note", "tokens_per_s", "mfu")
@@ -64,8 +65,6 @@ class Metrics:
         _rewrite(self.path, keep)
         self._file = open(self.path, "a+", newline="")  # noqa: SIM115
         self._csv = csv.DictWriter(self._file, COLUMNS)
-        from growdsl.backend import trackers
-
         names = report_to if report_to is not None else tuple(
             n for n in trackers.DEFAULT if trackers.available(n))
         purge = None if resume_rows is None else resume_step + 1
@@ -221,8 +220,6 @@ def growth_lines(path: Path) -> list[str]:
 
 def isoloss_section(out: Path, plan_csv: Path, baseline_csv: Path) -> list[str]:
     """The iso-loss ladder of the plan against scratch (growdsl.isoloss) and its plot."""
-    from growdsl import isoloss
-
     rungs = isoloss.ladder(isoloss.read_curve(baseline_csv), isoloss.read_curve(plan_csv))
     if not rungs:
         return []

@@ -38,10 +38,12 @@ from torch import nn
 
 from growdsl.backend import distributed
 from growdsl.backend.data import Corpus
+from growdsl.backend.families import family
 from growdsl.backend.loader import MicroBatches, load
 from growdsl.backend.run_errors import fail
 from growdsl.backend.state import RunState
 from growdsl.backend.treatments import ramp_mask
+from growdsl.devices import from_cuda_name
 from growdsl.flops import submodel_depths
 from growdsl.ir import Stage, Train
 
@@ -76,8 +78,6 @@ def pick_device(precision: str, compile: bool = False) -> Device:
     bf16 = precision == "bf16" or (precision == "auto" and cuda)
     peak = 0.0
     if cuda:
-        from growdsl.devices import from_cuda_name
-
         props = torch.cuda.get_device_properties(0)
         known = from_cuda_name(props.name, props.total_memory)
         peak = known.peak(bf16) if known else 0.0
@@ -185,8 +185,6 @@ def loss_of(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 @contextlib.contextmanager
 def submodel(model: nn.Module, family_name: str, depth: int) -> Iterator[None]:
     """Run `model` on its bottom `depth` layers only (the layer list truncated, then restored)."""
-    from growdsl.backend.families import family
-
     dotted = family(family_name).layer_prefix.partition(".{i}")[0]
     parent_name, _, leaf = dotted.rpartition(".")
     parent = model.get_submodule(parent_name)
