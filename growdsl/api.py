@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from growdsl.driver import load as _load_file
 from growdsl.driver import load_text
 from growdsl.errors import Diagnostic, GrowError
+from growdsl.flops import stage_flops, train_flops_per_step
 from growdsl.ir import Growth, Plan, Stage
 from growdsl.overrides import load_with_overrides
 from growdsl.shapes import Shape
@@ -84,7 +85,7 @@ def load(path: str | Path | None = None, *, text: str | None = None,
 def check(spec: Spec) -> list[Diagnostic]:
     """Every planner check on the plan: the errors that keep it from running, located (empty
     when the plan may run). `growdsl check` prints these."""
-    from growdsl import gate  # networkx: only when a plan is checked
+    from growdsl import gate  # the planner's passes: loaded when a plan is checked
 
     return gate.blocking(spec.plan, spec.source)[1]
 
@@ -177,8 +178,6 @@ def grow_checkpoint(src: str | Path, out: str | Path, *, to: str, ops: str,
 
 def baseline_plan(plan: Plan) -> Plan:
     """The target trained from scratch on the same data and the plan's FLOP budget."""
-    from growdsl.flops import stage_flops, train_flops_per_step
-
     last = plan.stages[-1]
     budget = sum(stage_flops(s) for s in plan.stages)
     per_step = train_flops_per_step(plan.target, last.train.batch, plan.target.seq,

@@ -149,7 +149,7 @@ def validate_graph(path: str | Path, device: str | None = None,
     >>> [node.stage.shape.layers for node in graph.nodes()], graph.total_steps
     ([6, 12], 20)
     """
-    from growdsl import gate  # networkx: only when a plan is checked
+    from growdsl import gate  # the planner's passes: loaded when a plan is checked
     from growdsl.memory import sized_for
 
     source = read_source(path)
