@@ -22,11 +22,16 @@ The process group and the collectives are `distributed`'s.
 from __future__ import annotations
 
 import logging
+from types import MethodType
 from typing import Any
 
 import torch
 from torch import nn
-from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+from torch.distributed.fsdp import (
+    MixedPrecisionPolicy,
+    fully_shard,
+    register_fsdp_forward_method,
+)
 from torch.distributed.tensor import DTensor, distribute_tensor
 from transformers import PreTrainedModel
 
@@ -36,6 +41,7 @@ from growdsl.backend.models import build_from_config, load_state, shape_of, stor
 from growdsl.backend.optim_state import grow_moments, param_groups_like
 from growdsl.backend.surgery import Grown, grow_lazy, plan_step, step_config
 from growdsl.backend.surgery.core import lazy
+from growdsl.backend.train import MASKED_LOGITS, masked_logits
 from growdsl.ir import Growth
 from growdsl.operators import REGISTRY
 from growdsl.shapes import Shape
@@ -63,6 +69,11 @@ def shard(model: PreTrainedModel, bf16: bool = False) -> PreTrainedModel:
     # the root reshards after forward too: an evaluation (forward only) must not leave the
     # unsharded parameters registered, or the optimizer and checkpoints lose track of them
     fully_shard(model, mesh=d.mesh, mp_policy=mp, reshard_after_forward=True)
+    if hasattr(model, "bert") and hasattr(model, "cls"):
+        # BERT's loss runs the encoder and the head on the masked positions itself: a
+        # forward of the root too, or its sharded parameters meet unsharded activations
+        setattr(model, MASKED_LOGITS, MethodType(masked_logits, model))
+        register_fsdp_forward_method(model, MASKED_LOGITS)
     return model
 
 

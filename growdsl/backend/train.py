@@ -173,13 +173,23 @@ def loss_of(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return model(input_ids=batch["input_ids"], labels=batch["labels"]).loss
     if int(getattr(model.config, "growdsl", {}).get("pool", 1)) > 1:
         return model(**batch).loss
-    bert: Any = model.bert
-    h_BTD = bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                 token_type_ids=batch["token_type_ids"]).last_hidden_state
+    # sharded (FSDP2): the same computation registered as a forward of the root module, so
+    # that its parameters (embeddings, head) are gathered around it (`sharded.shard`)
+    forward = getattr(model, MASKED_LOGITS, None)
+    logits_BMV = (forward(batch) if forward is not None else masked_logits(model, batch))
+    return F.cross_entropy(logits_BMV.flatten(0, 1).float(), batch["labels"].flatten())
+
+
+MASKED_LOGITS = "growdsl_masked_logits"
+
+
+def masked_logits(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """BERT's MLM logits on the masked positions only (`mlm_positions`)."""
+    h_BTD = model.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       token_type_ids=batch["token_type_ids"]).last_hidden_state
     pos_BM = batch["mlm_positions"]
     h_BMD = h_BTD.gather(1, pos_BM[..., None].expand(-1, -1, h_BTD.shape[-1]))
-    logits_BMV = model.cls(h_BMD)
-    return F.cross_entropy(logits_BMV.flatten(0, 1).float(), batch["labels"].flatten())
+    return model.cls(h_BMD)
 
 
 @contextlib.contextmanager
