@@ -260,9 +260,8 @@ def _report(source: Source, out: Path, base_csv: Path | None) -> Path | None:
     rank."""
     from growdsl.backend import distributed
     from growdsl.backend.checkpoint import attempt
-    from growdsl.backend.executor import WRITE_ERRNOS, reason_of
     from growdsl.backend.report import write_report
-    from growdsl.backend.run_errors import fail
+    from growdsl.backend.run_errors import WRITE_ERRNOS, fail, reason_of
 
     written: list[Path] = []
 

@@ -3,26 +3,24 @@
 1. The plan was admitted by the caller (`growdsl.gate.admit`: the planner's checks, or
    `--allow-unverified`, loudly); the output directory is locked (one writer) and claimed
    for this run (`run_dir`).
-2. `--resume` continues from the newest complete checkpoint (mid-stage, or at a stage end
-   just before its growth step) whose model is the plan's; the metrics log is rebuilt from
-   the checkpoint's copy. Under torchrun the model is built on `meta` and only each rank's
-   shards are allocated before the checkpoint fills them.
+2. `start` starts the run fresh, or with `--resume` from the newest complete checkpoint
+   (mid-stage, or at a stage end just before its growth step) whose model is the plan's;
+   the metrics log is rebuilt from the checkpoint's copy. The corpus and tokenizer paths
+   come resolved in the plan (lowering resolved them).
 3. Each stage trains (`train.steps`), evaluating and checkpointing at the spec's intervals;
    at its end: a validation loss, a checkpoint, and a plain HF model in `stages/`.
-4. Between stages `transition` grows the weights (`surgery.grow_model`); the grown
-   model is compared with the old one on a held-out batch (`equivalence.compare`) and the
-   difference logged; a `preserve` step that does not preserve stops the run (E718). The
-   optimizer is rebuilt per the next stage's `optimizer_state` (reset / transfer /
-   transform) and its schedule restarts or continues.
-5. Under torchrun (`distributed`): the model is sharded with FSDP2, each rank trains on its
-   slice of every batch, rank 0 alone writes the log, metrics, reports and the checkpoint's
-   shared files, and growth runs on the shards (`sharded.grow_sharded`).
+4. Between stages `transition` grows the weights, compares the grown model with the old
+   one on a held-out batch (a `preserve` step that does not preserve stops the run, E718),
+   rebuilds the optimizer per the next stage's `optimizer_state` (reset / transfer /
+   transform) and restarts or continues its schedule; the difference is logged.
+5. Under torchrun (`distributed`, `sharded`): the model is sharded with FSDP2, each rank
+   trains on its slice of every batch, rank 0 alone writes the log, metrics, reports and
+   the checkpoint's shared files, and growth runs on the shards.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import logging
 import random
 import shutil
@@ -48,26 +46,17 @@ from growdsl.backend.models import save_model
 from growdsl.backend.progress import stage_progress
 from growdsl.backend.report import Metrics
 from growdsl.backend.run_dir import claim, lock, plan_key, resumable, unlock
-from growdsl.backend.run_errors import fail, with_source
+from growdsl.backend.run_errors import WRITE_ERRNOS, fail, reason_of, with_source
 from growdsl.backend.start import data_path, fresh, resumed, tokenizer_path
 from growdsl.backend.state import RunState
 from growdsl.backend.train import Device, Loop, evaluate, pick_device, steps
-from growdsl.backend.transition import schedule_for, transition
+from growdsl.backend.transition import transition
 from growdsl.errors import GrowError
 from growdsl.flops import train_flops_per_step
 from growdsl.ir import Plan, Stage
 from growdsl.source import Source
 
 log = logging.getLogger("growdsl.run")
-# write errors that are the machine's, not a bug: full disk or quota, read-only or
-# forbidden target, I/O error
-WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
-
-
-def reason_of(exc: OSError) -> str:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "the disk is full"
-    return exc.strerror or str(exc)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -373,10 +362,9 @@ def grow(run: Run, src: Stage, dst: Stage) -> None:
                 tokens=s.tokens, flops=s.flops, wall=s.wall, max_abs_diff=diff.max_abs,
                 max_rel_diff=diff.max_rel, note=ops)
 
-    done = transition(run.model, run.optimizer, src, dst, batch,
+    done = transition(run.plan, run.model, run.optimizer, src, dst, batch,
                       bf16=run.dev.autocast is not None, source=run.source, record=record)
-    run.model, run.optimizer = done.model, done.optimizer
-    run.scheduler = schedule_for(run.plan, dst, done.optimizer)
+    run.model, run.optimizer, run.scheduler = done.model, done.optimizer, done.scheduler
     run.state = dataclasses.replace(s, stage=dst.index, step=0, stage_done=False)
     faults.point(f"growth-{dst.index}")
 

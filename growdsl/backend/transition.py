@@ -34,6 +34,7 @@ class Transition:
 
     model: PreTrainedModel
     optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
     grown: Any                      # `surgery.Grown` (without tensors when sharded)
     diff: Diff                      # old vs grown model on the held-out batch
     ops: str                        # the operators and their verdicts, for logs
@@ -55,12 +56,13 @@ def schedule_for(plan: Plan, stage: Stage,
     return make_schedule(optimizer, stage.train, 0, stage.steps)
 
 
-def transition(model: PreTrainedModel, optimizer: torch.optim.Optimizer, src: Stage,
-               dst: Stage, batch: dict[str, torch.Tensor], *, bf16: bool = False,
+def transition(plan: Plan, model: PreTrainedModel, optimizer: torch.optim.Optimizer,
+               src: Stage, dst: Stage, batch: dict[str, torch.Tensor], *, bf16: bool = False,
                source: Source | None = None,
                record: Callable[[Diff, str], None] | None = None) -> Transition:
     """Grow `model` (trained through `src`) and `optimizer` into `dst`'s, verified on `batch`
-    (already on the model's device). Sharded when a torchrun process group is active.
+    (already on the model's device), with `dst`'s LR schedule. Sharded when a torchrun
+    process group is active.
     `record(diff, ops)` is called once the models are compared, before a failed `preserve`
     stops the run, so that the failing step is on record."""
     growth = src.growth or Growth(ops=())
@@ -88,4 +90,6 @@ def transition(model: PreTrainedModel, optimizer: torch.optim.Optimizer, src: St
     else:
         new_opt = grow_optimizer(optimizer, model, new_model, grown, step_policy)
     retune(new_opt, dst.train)
-    return Transition(model=new_model, optimizer=new_opt, grown=grown, diff=diff, ops=ops)
+    return Transition(model=new_model, optimizer=new_opt,
+                      scheduler=schedule_for(plan, dst, new_opt), grown=grown, diff=diff,
+                      ops=ops)
