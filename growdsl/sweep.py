@@ -29,8 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from growdsl import api, ast, flops, isoloss, sweep_report, sweep_space
-from growdsl.checks import analyse
+from growdsl import api, ast, flops, gate, isoloss, sweep_report, sweep_space
 from growdsl.driver import load_text, read_configs, read_source
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.lower import lower
@@ -68,8 +67,7 @@ def load(spec: Path) -> tuple[Source, ast.File, Space, int]:
     source = read_source(spec)
     tree = absolute_paths(parse(source), spec.resolve().parent)
     plan = lower(tree, source, read_configs(tree, source))
-    found = analyse(plan)[1]
-    errors = [replace(d, source=source) for d in found if d.severity == "error"]
+    errors = gate.blocking(plan, source)[1]
     if errors:
         raise GrowError(errors)
     blocks = [s for s in tree.statements if isinstance(s, ast.SweepDecl)]
@@ -109,10 +107,10 @@ def absolute_paths(tree: ast.File, base: Path) -> ast.File:
 
 
 def _plan_flops(text: str, name: str) -> float:
-    graph, found = analyse(load_text(text, name)[1])
-    bad = [d for d in found if d.severity == "error"]
-    if bad:
-        raise GrowError(bad)
+    source, plan = load_text(text, name)
+    graph, errors = gate.blocking(plan, source)
+    if errors:
+        raise GrowError(errors)
     return graph.total_flops
 
 
