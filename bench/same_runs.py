@@ -14,7 +14,8 @@ resumed, and 2 ranks under torchrun (LLaMA: FPI, consolidating, then stacking, s
 tied GPT-2 killed and resumed; BERT). A run that fails is recorded with its exit code and
 the last line of its error, so a failure that goes away (or appears) shows.
 
-Record with the old version, record with the new one, compare. CPU only; about 5 CPU-minutes.
+Record with the old version, record with the new one, compare. CPU only; `record` prints
+its wall time.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +147,7 @@ def outcome(root: Path, name: str, done: subprocess.CompletedProcess[str]) -> di
 
 
 def record(path: Path) -> None:
+    began = time.perf_counter()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -174,6 +177,7 @@ def record(path: Path) -> None:
         note("dist-gpt2", run(root, resume, "dist-gpt2", "--resume", ranks=2))
         note("dist-bert", run(root, spec("bert2", BERT), "dist-bert", ranks=2))
     path.write_text(json.dumps(results, indent=1, sort_keys=True))
+    print(f"recorded {len(results)} runs in {time.perf_counter() - began:.0f} s")
 
 
 def compare(a: Path, b: Path) -> int:
