@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from transformers import PreTrainedModel
@@ -35,7 +34,7 @@ class Transition:
     model: PreTrainedModel
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
-    grown: Any                      # `surgery.Grown` (without tensors when sharded)
+    grown: Grown                    # what the operators did (no tensors when sharded)
     diff: Diff                      # old vs grown model on the held-out batch
     ops: str                        # the operators and their verdicts, for logs
 
@@ -68,7 +67,6 @@ def transition(plan: Plan, model: PreTrainedModel, optimizer: torch.optim.Optimi
     growth = src.growth or Growth(ops=())
     step_policy = policy(src, dst)
     sharded_opt = None
-    grown: Grown | Any
     if distributed.current().active:
         new_model, grown, sharded_opt = sharded.grow_sharded(
             model, optimizer, dst.shape, growth, step_policy, bf16)
