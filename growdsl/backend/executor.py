@@ -45,7 +45,7 @@ from growdsl.backend import distributed, faults
 from growdsl.backend.checkpoint import RunState
 from growdsl.backend.data import Corpus, prepare_corpus
 from growdsl.backend.equivalence import Diff
-from growdsl.backend.models import build_from_config, build_model, load_model, save_model
+from growdsl.backend.models import build_from_config, build_model, save_model
 from growdsl.backend.report import Metrics
 from growdsl.backend.run_dir import claim, lock, plan_key, resumable, unlock
 from growdsl.backend.run_errors import fail, with_source
@@ -88,6 +88,7 @@ class Options:
     compile: bool = False
     quiet: bool = False
     report_to: tuple[str, ...] | None = None    # trackers (None: TensorBoard when installed)
+    drop: tuple[str, ...] = ()  # `--drop` globs: stored tensors of `init from` to leave out
     overrides: tuple[str, ...] = ()      # `--set KEY=VALUE` texts, recorded in run.json
     hold_lock: bool = False     # keep `out` locked after returning (the caller unlocks it)
 
@@ -238,7 +239,7 @@ def start(plan: Plan, source: Source, opts: Options, key: str) -> Run:
     if opts.resume:
         found = distributed.broadcast(resumable(plan, opts.out, key) if d.main else None)
     if found is None:
-        model = initial_model(plan, source)
+        model = initial_model(plan, source, opts.drop)
         model.to(dev.device)  # type: ignore[arg-type]
         model = distributed.shard(model, dev.autocast is not None)
         state = RunState(stage=0, step=0, global_step=0, data_offset=0, flops=0.0, tokens=0,
@@ -304,8 +305,9 @@ def _functional(shape: Shape, key: str) -> bool:
     return spec is None or spec.effect != INERT
 
 
-def initial_model(plan: Plan, source: Source) -> PreTrainedModel:
-    """The first stage's model: fresh, or the spec's starting checkpoint (shape checked)."""
+def initial_model(plan: Plan, source: Source, drop: tuple[str, ...] = ()) -> PreTrainedModel:
+    """The first stage's model: fresh, or the spec's starting checkpoint (shape checked; its
+    tensors outside the model's map known inert or matched by `drop`, `init_from`)."""
     from growdsl.backend.models import shape_of
     from growdsl.operators import structural_diff
 
@@ -340,7 +342,10 @@ def initial_model(plan: Plan, source: Source) -> PreTrainedModel:
     problem = sizes.tensor_shapes_problem(config, files)      # from the headers: no memory
     if problem:
         refuse(problem, "is config.json the one saved with these weights?")
-    model = load_model(path)
+    from growdsl.backend.init_from import load_init
+
+    model = load_init(path, config, files, seed=first.train.seed, drop=drop, source=source,
+                      span=plan.init_span)
     fields = settings_diff(shape_of(model.config), first.shape)
     if fields:
         fail("E714", f"starting checkpoint {plan.init} has another config than the plan's "

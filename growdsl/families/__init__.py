@@ -28,6 +28,7 @@ from growdsl.families.base import (
     Axes,
     Family,
     Field,
+    Inert,
     Tensor,
     WeightMap,
 )
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from growdsl.shapes import Shape
 
 __all__ = ["CARRIED", "COMMON_FIELDS", "ENTRY_POINT_GROUP", "INERT", "PER_LAYER", "REFUSED",
-           "TENSORS", "Axes", "Family", "Field", "Tensor", "WeightMap", "get", "names",
+           "TENSORS", "Axes", "Family", "Field", "Inert", "Tensor", "WeightMap", "get", "names",
            "register", "space_sizes", "stored_parameters", "tensor_shapes", "weight_map"]
 
 ENTRY_POINT_GROUP = "growdsl.families"
