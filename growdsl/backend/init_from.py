@@ -57,7 +57,7 @@ def load_init(path: Path, config: PretrainedConfig, files: list[Path], *, seed: 
         message, hint = left.refusal(shape.family, "growdsl run --drop")
         fail("E742", message, hint, source, span)
     for note in left.notes():
-        log.info("init from %s: %s", path, note)
+        log.warning("init from %s: %s", path, note)
     have = {layout.canonical_key(k) for k in stored}
     fresh = [k for k in full if k not in have]
     lacking = [k for k in fresh if not (fam.is_head(k) and not layout.head)]

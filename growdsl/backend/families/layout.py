@@ -139,12 +139,13 @@ class LeftOut:
         """(message, help) of E742 for the unknown tensors; `option` how the user drops one
         (`--drop`)."""
         n = len(self.unknown)
-        return (f"the checkpoint stores {n} tensor{'s' if n > 1 else ''} that growdsl would not "
-                f"carry: {_listed(self.unknown)} (no place for {'them' if n > 1 else 'it'} in "
-                f"the `{family_name}` weight map, and not known to be inert)",
-                f"to leave {'them' if n > 1 else 'it'} out on purpose: "
+        them = "them" if n > 1 else "it"
+        return (f"the checkpoint stores {n} tensor{'s' if n > 1 else ''} outside the "
+                f"`{family_name}` weight map, not known to be inert: {_listed(self.unknown)}; "
+                f"growdsl does not drop {them} silently",
+                f"if the model computes the same without {them}, leave {them} out on purpose: "
                 + " ".join(f"{option} '{g}'" for g in suggest_globs(self.unknown))
-                + "; docs/families.md lists the tensors each family knows to be inert")
+                + " (docs/operators.md lists the tensors each family knows to be inert)")
 
 
 def _listed(keys: Sequence[str], most: int = 4) -> str:
@@ -153,18 +154,15 @@ def _listed(keys: Sequence[str], most: int = 4) -> str:
 
 
 def suggest_globs(keys: Iterable[str]) -> list[str]:
-    """Globs covering `keys` module by module (layer numbers and the parameter name
-    starred), in order.
+    """Globs covering exactly `keys` over all layers (layer numbers starred), in order.
 
-    >>> suggest_globs(["cls.seq_relationship.weight", "cls.seq_relationship.bias",
-    ...                "h.0.attn.extra", "h.11.attn.extra"])
-    ['cls.seq_relationship.*', 'h.*.attn.extra']
+    >>> suggest_globs(["cls.seq_relationship.weight", "model.layers.0.mlp.up_proj.bias",
+    ...                "model.layers.11.mlp.up_proj.bias"])
+    ['cls.seq_relationship.weight', 'model.layers.*.mlp.up_proj.bias']
     """
     out: list[str] = []
     for key in keys:
-        module, _, name = key.rpartition(".")
-        glob = re.sub(r"(^|\.)\d+(?=\.)", r"\1*", f"{module}.*" if module and name in (
-            "weight", "bias") else key)
+        glob = re.sub(r"(^|\.)\d+(?=\.)", r"\1*", key)
         if glob not in out:
             out.append(glob)
     return out
