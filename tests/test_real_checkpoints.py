@@ -140,7 +140,7 @@ def test_smollm2_is_the_llama_of_issue_10(llama: Real) -> None:
 
 
 LLAMA_CASES = [
-    ("depth=L+2", "identity", "exact"),
+    ("depth=L+2 positions=P+64", "identity, extend", "exact"),
     ("depth=L+1", "masked(ramp=10)", "exact"),     # pre-LN: the gate at 0 folds away
     ("depth=L+2", "stack", "none"),
     ("depth=2*L", "interleave", "none"),
@@ -149,7 +149,6 @@ LLAMA_CASES = [
     ("ffn=2*F", "clone", "exact"),
     ("ffn=F+64", "aki", "none"),
     ("heads=2*H kv_heads=2*KV head_dim=32", "split_heads", "none"),
-    ("positions=P+64", "extend", "exact"),
     ("heads=2*H kv_heads=KV", "fpi", "E410"),                 # head_dim would be 32
 ]
 
@@ -224,10 +223,9 @@ def test_run_init_from_smollm2_preserves_the_logits(llama: Real, tmp_path: Path)
     assert float(growth[0]["max_abs_diff"]) < 1e-5
     config = json.loads((out / "stages" / "1-stage2" / "config.json").read_text())
     assert config["num_hidden_layers"] == 32
-    assert {k: v for k, v in config.items() if k not in ("num_hidden_layers", "dtype",
-                                                          "transformers_version")} == \
-        {k: v for k, v in llama.config.items() if k not in ("num_hidden_layers", "dtype",
-                                                             "transformers_version")}
+    own = ("num_hidden_layers", "dtype", "transformers_version", "growdsl")
+    assert {k: v for k, v in config.items() if k not in own} == \
+        {k: v for k, v in llama.config.items() if k not in own}
     assert json.loads((out / "stages" / "1-stage2" / "tokenizer.json").read_text())["model"] \
         == json.loads((llama.path / "tokenizer.json").read_text())["model"]
 

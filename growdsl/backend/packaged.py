@@ -129,10 +129,15 @@ def convert_gguf(gguf: Path, out: Path) -> None:
     """Load a GGUF causal LM and its tokenizer with stock transformers (dequantized to
     float32) and save them as a plain Hugging Face folder `out`; a RuntimeError when the
     converted model is not sane (its loss on `ENGLISH` is not far below log(vocab))."""
+    import importlib.util
+
     import torch
     import transformers as hf
     from transformers.utils import logging as hf_logging
 
+    if importlib.util.find_spec("gguf") is None:
+        raise RuntimeError(f"reading {gguf.name} needs the gguf package (`pip install gguf`; "
+                           "growdsl's dev extra has it)")
     hf_logging.disable_progress_bar()
     where, name = str(gguf.parent), gguf.name
     tokenizer = hf.AutoTokenizer.from_pretrained(where, gguf_file=name)
@@ -141,7 +146,7 @@ def convert_gguf(gguf: Path, out: Path) -> None:
     for key in ("quantization_config", "_model_name_or_path"):
         if hasattr(model.config, key):
             delattr(model.config, key)
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     loss = english_loss(model, tokenizer)
     bound = 0.5 * math.log(model.config.vocab_size)
     if not loss < bound:
