@@ -14,17 +14,17 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from importlib import resources
 
 from lark import Lark, Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.exceptions import VisitError
 
-from growdsl import ast
+from growdsl import ast, parser_tables
 from growdsl.errors import Diagnostic, GrowError
+from growdsl.parser_tables import grammar_text
 from growdsl.source import NO_SPAN, Source, Span
 from growdsl.transformer import ToAst, span_of
 
-GRAMMAR_NAME = "grow.lark"
+__all__ = ["grammar_text", "parse", "parse_fragment"]
 
 # How the parser's expected terminals read in a message.
 _TERMINAL_WORDS = {
@@ -32,15 +32,6 @@ _TERMINAL_WORDS = {
     "CMP": "a comparison (`<=`, `>=`, `<`, `>`, `==`)", "UNIT": "`steps` or `tokens`",
     "LIMIT_KIND": "`budget` or `expect`", "FROM": "`from`", "$END": "end of file",
 }
-
-
-def grammar_text() -> str:
-    """The grammar, from the package (grammars/grow.lark in a checkout).
-
-    >>> grammar_text().startswith("// grow.lark")
-    True
-    """
-    return (resources.files("growdsl") / "grammar" / GRAMMAR_NAME).read_text(encoding="utf-8")
 
 
 MAX_DEPTH = 200                     # nesting levels of an expression (E104 beyond)
@@ -71,9 +62,12 @@ def _recorded() -> Iterator[list[Token]]:
 
 
 @functools.cache
-def _lark(start: str) -> Lark:
-    return Lark(grammar_text(), parser="lalr", start=start, propagate_positions=True,
-                maybe_placeholders=True, lexer_callbacks=dict.fromkeys(_RECORDED, _record))
+def _lark() -> Lark:
+    """The parser of every start rule: from the shipped tables when they are the grammar's,
+    else built from the grammar (growdsl/parser_tables.py)."""
+    grammar = grammar_text()
+    callbacks = {"lexer_callbacks": dict.fromkeys(_RECORDED, _record)}
+    return parser_tables.load(grammar, **callbacks) or parser_tables.build(grammar, **callbacks)
 
 
 def parse(source: Source) -> ast.File:
@@ -136,9 +130,9 @@ def _parse_tree(source: Source, start: str) -> tuple[object, list[Token]]:
     """The parse tree, and the comment and brace tokens the lexer met."""
     try:
         with _recorded() as recorded:
-            tree = _lark(start).parse(source.text)
+            tree = _lark().parse(source.text, start=start)
     except UnexpectedInput as exc:
-        raise GrowError([_syntax_diagnostic(source, exc, start)]) from None
+        raise GrowError([_syntax_diagnostic(source, exc)]) from None
     if _depth(tree) > MAX_DEPTH:
         raise GrowError([Diagnostic(code="E104", message="expression nested too deeply",
                                     span=_deepest_span(tree), source=source,
@@ -157,13 +151,13 @@ def _deepest_span(tree: object) -> Span:
     return span_of(meta) if meta is not None else NO_SPAN
 
 
-def _syntax_diagnostic(source: Source, exc: UnexpectedInput, start: str) -> Diagnostic:
+def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
     if isinstance(exc, UnexpectedCharacters):
         return _bad_character(source, exc)
     assert isinstance(exc, UnexpectedToken), exc
     token = exc.token
     expected = _expected_words(exc.expected)
-    braces = _brace_tokens(source.text, start)
+    braces = _brace_tokens(source.text)
     if token.type == "$END":
         line = max(1, len(source.text.splitlines()))
         last = source.line_text(line)
@@ -213,12 +207,12 @@ def _bad_character(source: Source, exc: UnexpectedCharacters) -> Diagnostic:
     return Diagnostic(code="E100", message=message, span=span, help=hint, source=source)
 
 
-def _brace_tokens(text: str, start: str) -> list[Token]:
+def _brace_tokens(text: str) -> list[Token]:
     """Every `{` and `}` token of `text`, as the grammar's lexer reads it (up to the first
     character it cannot read)."""
     with _recorded() as recorded:
         try:
-            for _ in _lark(start).lex(text, dont_ignore=True):
+            for _ in _lark().lex(text, dont_ignore=True):
                 pass
         except UnexpectedInput:
             pass
@@ -263,7 +257,7 @@ def _expected_words(expected: set[str]) -> str:
 
 @functools.cache
 def _terminal_patterns() -> dict[str, str]:
-    return {t.name: t.pattern.value for t in _lark("start").terminals
+    return {t.name: t.pattern.value for t in _lark().terminals
             if t.pattern.type == "str"}
 
 

@@ -6,13 +6,14 @@ language's units, verdicts that read right, a plot that names its stages, `emit`
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from growdsl import __version__
 from growdsl.cli import app
@@ -35,7 +36,18 @@ def test_version_and_shell_completion() -> None:
     assert result.exit_code == 0 and result.output == f"growdsl {__version__}\n"
     script = subprocess.run([sys.executable, "-m", "growdsl", "--show-completion", "bash"],
                             capture_output=True, text=True, check=True).stdout
-    assert "complete -o default -F" in script and "COMPLETE=complete_bash" in script
+    assert "complete -o nosort -F _growdsl_completion growdsl" in script
+    assert "_GROWDSL_COMPLETE=bash_complete" in script
+    # what the script asks when the user types `growdsl pl<TAB>` and `growdsl plan --f<TAB>`
+    env = {**os.environ, "_GROWDSL_COMPLETE": "bash_complete", "COMP_WORDS": "growdsl pl",
+           "COMP_CWORD": "1"}
+    answer = subprocess.run([sys.executable, "-m", "growdsl"], env=env, capture_output=True,
+                            text=True).stdout
+    assert answer.splitlines() == ["plain,plan"]
+    env.update(COMP_WORDS="growdsl plan x.grow --f", COMP_CWORD="3")
+    answer = subprocess.run([sys.executable, "-m", "growdsl"], env=env, capture_output=True,
+                            text=True).stdout
+    assert answer.splitlines() == ["plain,--format"]
 
 
 def test_fmt_stdin_to_stdout_keeps_comments() -> None:

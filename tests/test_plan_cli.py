@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from click.testing import CliRunner, Result
 
 from growdsl import plan as plan_module
 from growdsl.cli import app
@@ -23,7 +23,7 @@ runner = CliRunner()
 
 
 def assert_no_traceback(result: Result) -> None:
-    """A user error ends in SystemExit (typer's Exit); any other exception is a bug."""
+    """A user error ends in SystemExit; any other exception is a bug."""
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         result.exception
 
@@ -124,7 +124,7 @@ def test_violated_budget_is_a_located_error() -> None:
 
 
 def test_plan_and_check_never_import_torch() -> None:
-    code = ("import sys\nfrom typer.testing import CliRunner\nfrom growdsl.cli import app\n"
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom growdsl.cli import app\n"
             f"r = CliRunner().invoke(app, ['plan', {SPEC!r}, '--format', 'json'])\n"
             f"r2 = CliRunner().invoke(app, ['check', {SPEC!r}])\n"
             "assert r.exit_code == 0 and r2.exit_code == 0, (r.output, r2.output)\n"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 import growdsl
 from growdsl.backend.packaged import Unreachable, english_loss, minilm, smollm2
