@@ -165,3 +165,23 @@ def test_run_init_from_a_bare_checkpoint_gets_a_fresh_seeded_head(tmp_path: Path
     head = "cls.predictions.transform.dense.weight"
     assert torch.equal(state[head], again.state_dict()[head])
     assert state[head].std() > 0
+
+
+def test_grow_command_drops_names_and_refuses(llama_with_stray_biases: Path,
+                                              tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from growdsl.cli import app
+
+    src = llama_with_stray_biases
+    args = ["grow", str(src), str(tmp_path / "out"), "--to", "depth=L+1", "--ops", "identity"]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 1
+    assert refused.output.strip() == E742.format(src=src, option="--drop")
+    done = CliRunner().invoke(app, [*args, "--drop", "model.layers.*.self_attn.*.bias",
+                                    "--verify"])
+    assert done.exit_code == 0, done.output
+    assert ("  left out, as --drop asks: model.layers.0.self_attn.k_proj.bias, "
+            "model.layers.0.self_attn.o_proj.bias, model.layers.0.self_attn.q_proj.bias, "
+            "model.layers.0.self_attn.v_proj.bias and 4 more\n") in done.output
+    assert "verify identity: exact" in done.output
