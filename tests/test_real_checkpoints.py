@@ -92,6 +92,8 @@ def grow_matches_stock(real: Real, out: Path, to: str, ops: str, expected: str) 
     *_, results = plan_grow(to, ops, src, bare=bare)
     assert step_verdict([r.verdict for r in results]).kind == expected
     assert f"stock from_pretrained: loads {architecture}" in result.output
+    side = {p.name for p in real.path.iterdir() if p.name.startswith(("tokenizer", "chat_"))}
+    assert side and side <= {p.name for p in out.iterdir()}     # the tokenizer, chat template
     diff = relative_diff(real.out, outputs(load_stock(out), real.batch))
     if expected == "exact":
         assert diff <= EXACT_REL, diff
