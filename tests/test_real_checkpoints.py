@@ -33,11 +33,9 @@ import growdsl
 from growdsl.backend.packaged import Unreachable, english_loss, minilm, smollm2
 from growdsl.cli import app
 from growdsl.errors import GrowError
-from growdsl.grow_step import plan_grow
-from growdsl.hf_config import shape_from_config
-from growdsl.operators import step_verdict
 from tests.stock import EXACT_REL, WITNESS_REL, load_stock, outputs, padded_batch, relative_diff
 from tests.test_run_e2e import make_corpus, rows, write_spec
+from tests.test_verdicts_differential import planner
 
 pytestmark = pytest.mark.torch
 torch.set_num_threads(1)
@@ -75,22 +73,20 @@ def llama() -> Real:
 
 
 def grow_matches_stock(real: Real, out: Path, to: str, ops: str, expected: str) -> None:
-    """`growdsl grow` with `--to`/`--ops`: the planner's verdict is `expected` (a code: both
-    refuse) and stock loading of the output measures it."""
+    """`growdsl grow` with `--to`/`--ops`: the planner's verdict (the differential test's
+    `planner`, torch-free) is `expected` (a code: both refuse, `grow` with that code), and
+    stock loading of the output measures it."""
     architecture = real.config["architectures"][0]
-    src = shape_from_config(real.config["model_type"], real.config)
     bare = architecture.endswith("Model")               # BertModel, ...: no LM head
-    src = src.replace(tied=False) if bare else src       # a bare model has no head to tie
+    verdict = planner(real.config["model_type"], real.config, to, ops, bare)
     result = CliRunner().invoke(app, ["grow", str(real.path), str(out), "--to", to,
                                       "--ops", ops])
     if expected.startswith("E"):
         assert result.exit_code == 1 and f"error[{expected}]" in result.output, result.output
-        with pytest.raises(Exception):  # noqa: B017 (the planner refuses it too)
-            plan_grow(to, ops, src, bare=bare)
+        assert verdict is None
         return
     assert result.exit_code == 0, result.output
-    *_, results = plan_grow(to, ops, src, bare=bare)
-    assert step_verdict([r.verdict for r in results]).kind == expected
+    assert verdict == expected
     assert f"stock from_pretrained: loads {architecture}" in result.output
     side = {p.name for p in real.path.iterdir() if p.name.startswith(("tokenizer", "chat_"))}
     assert side and side <= {p.name for p in out.iterdir()}     # the tokenizer, chat template
