@@ -83,6 +83,7 @@ def runner_seconds(spec: Path, out: Path, data: Path, skip: int,
 
 def bare_seconds(plan: Any, data: Path, skip: int, steps: int) -> tuple[float, float]:
     """A minimal hand-written masked-LM loop on the same model, data and batch."""
+    import numpy as np
     import torch
     import torch.nn.functional as F
 
@@ -93,7 +94,7 @@ def bare_seconds(plan: Any, data: Path, skip: int, steps: int) -> tuple[float, f
     stage = plan.stages[0]
     train, seq, batch = stage.train, stage.shape.seq, stage.train.batch
     corpus, tok = prepare_corpus(data, None, "bert", plan.target.vocab, seq, 0, cache_dir())
-    ids = torch.from_numpy(corpus.train_ids)
+    ids = torch.from_numpy(np.array(corpus.train_ids))
     blocks_NT = ids[: len(ids) // (seq - 1) * (seq - 1)].view(-1, seq - 1)
     model = build_model(plan.target, seed=0)
     model.train()

@@ -153,7 +153,7 @@ def unigram_entropy(data: Path, family: str, vocab: int, seq: int) -> float:
     from growdsl.backend.data import prepare_corpus
 
     corpus, _ = prepare_corpus(data, None, family, vocab, seq, 0, cache_dir())
-    counts = np.bincount(corpus.train_ids)
+    counts = np.bincount(np.asarray(corpus.train_ids))
     p = counts[counts > 0] / counts.sum()
     return float(-(p * np.log(p)).sum())
 

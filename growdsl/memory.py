@@ -8,22 +8,36 @@ parameters, gradients and optimizer moments evenly over them; one device keeps t
     optimizer    8 P / world (adam, adamw)        two fp32 moments; sgd: 4 P (momentum)
     gathered     2 x e x P_layer  (world > 1)     one layer's weights gathered for compute
                                                   and its unsharded gradient (e: 2 in bf16)
-    activations  what backward keeps for one micro batch of b samples of T tokens:
-                 no checkpointing:  L x layer(b, T) + embed(b, T) + head(b, T)
-                 checkpointing:     L x e b T D (each layer's input) + layer(b, T)
-                                    (one layer recomputed at a time) + embed + head
-    peak         weights + grads + optimizer + gathered + activations
+    activations  what backward keeps for one micro batch of b samples of T tokens, and the
+                 largest transient of backward:
+                 no checkpointing:  L x layer(b, T) + embed(b, T) + max(head(b, T), grad(b, T))
+                 checkpointing:     L x e b T D (each layer's input) + embed(b, T)
+                                    + max(head(b, T), layer(b, T) + grad(b, T))
+                                    (the head's backward, or one layer recomputed at a time)
+                 in bf16 on one device, + 2 P: autocast's bf16 copies of the weights
+    peak         the larger of the backward's and the optimizer step's:
+                 weights + optimizer + gathered + activations + live gradients, where the
+                 live gradients are all of them when accumulating (micro batch < the
+                 device's batch), else the head's and one layer's: 4 min(P, V D + P_layer)
+                 / world; and weights + grads + optimizer + gathered + step, where step is
+                 4 P / world for AdamW on a CPU (foreach's temporary of the second moment's
+                 square root), 0 with an accelerator's fused kernel
 
-`layer(b, T)` = b T (c_D D + c_F F) e + b T m D + [b H T^2 s, when the device's attention
-kernel materializes the scores]: c_D, c_F count the hidden-size and FFN-size tensors one
-layer saves for backward, m the bytes of its dropout masks per element and s the bytes per
-score kept (softmax output, dropout mask, dropped output). The coefficients are the family's
-(`FAMILY_MEMORY`, by the registry's kind of layer), counted from the Hugging Face
-implementations and checked against measured peaks by `bench/memory_plan.py`
-(docs/benchmarks.md). e is 4 bytes in fp32, 2 in bf16 (autocast keeps matmul outputs in bf16).
+`layer(b, T)` = b T (c_D D + c_F F) e + b T n_m D m + [b H T^2 n_s e, when the device's
+attention kernel materializes the scores]: c_D, c_F count the hidden-size and FFN-size
+tensors one layer saves for backward, n_m its dropout masks (m bytes per element: 1 on an
+accelerator, whose fused dropout keeps a bool mask; e on a CPU, whose dropout multiplies by a
+mask of the input's type) and n_s the score-sized tensors kept (softmax output, dropout
+mask, dropped output; none where the kernel is fused). `grad(b, T)` = b T (2 D + F) e is what
+a layer's backward holds besides what the layer saved (the gradients of its output and input
+and of one FFN-size tensor). The coefficients are the family's (`FAMILY_MEMORY`, by the
+registry's kind of layer), counted from the Hugging Face implementations (the tensors autograd
+saves) and checked against measured peaks by `bench/memory_plan.py` (docs/benchmarks.md).
+e is 4 bytes in fp32, 2 in bf16 (autocast keeps matmul outputs in bf16).
 
-The head keeps its logits: causal families b T V floats three times (logits, the shifted
-copy, log-softmax), BERT only on its M = mlm_probability x T masked positions.
+The head keeps its logits: causal families b T V floats three times (the log-softmax saved,
+and the gradients of it and of the logits at the start of backward), BERT only on its
+M = mlm_probability x T masked positions.
 
 A growth step's transient (the old and the new model with their moments, while the new
 one is built: `(4 + 8) (P_old + P_new) / world`) is reported beside the stage it leads
@@ -51,23 +65,24 @@ class FamilyMemory:
 
     c_hidden: float          # hidden-size tensors kept (elements per token / D)
     c_ffn: float             # FFN-size tensors kept (elements per token / F)
-    mask_bytes: float        # dropout-mask bytes per token / D (bool masks)
-    score_bytes: float       # bytes per attention score when the scores are materialized
-    embed_hidden: float      # hidden-size tensors the embeddings keep (per token / D)
+    masks: float             # hidden-size dropout masks kept (elements per token / D)
+    scores: float            # score-sized tensors kept when the scores are materialized
+    embed_hidden: float      # hidden-size tensors the embeddings and final norm keep
 
 
 # What a layer keeps, by the layer's kind; `kind_of` asks the family registry which kind a
 # family's layer is (its FFN gated or not, its objective).
 FAMILY_MEMORY: dict[str, FamilyMemory] = {
-    # BERT, post-LN: q/k/v input, q, k, v, attention out, two LN inputs, LN out; GELU in/out;
-    # dropout on the attention probabilities and both residual branches
-    "mlm": FamilyMemory(c_hidden=9, c_ffn=2, mask_bytes=2, score_bytes=9, embed_hidden=2),
-    # GPT-2, pre-LN: two LN inputs and outputs, q, k, v, attention out, c_proj input; GELU
-    # in/out; dropout as BERT's
-    "clm": FamilyMemory(c_hidden=9, c_ffn=2, mask_bytes=2, score_bytes=9, embed_hidden=2),
-    # LLaMA-like (LLaMA, Qwen2, Mistral): RMSNorm in/out twice, q, k, v (after RoPE),
-    # attention out; SwiGLU: gate, up, SiLU, product; no dropout
-    "gated": FamilyMemory(c_hidden=8, c_ffn=4, mask_bytes=0, score_bytes=0, embed_hidden=1),
+    # BERT, post-LN: q/k/v input, q, k, v, attention out, two LN inputs, LN out; exact GELU's
+    # input and output; dropout on the attention probabilities and both residual branches
+    "mlm": FamilyMemory(c_hidden=8, c_ffn=2, masks=2, scores=3, embed_hidden=2),
+    # GPT-2, pre-LN: two LN inputs and outputs, q, k, v, attention out, c_proj input; the
+    # tanh GELU (`gelu_new`, computed op by op) keeps five FFN-size tensors; dropout as BERT's
+    "clm": FamilyMemory(c_hidden=8, c_ffn=5, masks=2, scores=3, embed_hidden=3),
+    # LLaMA-like (LLaMA, Qwen2, Mistral): RMSNorm input, normalized and output twice, q, k
+    # and their rotated halves, v, attention out (a fused attention kernel, no dropout);
+    # SwiGLU: gate, up, SiLU, product
+    "gated": FamilyMemory(c_hidden=10, c_ffn=4, masks=0, scores=0, embed_hidden=3),
 }
 
 
@@ -90,11 +105,16 @@ class StageMemory:
     optimizer: float
     gathered: float
     activations: float
+    grads_live: float = 0.0      # gradients that exist at the backward's peak
+    step: float = 0.0            # the optimizer step's temporaries
     growth: float = 0.0          # transient of the growth step into this stage
 
     @property
     def peak(self) -> float:
-        return self.weights + self.grads + self.optimizer + self.gathered + self.activations
+        """The larger of the backward's peak and the optimizer step's."""
+        state = self.weights + self.optimizer + self.gathered
+        return max(state + self.grads_live + self.activations,
+                   state + self.grads + self.step)
 
     @property
     def worst(self) -> float:
@@ -111,17 +131,28 @@ def layer_params(shape: Shape) -> float:
     return param_count(one) - param_count(one.replace(layers=0))
 
 
+def _ffn_width(shape: Shape) -> int:
+    return shape.ffn_stored if shape.ffn_rank == 0 else shape.ffn_stored + shape.ffn_rank
+
+
 def layer_activations(shape: Shape, micro: int, seq: int, bf16: bool, flash: bool,
                       mlm_probability: float = 0.15) -> float:
-    """Bytes one layer keeps for backward for `micro` samples of `seq` tokens."""
+    """Bytes one layer keeps for backward for `micro` samples of `seq` tokens (`flash`: an
+    accelerator's fused attention and dropout kernels)."""
     fam = FAMILY_MEMORY[kind_of(shape.family)]
+    e = _elem(bf16)
     tokens = micro * pooled_length(shape, seq, mlm_probability)
     inner = shape.heads * shape.head_dim
-    width = shape.ffn_stored if shape.ffn_rank == 0 else shape.ffn_stored + shape.ffn_rank
-    per_token = (fam.c_hidden * max(shape.hidden, inner) + fam.c_ffn * width) * _elem(bf16)
-    per_token += fam.mask_bytes * shape.hidden
-    scores = 0.0 if flash else micro * shape.heads * seq * seq * fam.score_bytes
+    per_token = (fam.c_hidden * max(shape.hidden, inner) + fam.c_ffn * _ffn_width(shape)) * e
+    per_token += fam.masks * shape.hidden * (1 if flash else e)
+    scores = 0.0 if flash else micro * shape.heads * seq * seq * fam.scores * e
     return tokens * per_token + scores
+
+
+def backward_transient(shape: Shape, micro: int, seq: int, bf16: bool) -> float:
+    """Bytes a layer's backward holds beyond what the layer saved: the gradients of its
+    output and input, and of one FFN-size tensor."""
+    return micro * seq * (2 * shape.hidden + _ffn_width(shape)) * _elem(bf16)
 
 
 def head_activations(shape: Shape, micro: int, seq: int, mlm_probability: float = 0.15) -> float:
@@ -138,11 +169,12 @@ def activations(shape: Shape, micro: int, seq: int, checkpointing: bool, bf16: b
     fam = FAMILY_MEMORY[kind_of(shape.family)]
     layer = layer_activations(shape, micro, seq, bf16, flash, mlm_probability)
     embed = micro * seq * shape.hidden * fam.embed_hidden * _elem(bf16)
-    if checkpointing:
-        kept = shape.layers * micro * seq * shape.hidden * _elem(bf16) + layer
-    else:
-        kept = shape.layers * layer
-    return kept + embed + head_activations(shape, micro, seq, mlm_probability)
+    head = head_activations(shape, micro, seq, mlm_probability)
+    grad = backward_transient(shape, micro, seq, bf16)
+    if checkpointing:       # each layer's input; the head's backward, or one layer recomputed
+        inputs = shape.layers * micro * seq * shape.hidden * _elem(bf16)
+        return inputs + embed + max(head, layer + grad)
+    return shape.layers * layer + embed + max(head, grad)
 
 
 def stage_memory(stage: Stage, world: int, bf16: bool, flash: bool,
@@ -153,12 +185,23 @@ def stage_memory(stage: Stage, world: int, bf16: bool, flash: bool,
     p = float(param_count(shape))
     b = micro or train.micro(world)
     gathered = 2 * _elem(bf16) * layer_params(shape) if world > 1 else 0.0
+    accumulating = max(1, train.batch // world) > b
+    # one micro batch per step: at the backward's peak only the head's and one layer's
+    # gradients exist; accumulating, every gradient exists from the first micro batch on
+    live = p if accumulating else min(p, shape.vocab * shape.hidden + layer_params(shape))
+    # foreach AdamW (CPU) holds one parameter-size temporary (the second moment's square
+    # root); an accelerator's fused kernel none
+    step = 4 * p if train.optimizer in ("adam", "adamw") and not flash else 0.0
+    # bf16 autocast on one device keeps a bf16 copy of every weight for backward (FSDP2's
+    # mixed precision gathers bf16 weights a layer at a time instead: `gathered`)
+    casts = 2 * p if bf16 and world == 1 else 0.0
     return StageMemory(
         stage=stage.name, micro=b, checkpointing=train.checkpointing,
         weights=4 * p / world, grads=4 * p / world,
         optimizer=OPTIMIZER_BYTES[train.optimizer] * p / world, gathered=gathered,
-        activations=activations(shape, b, shape.seq, train.checkpointing, bf16, flash,
-                                train.mlm_probability))
+        activations=casts + activations(shape, b, shape.seq, train.checkpointing, bf16, flash,
+                                        train.mlm_probability),
+        grads_live=4 * live / world, step=step / world)
 
 
 def growth_transient(src: Stage, dst: Stage, world: int) -> float:

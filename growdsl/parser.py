@@ -11,6 +11,7 @@ An empty text is a located mistake here; reading a file (missing, binary) is the
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -36,7 +37,7 @@ _TERMINAL_WORDS = {
 
 MAX_DEPTH = 200                     # nesting levels of an expression (E104 beyond)
 # Words that begin a statement: met inside a block, they mean the block was not closed.
-_STATEMENT_WORDS = {"model", "init", "train", "stage", "budget", "expect"}
+_STATEMENT_WORDS = {"model", "init", "train", "stage", "budget", "expect", "scratch"}
 # The tokens the parser drops or needs afterwards, recorded as the lexer produces them.
 _RECORDED = ("COMMENT", "LBRACE", "RBRACE")
 _recording: ContextVar[list[Token]] = ContextVar("growdsl_recorded_tokens")
@@ -179,12 +180,18 @@ def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
         return Diagnostic(code="E102", message=f"`{token}` is a reserved word, not a key",
                           span=span_of(token), source=source,
                           help="see docs/language.md for the keys of a block")
+    if str(token) == "=" and previous is not None and str(previous) in _STATEMENT_WORDS:
+        return Diagnostic(code="E102", message=f"`{previous}` starts a statement; it is not a key",
+                          span=span_of(previous), source=source,
+                          help="see docs/language.md for the keys of a stage or block")
     if exc.expected == {"EQUAL"} and previous is not None and previous.type == "NAME":
         return Diagnostic(code="E102", message=f"`{previous}` is neither a setting nor an operator",
                           span=span_of(previous), source=source,
                           help=f"write `{previous}=value`, or separate operators with commas")
     return Diagnostic(code="E102", message=f"unexpected `{token}`", span=span_of(token),
-                      help=_token_hint(str(token), exc.expected) or f"expected {expected}",
+                      help=_token_hint(str(token), exc.expected,
+                                       _last_statement_word(source.text[:token.start_pos or 0]))
+                      or f"expected {expected}",
                       source=source)
 
 
@@ -242,12 +249,21 @@ def _word_at(line: str, col: int) -> str:
     return line[start:end]
 
 
-def _token_hint(token: str, expected: set[str]) -> str | None:
+def _token_hint(token: str, expected: set[str], statement: str | None) -> str | None:
     if "EQUAL" in expected and token in {":", "=="}:
         return "settings are written `key = value`"
+    if "UNIT" in expected and statement == "scratch":
+        return ("the reference run reads `scratch 1M steps` (or `tokens`): the target, trained "
+                "at the last stage's settings")
     if expected == {"COLON"} or ("COLON" in expected and "UNIT" in expected):
         return "a stage reads `stage 200k: key=value ... -> op`"
     return None
+
+
+def _last_statement_word(before: str) -> str | None:
+    """The keyword of the statement that `before` (the text up to a token) ends inside."""
+    words = [w for w in re.findall(r"(?m)^\s*([a-z]+)\b", before) if w in _STATEMENT_WORDS]
+    return words[-1] if words else None
 
 
 def _expected_words(expected: set[str]) -> str:

@@ -85,6 +85,8 @@ def test_emit_names_its_schema_and_writes_relative_paths(tmp_path: Path,
     assert document["$schema"] == SCHEMA_ID == schema()["$id"]
     assert document["source"] == "specs/papers/bert2bert-bert-base.grow"
     assert document["init"] == "checkpoints/bert-L6-D512"
+    assert {k: v for k, v in document["scratch"].items() if k != "span"} == {
+        "steps": 1_000_000, "tokens": 1_000_000 * 256 * 512, "stated": True}
     assert registry().get_or_retrieve(SCHEMA_ID).value.contents == schema()
     printed = runner.invoke(app, ["schema", "--path"]).stdout.strip()
     assert Path(printed) == schema_path() and json.loads(Path(printed).read_text()) == schema()
@@ -96,6 +98,10 @@ def test_plan_counts_in_the_languages_units_and_verdict_words() -> None:
     for text in ("35.1M", "13.1B", "100k", "3.99e19", "aki, stack: not preserving",
                  "aki: not preserving (AKI"):
         assert text in out, text
+    # the paper's comparison: against BERT-base from scratch for 1M steps, stated by the plan
+    assert "scratch 7.71e19 FLOPs; speedup 1.931x (saving 48.2%)" in out
+    assert ("scratch: the target trained from scratch for 1M steps of 256 x 512 tokens "
+            "(stated by the plan, line") in out
     assert ": none" not in out and "G " not in out
 
 
@@ -233,7 +239,8 @@ def test_run_json_records_the_overrides(tmp_path: Path) -> None:
 
     claim(tmp_path / "out", "key", False, Source(path="p.grow", text=""), ("train.lr=3e-4",))
     recorded = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert recorded == {"plan_key": "key", "source": "p.grow", "overrides": ["train.lr=3e-4"]}
+    assert recorded == {"plan_key": "key", "source": "p.grow", "overrides": ["train.lr=3e-4"],
+                        "report_to": {"spec": None, "command_line": None}}
 
 
 def test_run_cli_takes_set(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@
   with `tokenizers` on first use (WordPiece for BERT, byte-level BPE for GPT-2 / LLaMA) and
   cached under the growdsl cache, keyed by the corpus and the vocabulary size.
 - Packing: the documents' tokens are concatenated into one stream (a separator after each
-  document), tokenized once into a memory-mapped store (growdsl.backend.token_store); the
+  document), tokenized once into a store read by position (growdsl.backend.token_store); the
   last `VAL_FRACTION` of it is held out for validation. A training sample of length T is a
   block of the stream (BERT: `[CLS]` + T-1 tokens).
 - Data position: the global sample offset k. Sample k is block `perm_e[k mod n]` of epoch
@@ -191,8 +191,8 @@ class Corpus:
     """The packed token stream of a run, split into training and held-out parts."""
 
     family: str
-    train_ids: np.ndarray
-    val_ids: np.ndarray
+    train_ids: np.ndarray | token_store.Tokens     # the store's ids, read on demand
+    val_ids: np.ndarray | token_store.Tokens
     specials: Specials
     vocab: int                               # tokens the tokenizer can produce
     seed: int = 0
@@ -215,8 +215,10 @@ class Corpus:
         n = self.blocks(seq)
         epoch = k // n
         key = (epoch, seq)
-        if key not in self._perms:
-            self._perms = {key: np.random.default_rng([self.seed, epoch, seq]).permutation(n)}
+        if key not in self._perms:     # 4 bytes per block (the only corpus-sized array held)
+            order = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+            np.random.default_rng([self.seed, epoch, seq]).shuffle(order)  # = permutation(n)
+            self._perms = {key: order}
         return int(self._perms[key][k % n])
 
     def batch(self, offset: int, size: int, seq: int, mlm_p: float) -> dict[str, torch.Tensor]:
@@ -318,7 +320,8 @@ def prepare_corpus(data: Path, tokenizer_dir: Path | None, family: str, vocab: i
         fail("E711", f"corpus {data} is too small: {len(stream)} tokens, need at least "
              f"{n_val + 2 * max_seq} for sequences of {max_seq} and a held-out split",
              "add text, or shorten `seq` in the spec")
-    corpus = Corpus(family=family, train_ids=stream[:-n_val], val_ids=stream[-n_val:],
+    corpus = Corpus(family=family, train_ids=stream.part(0, len(stream) - n_val),
+                    val_ids=stream.part(len(stream) - n_val, len(stream)),
                     specials=specials, vocab=len(tok), seed=seed)
     return corpus, tok
 

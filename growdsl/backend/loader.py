@@ -4,7 +4,7 @@ Micro batch i of a stage (counted from where the loop starts, e.g. a resumed ste
 function of the data position: step `i // accumulation` reads this rank's slice of the
 global batch at `data_offset + step * batch` (`data.shard`), and the micro batch is part
 `i % accumulation` of that slice. So the loader's workers (forked processes reading the
-memory-mapped token store) build exactly the batches the loop would build itself, in order,
+token store by position) build exactly the batches the loop would build itself, in order,
 and resuming or resharding stays bitwise. Pinned memory on CUDA lets the copy to the device
 overlap the step (`non_blocking`).
 

@@ -9,7 +9,6 @@ fresh `growdsl check`, bench/check_speed.py).
 from __future__ import annotations
 
 import click
-from click.shell_completion import get_completion_class
 
 from growdsl import __version__
 
@@ -20,6 +19,8 @@ COMPLETE_VAR = "_GROWDSL_COMPLETE"      # click's completion protocol: see --sho
 def _show_completion(ctx: click.Context, _param: click.Parameter, shell: str | None) -> None:
     if shell is None or ctx.resilient_parsing:
         return
+    from click.shell_completion import get_completion_class  # only when asked (start-up)
+
     completion = get_completion_class(shell)
     assert completion is not None, shell
     click.echo(completion(app, {}, "growdsl", COMPLETE_VAR).source())

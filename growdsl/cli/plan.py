@@ -167,6 +167,7 @@ def print_table(graph: StageGraph, console: Console) -> None:
     console.print(f"total {n(graph.total_flops)} FLOPs, {n(graph.total_tokens)} tokens, "
                   f"{n(graph.total_steps)} steps; scratch {n(graph.scratch_flops)} FLOPs; "
                   f"speedup {graph.speedup:.3f}x (saving {graph.saving:.1f}%)", highlight=False)
+    console.print(f"scratch: {graph.scratch}", highlight=False)
 
 
 def _into(graph: StageGraph, index: int) -> str:

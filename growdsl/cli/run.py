@@ -68,7 +68,8 @@ def _finish(done: api.RunResult) -> int:
 @click.option("--resume/--no-resume", default=False,
               help="continue from the newest complete checkpoint")
 @click.option("--baseline/--no-baseline", default=False,
-              help="also train the target from scratch on the same data and FLOPs")
+              help="also train the plan's reference run, `scratch` (the target from scratch "
+                   "on the same data, for the plan's steps or its `scratch` statement's)")
 @click.option("--allow-unverified/--no-allow-unverified", default=False,
               help="run a plan that fails the planner's checks")
 @click.option("--data", type=click.Path(path_type=Path), help="corpus (overrides the spec)")
@@ -76,7 +77,7 @@ def _finish(done: api.RunResult) -> int:
               help="torch.compile the model (CUDA)")
 @click.option("-q", "--quiet", is_flag=True, help="warnings only")
 @click.option("--report-to", help="trackers, comma-separated: tensorboard (default), wandb, "
-              "mlflow, trackio")
+              "mlflow, trackio; over the spec's report_to (recorded in run.json)")
 @click.option("--set", "set_", multiple=True, metavar="KEY=VALUE",
               help="override a setting: train.lr=3e-4, stage2.batch=64 (recorded in run.json)")
 @click.option("--drop", multiple=True, metavar="GLOB", help="leave out tensors of the `init "
@@ -107,7 +108,7 @@ def run(spec: Path, out: Path | None, resume: bool, baseline: bool, allow_unveri
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"),
               show_default=True, help="output directory")
 def demo(out: Path) -> None:
-    """Fetch the Shakespeare corpus and run the packaged demo spec with its scratch baseline
+    """Fetch the Shakespeare corpus and run the packaged demo spec beside its reference run
     (continuing the demo already in OUT, if any: a finished one just gets its report again)."""
     from growdsl.backend.corpus import fetch_shakespeare
 
