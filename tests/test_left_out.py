@@ -126,7 +126,7 @@ SPEC = 'model llama from "src"\ninit from "src"\nstage 0: -> identity\nstage 1: 
 
 def test_run_init_from_refuses_tensors_it_would_not_carry(llama_with_stray_biases: Path,
                                                           tmp_path: Path) -> None:
-    from growdsl.backend.executor import initial_model
+    from growdsl.backend.start import initial_model
     from growdsl.driver import load_text
 
     spec = str(tmp_path / "p.grow")
@@ -147,7 +147,7 @@ def test_run_init_from_a_bare_checkpoint_gets_a_fresh_seeded_head(tmp_path: Path
     """A bare BertModel (with its pooler, which BertForMaskedLM has not: inert) starts the
     run's BertForMaskedLM: the base weights are the checkpoint's, the MLM head is fresh and
     the same for the same seed."""
-    from growdsl.backend.executor import initial_model
+    from growdsl.backend.start import initial_model
     from growdsl.driver import load_text
 
     variant = Variant(name="bare", bare=True)
