@@ -265,10 +265,29 @@ def test_check_imports_neither_networkx_nor_the_plot_nor_the_server() -> None:
             "try: app(['check', *glob.glob('specs/*/*.grow')])\n"
             "except SystemExit as e: assert e.code == 0, e.code\n"
             "heavy = {'networkx', 'matplotlib', 'rich.console', 'pygls', 'pygments', 'torch',\n"
-            "         'jsonschema'} & set(sys.modules)\n"
+            "         'jsonschema', 'typer', 'pydantic', 'importlib.metadata', 'growdsl.cli.run',\n"
+            "         'growdsl.cli.plan', 'growdsl.cli.grow', 'growdsl.cli.sweep'} & set(sys.modules)\n"
             "assert not heavy, heavy\n"
             "from growdsl.driver import validate_graph\n"
             "from growdsl.plan import to_dot\n"
             "to_dot(validate_graph('growdsl/specs/demo.grow')[1])\n"
             "assert 'networkx' in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_every_command_is_listed_where_the_cli_finds_it() -> None:
+    """The lazy group's table (`growdsl.cli.COMMANDS`) names every command the modules
+    define, each in the module that defines it."""
+    import importlib
+
+    import click
+
+    from growdsl.cli import COMMANDS
+
+    defined = {}
+    for module in sorted(set(COMMANDS.values()) | {p.stem for p in
+                                                    (REPO / "growdsl" / "cli").glob("*.py")}):
+        found = importlib.import_module(f"growdsl.cli.{module}")
+        defined.update({name: module for name, value in vars(found).items()
+                        if isinstance(value, click.Command) and value.name == name})
+    assert defined == COMMANDS

@@ -1,4 +1,6 @@
-"""The `growdsl` command line (click): one module per command family.
+"""The `growdsl` command line (click): one module per command family, each imported only
+when one of its commands runs (click's lazy-subcommand pattern: a fresh `growdsl check`
+loads neither `plan`'s nor `run`'s module).
 
 User mistakes print located diagnostics and exit 1; bad command-line usage exits 2.
 The torch side is imported inside the commands that need it, never here. The CLI is plain
@@ -8,12 +10,33 @@ fresh `growdsl check`, bench/check_speed.py).
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from growdsl import __version__
 
 SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_GROWDSL_COMPLETE"      # click's completion protocol: see --show-completion
+# Each command and the module that defines it (as a click command of the same name).
+COMMANDS = {"check": "check", "fmt": "check", "emit": "check", "schema": "check",
+            "plan": "plan", "grow": "grow", "run": "run", "demo": "run", "sweep": "sweep",
+            "lsp": "lsp"}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported from `COMMANDS` when they are looked up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        command = getattr(importlib.import_module(f"growdsl.cli.{COMMANDS[cmd_name]}"),
+                          cmd_name)
+        assert isinstance(command, click.Command), cmd_name
+        return command
 
 
 def _show_completion(ctx: click.Context, _param: click.Parameter, shell: str | None) -> None:
@@ -27,7 +50,7 @@ def _show_completion(ctx: click.Context, _param: click.Parameter, shell: str | N
     ctx.exit()
 
 
-@click.group(name="growdsl", no_args_is_help=True,
+@click.group(name="growdsl", cls=LazyGroup, no_args_is_help=True,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="growdsl",
                       message="%(prog)s %(version)s", help="print the version and exit")
@@ -37,14 +60,6 @@ def _show_completion(ctx: click.Context, _param: click.Parameter, shell: str | N
                    'bash)" in ~/.bashrc')
 def app() -> None:
     """Write, check, plan and run growth-based pretraining plans (.grow files)."""
-
-# Each module registers its commands on `app` when imported.
-from growdsl.cli import check as _check  # noqa: E402,F401
-from growdsl.cli import grow as _grow  # noqa: E402,F401
-from growdsl.cli import lsp as _lsp  # noqa: E402,F401
-from growdsl.cli import plan as _plan  # noqa: E402,F401
-from growdsl.cli import run as _run  # noqa: E402,F401
-from growdsl.cli import sweep as _sweep  # noqa: E402,F401
 
 
 def main() -> None:

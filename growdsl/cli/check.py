@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from growdsl.cli import app
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.source import Source
 
@@ -23,7 +22,7 @@ def report(error: GrowError) -> None:
     print(error.render(), file=sys.stderr)
 
 
-@app.command()
+@click.command()
 @FILES
 @click.option("-v", "--verbose", is_flag=True, help="print a summary line")
 @click.option("--strict", is_flag=True,
@@ -57,7 +56,7 @@ def check_files(source: Source, plan: Plan) -> None:
         raise GrowError(found)
 
 
-@app.command()
+@click.command()
 @FILES
 @click.option("--check", "check_only", is_flag=True, help="list files that would change")
 @click.option("--diff", is_flag=True,
@@ -144,7 +143,7 @@ def _write(path: Path, text: str) -> bool:
     return True
 
 
-@app.command()
+@click.command()
 @click.argument("file", type=click.Path(path_type=Path))
 def emit(file: Path) -> None:
     """Print the plan's IR as JSON, its `$schema` naming the schema it is validated against."""
@@ -174,7 +173,7 @@ def relative(path: Path) -> str:
         return path.resolve().as_posix()
 
 
-@app.command()
+@click.command()
 @click.option("--path", is_flag=True, help="print the file's path instead of its text")
 def schema(path: bool) -> None:
     """Print the IR's JSON Schema: the document `emit`'s `$schema` (its `$id`) names."""

@@ -26,8 +26,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from growdsl.cli import app
-
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
 
@@ -52,7 +50,7 @@ def _lower(to: str, ops: str, src_dir: Path, seed: int | None, drop: tuple[str, 
     return source.shape, dst, growth, source.layout, source.left_out
 
 
-@app.command()
+@click.command()
 @click.argument("src_dir", type=click.Path(path_type=Path))
 @click.argument("out_dir", type=click.Path(path_type=Path))
 @click.option("--to", required=True, help='target, e.g. "depth=2*L hidden=2*D"')

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from growdsl.cli import app
+import click
 
 
-@app.command()
+@click.command()
 def lsp() -> None:
     """Run the .grow language server over stdio (editors start it; see docs/editors.md)."""
     from growdsl.lsp.server import start

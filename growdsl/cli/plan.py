@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from growdsl import gstack
-from growdsl.cli import app
 from growdsl.cli.check import report
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.keys import format_count
@@ -37,7 +36,7 @@ class Format(StrEnum):
 PLOT_FORMATS = ("png", "svg", "pdf")
 
 
-@app.command()
+@click.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--format", "-f", "format_", type=click.Choice([f.value for f in Format]),
               default=Format.table.value, show_default=True, help="table | json | dot | mermaid")

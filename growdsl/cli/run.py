@@ -15,7 +15,6 @@ from pathlib import Path
 import click
 
 from growdsl import api
-from growdsl.cli import app
 from growdsl.errors import GrowError
 
 DEMO_SPEC = Path(__file__).resolve().parents[1] / "specs" / "demo.grow"   # in the package
@@ -61,7 +60,7 @@ def _finish(done: api.RunResult) -> int:
     return 130 if done.interrupted else 0
 
 
-@app.command()
+@click.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path),
               help="output directory (default: runs/<spec name>)")
@@ -104,7 +103,7 @@ def run(spec: Path, out: Path | None, resume: bool, baseline: bool, allow_unveri
     raise SystemExit(code)
 
 
-@app.command()
+@click.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"),
               show_default=True, help="output directory")
 def demo(out: Path) -> None:

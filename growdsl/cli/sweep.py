@@ -9,12 +9,11 @@ from pathlib import Path
 
 import click
 
-from growdsl.cli import app
 from growdsl.cli.check import report
 from growdsl.errors import GrowError
 
 
-@app.command()
+@click.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option("--data", required=True, type=click.Path(path_type=Path),
               help="corpus the proxy runs train on")
