@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from growdsl.driver import validate, validate_graph
+from growdsl.driver import validate
 from growdsl.errors import GrowError
 from tests.faults.spec_fuzz import fuzz
 
