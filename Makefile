@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench clean editors gpu-check
+.PHONY: install demo test lint typecheck bench clean editors gpu-check parser-tables
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,6 +34,11 @@ editors: $(VSCODE)/node_modules/.package-lock.json
 
 test: $(STAMP) editors
 	$(PY) -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
+
+# the LALR tables shipped next to the grammar (growdsl/parser_tables.py): after editing
+# grammars/grow.lark; tests/test_parser_tables.py fails while they are stale
+parser-tables: $(STAMP)
+	PYTHONHASHSEED=0 $(PY) -c "from growdsl.parser_tables import main; main()"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check growdsl tests bench examples

@@ -19,6 +19,8 @@ never import torch; `grow`, `grow_checkpoint` and `run` import the backend when 
 'none'
 >>> round(graph.speedup, 3)                   # FLOPs of the target trained as long
 1.329
+>>> graph.scratch
+"the target trained from scratch for the plan's 200 steps of 8 x 32 tokens (the default)"
 >>> bad = growdsl.load(text="model gpt2(layers=4, hidden=64, heads=2)\\nstage 10: depth=L/2\\nstage 10:")
 >>> [(d.code, d.message) for d in growdsl.check(bad)]
 [('E411', 'stage1 -> stage2 changes layers 2 -> 4, but stage1 has no growth step')]
@@ -36,10 +38,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from growdsl import reference
 from growdsl.driver import load as _load_file
 from growdsl.driver import load_text
 from growdsl.errors import Diagnostic, GrowError
-from growdsl.ir import Growth, Plan, Stage
+from growdsl.ir import Growth, Plan
 from growdsl.overrides import load_with_overrides
 from growdsl.shapes import Shape
 from growdsl.source import Source
@@ -91,8 +94,9 @@ def check(spec: Spec) -> list[Diagnostic]:
 
 def analyse(spec: Spec) -> StageGraph:
     """What `growdsl plan` prints: the checked stage graph with every stage's shape, steps,
-    tokens and FLOPs, each growth step's verdicts, and the totals against scratch
-    (`total_flops`, `scratch_flops`, `speedup`, `saving`). GrowError if a check fails."""
+    tokens and FLOPs, each growth step's verdicts, and the totals against the plan's
+    reference run (`total_flops`, `scratch_flops`, `speedup`, `saving`; `scratch` says which
+    run that is: growdsl.reference). GrowError if a check fails."""
     from growdsl import gate
 
     graph, errors = gate.blocking(spec.plan, spec.source)
@@ -176,19 +180,16 @@ def grow_checkpoint(src: str | Path, out: str | Path, *, to: str, ops: str,
 
 
 def baseline_plan(plan: Plan) -> Plan:
-    """The target trained from scratch on the same data and the plan's FLOP budget."""
-    from growdsl.flops import stage_flops, train_flops_per_step
+    """The plan `run(baseline=True)` trains beside `plan`: its reference run, `scratch`
+    (`growdsl.reference`: the target from scratch for the plan's steps, or for the length
+    its `scratch` statement states), on the same data.
 
-    last = plan.stages[-1]
-    budget = sum(stage_flops(s) for s in plan.stages)
-    per_step = train_flops_per_step(plan.target, last.train.batch, plan.target.seq,
-                                    last.train.mlm_probability)
-    steps = max(1, round(budget / per_step))
-    train = replace(last.train, schedule="restart", data=plan.stages[0].train.data,
-                    tokenizer=plan.stages[0].train.tokenizer, seed=plan.stages[0].train.seed)
-    stage = Stage(index=0, name="scratch", steps=steps,
-                  tokens=steps * train.batch * plan.target.seq, shape=plan.target, train=train)
-    return replace(plan, stages=(stage,), init=None)
+    >>> spec = load(text="model gpt2(layers=4, hidden=64, heads=2, seq=32, vocab=256)\\n"
+    ...             "stage 100: depth=L/2 -> stack\\nstage 100:\\nscratch 1k steps")
+    >>> [(s.name, s.steps, s.shape.layers) for s in baseline_plan(spec.plan).stages]
+    [('scratch', 1000, 4)]
+    """
+    return reference.baseline(plan)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -206,12 +207,13 @@ def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool 
         report_to: tuple[str, ...] | None = None, overrides: tuple[str, ...] = ()
         ) -> RunResult:
     """Train a plan (`growdsl run`): each stage, each growth step verified, checkpoints,
-    metrics, and a report (beside a scratch baseline with `baseline`). The plan must pass
-    the planner's checks (`gate.admit`). `report_to` names the experiment trackers
-    (tensorboard, wandb, mlflow, trackio; default: TensorBoard when installed); `metrics.csv`
-    is always written. `overrides` are `--set KEY=VALUE` texts (`growdsl.overrides`) applied
-    to a spec given by path, and recorded in the run's `run.json`. GrowError for a user
-    mistake."""
+    metrics, and a report (with `baseline`, beside the plan's reference run, `scratch`:
+    `baseline_plan`). The plan must pass the planner's checks (`gate.admit`). `report_to`
+    names the experiment trackers (tensorboard, wandb, mlflow, trackio), over the spec's
+    `report_to` (default: TensorBoard when installed; run.json records both);
+    `metrics.csv` is always written. `overrides` are `--set KEY=VALUE` texts
+    (`growdsl.overrides`) applied to a spec given by path, and recorded in the run's
+    `run.json`. GrowError for a user mistake."""
     from growdsl import gate
     from growdsl.backend import distributed
     from growdsl.backend.executor import Options, execute
@@ -227,9 +229,10 @@ def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool 
         loaded = Spec(source=source, plan=plan)
     folder = Path(out) if out is not None else Path("runs") / loaded.name
     gate.admit(loaded.plan, loaded.source, allow_unverified=allow_unverified)
-    if report_to is not None:
+    trackers = tuple(report_to) if report_to is not None else loaded.plan.train.report_to
+    if trackers is not None:
         try:
-            check_names(tuple(report_to))
+            check_names(trackers)
         except GrowError as error:
             raise GrowError([replace(d, source=loaded.source) for d in error.diagnostics]
                             ) from None
@@ -244,19 +247,20 @@ def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool 
             return RunResult(out=folder, interrupted=True, report=None)
         base_csv = None
         if baseline:
+            log.info("baseline: %s", reference.describe(loaded.plan))
             base = execute(baseline_plan(loaded.plan), loaded.source,
                            replace(opts, out=folder / "baseline", hold_lock=False))
             if base.interrupted:
                 return RunResult(out=folder, interrupted=True, report=None)
             base_csv = folder / "baseline" / "metrics.csv"
-        report = _report(loaded.source, folder, base_csv)
+        report = _report(loaded.source, folder, base_csv, reference.describe(loaded.plan))
     finally:
         unlock(folder)              # held through the baseline and the report
     distributed.barrier()
     return RunResult(out=folder, interrupted=False, report=report)
 
 
-def _report(source: Source, out: Path, base_csv: Path | None) -> Path | None:
+def _report(source: Source, out: Path, base_csv: Path | None, scratch: str) -> Path | None:
     """Rank 0 writes the report (its path returned there); a write error is E716 on every
     rank."""
     from growdsl.backend import distributed
@@ -269,7 +273,8 @@ def _report(source: Source, out: Path, base_csv: Path | None) -> Path | None:
 
     def write() -> None:
         if distributed.current().main:
-            written.append(write_report(out, source.path, out / "metrics.csv", base_csv))
+            written.append(write_report(out, source.path, out / "metrics.csv", base_csv,
+                                        scratch=scratch))
 
     try:
         distributed.agree(attempt(write))

@@ -126,11 +126,17 @@ class LimitDecl(Node):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ScratchDecl(Node):
+    length: Expr                   # the reference run's length (`scratch 1M steps`)
+    unit: str | None = None        # steps | tokens; None means steps
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SweepDecl(Node):
     items: tuple[Item, ...]        # what `growdsl sweep` varies and within what budget
 
 
-Statement = ModelDecl | InitDecl | TrainDecl | StageDecl | LimitDecl | SweepDecl
+Statement = ModelDecl | InitDecl | TrainDecl | StageDecl | LimitDecl | ScratchDecl | SweepDecl
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

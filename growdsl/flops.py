@@ -27,8 +27,8 @@ Model-specific terms:
 - bert2BERT's sub-model stage (`submodels` = n > 1): each step trains one of n sub-models
   made of the bottom L*j/n layers (j = 1..n, rounded up) with the shared head; the stage
   costs the average over the n sub-models.
-- Scratch baseline: the target model trained for the plan's total steps, at the last
-  stage's batch size and the target's sequence length.
+The reference run a plan is compared with (`scratch`) is defined in growdsl.reference and
+priced here, by `stage_flops`, like any stage.
 """
 
 from __future__ import annotations
@@ -157,19 +157,6 @@ def stage_flops(stage: Stage) -> float:
 
 def total_steps(plan: Plan) -> int:
     return sum(s.steps for s in plan.stages)
-
-
-def scratch_flops(plan: Plan) -> float:
-    """The target trained from scratch for the plan's total steps (last stage's batch)."""
-    last = plan.stages[-1].train if plan.stages else plan.train
-    return total_steps(plan) * train_flops_per_step(plan.target, last.batch, plan.target.seq,
-                                                    last.mlm_probability)
-
-
-def scratch_tokens(plan: Plan) -> int:
-    """Tokens the scratch baseline reads: total steps x last stage's batch x target length."""
-    last = plan.stages[-1].train if plan.stages else plan.train
-    return total_steps(plan) * last.batch * plan.target.seq
 
 
 def param_count(shape: Shape) -> int:

@@ -13,10 +13,11 @@ Llama3-8B with 15T tokens, d = 6.6B (both with C = 6 N D).
 
 For a plan: N is the target's stored parameter count (`flops.param_count`), and C is the
 plan's `budget flops` limit when it has one (a relative one times the scratch FLOPs), else
-the scratch FLOPs (the target trained for the plan's steps: growdsl's FLOP count, which adds
-attention to the paper's 6 N D). The regression is an extrapolation outside its scale: at
-CPU sizes (N ~ 1e6, C ~ 1e13) its 163.27 / log10(C) term alone is 12, and d exceeds the
-whole budget; `plan` says so rather than hide it.
+the scratch FLOPs (the plan's reference run, growdsl.reference: by default the target
+trained for the plan's steps; growdsl's FLOP count, which adds attention to the paper's
+6 N D). The regression is an extrapolation outside its scale: at CPU sizes (N ~ 1e6,
+C ~ 1e13) its 163.27 / log10(C) term alone is 12, and d exceeds the whole budget; `plan`
+says so rather than hide it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from growdsl import flops
+from growdsl import flops, reference
 from growdsl.errors import Diagnostic
 from growdsl.ir import Plan
 
@@ -72,7 +73,7 @@ class Guideline:
 
 def budget_of(plan: Plan) -> tuple[float, str]:
     """C for a plan: its `budget flops` limit (relative ones times scratch), else scratch."""
-    scratch = flops.scratch_flops(plan)
+    scratch = reference.flops(plan)
     for limit in plan.limits:
         if limit.kind == "budget" and limit.metric == "flops" and limit.cmp in ("<=", "<", "=="):
             return (limit.value * scratch if limit.relative else limit.value), "budget flops"

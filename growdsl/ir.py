@@ -47,6 +47,7 @@ class Train:
     keep_checkpoints: int = 2
     device: str | None = None           # memory plan: device name or "NGiB" (growdsl.devices)
     world: int = 1                      # memory plan: devices the run is sharded over
+    report_to: tuple[str, ...] | None = None    # trackers (keys.TRACKERS); None: the default
 
     def micro(self, world: int | None = None) -> int:
         """Samples per device per forward/backward over `world` devices (the spec's world
@@ -116,6 +117,17 @@ class Limit:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Scratch:
+    """A plan's stated reference run, `scratch 1M steps`: the target trained from scratch
+    for `steps` steps. A plan without the statement has none, and `scratch` is the default
+    reference (growdsl.reference defines the term: the target for the plan's own steps)."""
+
+    steps: int
+    tokens: int
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Plan:
     """A whole `.grow` file, resolved."""
 
@@ -126,6 +138,7 @@ class Plan:
     init: str | None = None             # starting checkpoint (bert2BERT reuse)
     init_span: Span = NO_SPAN
     limits: tuple[Limit, ...] = ()
+    scratch: Scratch | None = None      # the stated reference run; None: the default
     version: int = IR_VERSION
 
     @property

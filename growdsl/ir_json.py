@@ -12,9 +12,10 @@ from typing import Any
 
 import jsonschema
 
-from growdsl.ir import IR_VERSION, Growth, Limit, Model, OpCall, Plan, Stage, Train
+from growdsl import reference
+from growdsl.ir import IR_VERSION, Growth, Limit, Model, OpCall, Plan, Scratch, Stage, Train
 from growdsl.shapes import Shape
-from growdsl.source import Span
+from growdsl.source import NO_SPAN, Span
 
 SCHEMA_NAME = "plan.schema.json"
 SCHEMA_ID = "urn:growdsl:schema:plan:v1"
@@ -67,6 +68,9 @@ def to_json(plan: Plan) -> dict[str, Any]:
         "stages": [_stage(s) for s in plan.stages],
         "limits": [{**{f.name: getattr(lim, f.name) for f in dataclasses.fields(lim)
                        if f.name != "span"}, "span": lim.span.to_json()} for lim in plan.limits],
+        "scratch": {"steps": reference.steps(plan), "tokens": reference.tokens(plan),
+                    "stated": reference.stated(plan),
+                    "span": (plan.scratch.span if plan.scratch else NO_SPAN).to_json()},
     }
     validate(document)
     return document
@@ -80,6 +84,7 @@ def dumps(plan: Plan) -> str:
 def _train(train: Train) -> dict[str, Any]:
     out = dataclasses.asdict(train)
     out["betas"] = list(train.betas)
+    out["report_to"] = list(train.report_to) if train.report_to is not None else None
     return out
 
 
@@ -111,7 +116,15 @@ def from_json(document: dict[str, Any]) -> Plan:
         stages=tuple(_stage_from(s) for s in document["stages"]),
         limits=tuple(Limit(**{**lim, "span": Span.from_json(lim["span"])})
                      for lim in document["limits"]),
+        scratch=_scratch_from(document.get("scratch")),
     )
+
+
+def _scratch_from(data: dict[str, Any] | None) -> Scratch | None:
+    """A stated reference run; the default one (`stated` false, or absent) is None."""
+    if data is None or not data["stated"]:
+        return None
+    return Scratch(steps=data["steps"], tokens=data["tokens"], span=Span.from_json(data["span"]))
 
 
 def loads(text: str) -> Plan:
@@ -119,7 +132,9 @@ def loads(text: str) -> Plan:
 
 
 def _train_from(data: dict[str, Any]) -> Train:
-    return Train(**{**data, "betas": tuple(data["betas"])})
+    trackers = data.get("report_to")
+    return Train(**{**data, "betas": tuple(data["betas"]),
+                    "report_to": tuple(trackers) if trackers is not None else None})
 
 
 def _stage_from(data: dict[str, Any]) -> Stage:

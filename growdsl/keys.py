@@ -53,6 +53,12 @@ class TrainKey:
     plan_wide: bool = False      # set in `train { }` only, not per stage
 
 
+# The experiment trackers `report_to` may name -> the pip package (and module) each reports
+# through (growdsl.backend.trackers opens them, through accelerate's tracker integrations).
+TRACKERS: dict[str, str] = {
+    "tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio",
+}
+
 TRAIN_KEYS: dict[str, TrainKey] = {
     "batch": TrainKey(type="int", minimum=1, maximum=2**24),
     # samples one device holds per forward/backward; batch = micro_batch x accumulation x world
@@ -81,6 +87,8 @@ TRAIN_KEYS: dict[str, TrainKey] = {
     # and the number of devices (FSDP shards over them)
     "device": TrainKey(type="text", plan_wide=True),
     "world": TrainKey(type="int", minimum=1, maximum=2**20, plan_wide=True),
+    # the experiment trackers: a name, a tuple of names, or `none` (only metrics.csv)
+    "report_to": TrainKey(type="trackers", plan_wide=True),
 }
 
 GROWTH_KEYS = ("seed",)

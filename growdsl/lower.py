@@ -16,8 +16,8 @@ from types import MappingProxyType
 
 from growdsl import ast, sweep_space
 from growdsl.errors import Diagnostic, did_you_mean, one_of
-from growdsl.evaluate import EvalError, evaluate
-from growdsl.ir import Growth, Limit, Model, Plan, Stage, Train
+from growdsl.evaluate import EvalError, evaluate, whole
+from growdsl.ir import Growth, Limit, Model, Plan, Scratch, Stage, Train
 from growdsl.keys import LIMIT_METRICS, STAGE_SHAPE_KEYS
 from growdsl.lower_common import Collector, target_env, unquote
 from growdsl.lower_model import Configs, lower_model
@@ -96,11 +96,13 @@ def _lower(c: Collector, file: ast.File, source: Source, configs: Configs) -> Pa
     inits = [s for s in statements if isinstance(s, ast.InitDecl)]
     stages = [s for s in statements if isinstance(s, ast.StageDecl)]
     sweeps = [s for s in statements if isinstance(s, ast.SweepDecl)]
+    scratches = [s for s in statements if isinstance(s, ast.ScratchDecl)]
     for kind, found in (("model", models), ("train", trains), ("init", inits),
-                        ("sweep", sweeps)):
+                        ("sweep", sweeps), ("scratch", scratches)):
         for extra in found[1:]:
             c.error("E205", f"a second `{kind}` statement", extra.span,
-                    f"a plan has one `{kind}`; merge them")
+                    f"a plan has one `{kind}`; " + ("keep one" if kind == "scratch" else
+                                                    "merge them"))
     model = lower_model(c, models[0], configs) if models else None
     if not models:
         c.error("E206", "no `model` statement", statements[0].span if statements else NO_SPAN,
@@ -110,8 +112,9 @@ def _lower(c: Collector, file: ast.File, source: Source, configs: Configs) -> Pa
                 "a plan trains at least one stage, e.g. `stage 100k:`")
     train = lower_train(c, trains[0].items, Train()) if trains else Train()
     out_stages = _stages(c, stages, model, train, bool(inits))
+    scratch = _scratch(c, scratches[0], out_stages, model) if scratches else None
     limits = tuple(x for d in statements if isinstance(d, ast.LimitDecl)
-                   if (x := _limit(c, d)) is not None)
+                   if (x := _limit(c, d, stated=bool(scratches))) is not None)
     if sweeps and model is not None:        # checked here; read by `growdsl sweep`
         c.diagnostics += sweep_space.read(sweeps[0], model.shape.layers)[1]
     diagnostics = tuple(sorted(c.diagnostics, key=lambda d: (d.span.line, d.span.col)))
@@ -120,7 +123,7 @@ def _lower(c: Collector, file: ast.File, source: Source, configs: Configs) -> Pa
     init = inits[0] if inits else None
     plan = Plan(source=source.path, model=model, train=train, stages=out_stages,
                 init=unquote(init.path.text) if init else None,
-                init_span=init.span if init else NO_SPAN, limits=limits)
+                init_span=init.span if init else NO_SPAN, limits=limits, scratch=scratch)
     tainted = frozenset(stage.index for stage in out_stages
                         if any(within(d.span, stage.span) for d in diagnostics))
     return Partial(plan=plan, diagnostics=diagnostics, tainted=tainted)
@@ -148,7 +151,29 @@ def _stages(c: Collector, decls: list[ast.StageDecl], model: Model | None, train
     return out
 
 
-def _limit(c: Collector, decl: ast.LimitDecl) -> Limit | None:
+def _scratch(c: Collector, decl: ast.ScratchDecl, stages: tuple[Stage, ...],
+             model: Model | None) -> Scratch | None:
+    """`scratch LENGTH [steps|tokens]`: the reference run's length, in steps (tokens at the
+    last stage's batch and the target's sequence length, rounded up as a stage's are)."""
+    try:
+        length = whole(decl.length, {}, "the reference run's length", 1)
+    except EvalError as exc:
+        c.add(exc.diagnostic)
+        return None
+    if not stages or model is None:
+        return None
+    per_step = stages[-1].train.batch * model.shape.seq
+    if decl.unit == "tokens" and length < per_step:
+        c.error("E308", f"a reference run of {length:,} tokens is less than one step",
+                decl.length.span, f"one step of the last stage reads {stages[-1].train.batch} x "
+                f"{model.shape.seq} = {per_step:,} tokens; give the length in steps or in "
+                "more tokens")
+        return None
+    steps = -(-length // per_step) if decl.unit == "tokens" else length
+    return Scratch(steps=steps, tokens=steps * per_step, span=decl.span)
+
+
+def _limit(c: Collector, decl: ast.LimitDecl, stated: bool) -> Limit | None:
     metrics = LIMIT_METRICS[decl.kind]
     if decl.metric not in metrics:
         c.error("E204", f"unknown {decl.kind} metric `{decl.metric}`", decl.metric_span,
@@ -161,7 +186,7 @@ def _limit(c: Collector, decl: ast.LimitDecl) -> Limit | None:
         c.add(exc.diagnostic)
         return None
     relative = one != two
-    problem = _limit_problem(decl, one, two, relative)
+    problem = _limit_problem(decl, one, two, relative, stated)
     if problem is not None:
         c.error(*problem[:2], decl.value.span, problem[2])
         return None
@@ -169,12 +194,14 @@ def _limit(c: Collector, decl: ast.LimitDecl) -> Limit | None:
                  relative=relative, span=decl.span)
 
 
-def _limit_problem(decl: ast.LimitDecl, one: Fraction, two: Fraction,
-                   relative: bool) -> tuple[str, str, str | None] | None:
-    """What is wrong with a limit's value (its value at scratch = 1 and at scratch = 2)."""
-    if relative and decl.metric == "steps":
-        return ("E307", "a step budget cannot be relative to scratch",
-                "scratch trains as many steps as the plan; give a number of steps")
+def _limit_problem(decl: ast.LimitDecl, one: Fraction, two: Fraction, relative: bool,
+                   stated: bool) -> tuple[str, str, str | None] | None:
+    """What is wrong with a limit's value (its value at scratch = 1 and at scratch = 2);
+    `stated`: the plan names its reference run (`scratch 1M steps`)."""
+    if relative and decl.metric == "steps" and not stated:
+        return ("E307", "a step budget cannot be relative to the default scratch",
+                "by default scratch trains as many steps as the plan: give a number of "
+                "steps, or state the reference run (`scratch 1M steps`)")
     if decl.metric == "saving" and not 0 < one < 1:
         return ("E304", f"a saving is a fraction between 0 and 1, got {float(one):g}",
                 "0.4 means 40% fewer FLOPs than scratch")

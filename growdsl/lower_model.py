@@ -47,7 +47,7 @@ def lower_model(c: Collector, decl: ast.ModelDecl, configs: Configs) -> Model | 
     base = _base(c, decl, configs)
     if base is None:
         return None
-    shape, family = base
+    shape, family, preset = base
     overrides = _overrides(c, decl, target_env(shape))
     if overrides is None:
         return None
@@ -56,7 +56,7 @@ def lower_model(c: Collector, decl: ast.ModelDecl, configs: Configs) -> Model | 
     table = decl.config is None and families.get(family).positions == "learned"
     shape = derive_shape(shape, overrides, seq_sets_positions=table)
     return Model(family=family, shape=shape, span=decl.span,
-                 config=config, preset=decl.preset if decl.preset in PRESETS else None)
+                 config=config, preset=preset)
 
 
 def _overrides(c: Collector, decl: ast.ModelDecl,
@@ -84,20 +84,24 @@ def _overrides(c: Collector, decl: ast.ModelDecl,
     return overrides
 
 
-def _base(c: Collector, decl: ast.ModelDecl, configs: Configs) -> tuple[Shape, str] | None:
-    """The shape and family the statement starts from, before its named dimensions."""
+def _base(c: Collector, decl: ast.ModelDecl,
+          configs: Configs) -> tuple[Shape, str, str | None] | None:
+    """The shape and family the statement starts from, before its named dimensions, and the
+    preset it names (None for a family or a config)."""
     name = decl.preset
     if decl.config is not None:
-        if name not in families.names():
+        if not families.has(name):
             c.error("E202", f"`model ... from` takes a family, not `{name}`",
                     decl.preset_span, one_of(families.names()))
             return None
         shape = _from_config(c, name, decl.config, configs)
-        return (shape, name) if shape else None
-    if name in PRESETS:
-        return PRESETS[name], PRESETS[name].family
-    if name in families.names():
-        return PRESETS[families.get(name).default_preset], name
+        return (shape, name, None) if shape else None
+    for plugins in (False, True):       # other packages' families only when needed
+        presets = PRESETS.table(plugins=plugins)
+        if name in presets:
+            return presets[name], presets[name].family, name
+        if name in families.names(plugins=plugins):
+            return PRESETS[families.get(name).default_preset], name, None
     known = [*PRESETS, *families.names()]
     c.error("E202", f"unknown model preset `{name}`", decl.preset_span,
             did_you_mean(name, known) or one_of(known))

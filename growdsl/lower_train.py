@@ -13,7 +13,7 @@ from growdsl import ast, devices
 from growdsl.errors import did_you_mean, one_of
 from growdsl.evaluate import real, whole
 from growdsl.ir import Train
-from growdsl.keys import TRAIN_KEYS
+from growdsl.keys import TRACKERS, TRAIN_KEYS
 from growdsl.lower_common import Collector, unquote
 
 
@@ -59,6 +59,8 @@ def _value(c: Collector, item: ast.Item) -> Any:
         return None
     if spec.type == "text":
         return _text(c, item)
+    if spec.type == "trackers":
+        return _trackers(c, item.value)
     if spec.type == "bool":
         return c.boolean(node, item.key)
     if spec.type == "betas":
@@ -81,6 +83,36 @@ def _text(c: Collector, item: ast.Item) -> str | None:
         c.error("E803", problem[0], item.value.span, problem[1])
         return None
     return text
+
+
+def _trackers(c: Collector, node: ast.Value) -> tuple[str, ...] | None:
+    """`report_to`: a tracker's name, a tuple of them, or `none`; an unknown one is E722.
+
+    >>> from growdsl.source import Source
+    >>> c = Collector(Source(path="-", text=""))
+    >>> _trackers(c, ast.Tuple(items=(ast.Symbol(name="wandb"), ast.Symbol(name="mlflow"))))
+    ('wandb', 'mlflow')
+    >>> _trackers(c, ast.Symbol(name="none")), c.diagnostics
+    ((), [])
+    >>> _trackers(c, ast.Symbol(name="tensorbord")), [d.help for d in c.diagnostics]
+    (None, ['did you mean `tensorboard`?'])
+    """
+    if isinstance(node, ast.Symbol) and node.name == "none":
+        return ()
+    words = node.items if isinstance(node, ast.Tuple) else (node,)
+    names: list[str] = []
+    for word in words:
+        if not isinstance(word, ast.Symbol):
+            c.error("E305", "`report_to` takes tracker names", word.span,
+                    "e.g. report_to = wandb, report_to = (tensorboard, wandb), or none")
+        elif word.name not in TRACKERS:
+            c.error("E722", f"unknown tracker `{word.name}`", word.span,
+                    did_you_mean(word.name, TRACKERS) or one_of(TRACKERS))
+        elif word.name in names:
+            c.error("E210", f"tracker `{word.name}` named twice", word.span, None)
+        else:
+            names.append(word.name)
+    return tuple(names) if len(names) == len(words) else None
 
 
 def _betas(c: Collector, node: ast.Value) -> tuple[float, float] | None:

@@ -11,20 +11,21 @@ An empty text is a located mistake here; reading a file (missing, binary) is the
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from importlib import resources
 
 from lark import Lark, Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.exceptions import VisitError
 
-from growdsl import ast
+from growdsl import ast, parser_tables
 from growdsl.errors import Diagnostic, GrowError
+from growdsl.parser_tables import grammar_text
 from growdsl.source import NO_SPAN, Source, Span
 from growdsl.transformer import ToAst, span_of
 
-GRAMMAR_NAME = "grow.lark"
+__all__ = ["grammar_text", "parse", "parse_fragment"]
 
 # How the parser's expected terminals read in a message.
 _TERMINAL_WORDS = {
@@ -34,18 +35,9 @@ _TERMINAL_WORDS = {
 }
 
 
-def grammar_text() -> str:
-    """The grammar, from the package (grammars/grow.lark in a checkout).
-
-    >>> grammar_text().startswith("// grow.lark")
-    True
-    """
-    return (resources.files("growdsl") / "grammar" / GRAMMAR_NAME).read_text(encoding="utf-8")
-
-
 MAX_DEPTH = 200                     # nesting levels of an expression (E104 beyond)
 # Words that begin a statement: met inside a block, they mean the block was not closed.
-_STATEMENT_WORDS = {"model", "init", "train", "stage", "budget", "expect"}
+_STATEMENT_WORDS = {"model", "init", "train", "stage", "budget", "expect", "scratch"}
 # The tokens the parser drops or needs afterwards, recorded as the lexer produces them.
 _RECORDED = ("COMMENT", "LBRACE", "RBRACE")
 _recording: ContextVar[list[Token]] = ContextVar("growdsl_recorded_tokens")
@@ -71,9 +63,12 @@ def _recorded() -> Iterator[list[Token]]:
 
 
 @functools.cache
-def _lark(start: str) -> Lark:
-    return Lark(grammar_text(), parser="lalr", start=start, propagate_positions=True,
-                maybe_placeholders=True, lexer_callbacks=dict.fromkeys(_RECORDED, _record))
+def _lark() -> Lark:
+    """The parser of every start rule: from the shipped tables when they are the grammar's,
+    else built from the grammar (growdsl/parser_tables.py)."""
+    grammar = grammar_text()
+    callbacks = {"lexer_callbacks": dict.fromkeys(_RECORDED, _record)}
+    return parser_tables.load(grammar, **callbacks) or parser_tables.build(grammar, **callbacks)
 
 
 def parse(source: Source) -> ast.File:
@@ -136,9 +131,9 @@ def _parse_tree(source: Source, start: str) -> tuple[object, list[Token]]:
     """The parse tree, and the comment and brace tokens the lexer met."""
     try:
         with _recorded() as recorded:
-            tree = _lark(start).parse(source.text)
+            tree = _lark().parse(source.text, start=start)
     except UnexpectedInput as exc:
-        raise GrowError([_syntax_diagnostic(source, exc, start)]) from None
+        raise GrowError([_syntax_diagnostic(source, exc)]) from None
     if _depth(tree) > MAX_DEPTH:
         raise GrowError([Diagnostic(code="E104", message="expression nested too deeply",
                                     span=_deepest_span(tree), source=source,
@@ -157,13 +152,13 @@ def _deepest_span(tree: object) -> Span:
     return span_of(meta) if meta is not None else NO_SPAN
 
 
-def _syntax_diagnostic(source: Source, exc: UnexpectedInput, start: str) -> Diagnostic:
+def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
     if isinstance(exc, UnexpectedCharacters):
         return _bad_character(source, exc)
     assert isinstance(exc, UnexpectedToken), exc
     token = exc.token
     expected = _expected_words(exc.expected)
-    braces = _brace_tokens(source.text, start)
+    braces = _brace_tokens(source.text)
     if token.type == "$END":
         line = max(1, len(source.text.splitlines()))
         last = source.line_text(line)
@@ -185,12 +180,18 @@ def _syntax_diagnostic(source: Source, exc: UnexpectedInput, start: str) -> Diag
         return Diagnostic(code="E102", message=f"`{token}` is a reserved word, not a key",
                           span=span_of(token), source=source,
                           help="see docs/language.md for the keys of a block")
+    if str(token) == "=" and previous is not None and str(previous) in _STATEMENT_WORDS:
+        return Diagnostic(code="E102", message=f"`{previous}` starts a statement; it is not a key",
+                          span=span_of(previous), source=source,
+                          help="see docs/language.md for the keys of a stage or block")
     if exc.expected == {"EQUAL"} and previous is not None and previous.type == "NAME":
         return Diagnostic(code="E102", message=f"`{previous}` is neither a setting nor an operator",
                           span=span_of(previous), source=source,
                           help=f"write `{previous}=value`, or separate operators with commas")
     return Diagnostic(code="E102", message=f"unexpected `{token}`", span=span_of(token),
-                      help=_token_hint(str(token), exc.expected) or f"expected {expected}",
+                      help=_token_hint(str(token), exc.expected,
+                                       _last_statement_word(source.text[:token.start_pos or 0]))
+                      or f"expected {expected}",
                       source=source)
 
 
@@ -213,12 +214,12 @@ def _bad_character(source: Source, exc: UnexpectedCharacters) -> Diagnostic:
     return Diagnostic(code="E100", message=message, span=span, help=hint, source=source)
 
 
-def _brace_tokens(text: str, start: str) -> list[Token]:
+def _brace_tokens(text: str) -> list[Token]:
     """Every `{` and `}` token of `text`, as the grammar's lexer reads it (up to the first
     character it cannot read)."""
     with _recorded() as recorded:
         try:
-            for _ in _lark(start).lex(text, dont_ignore=True):
+            for _ in _lark().lex(text, dont_ignore=True):
                 pass
         except UnexpectedInput:
             pass
@@ -248,12 +249,21 @@ def _word_at(line: str, col: int) -> str:
     return line[start:end]
 
 
-def _token_hint(token: str, expected: set[str]) -> str | None:
+def _token_hint(token: str, expected: set[str], statement: str | None) -> str | None:
     if "EQUAL" in expected and token in {":", "=="}:
         return "settings are written `key = value`"
+    if "UNIT" in expected and statement == "scratch":
+        return ("the reference run reads `scratch 1M steps` (or `tokens`): the target, trained "
+                "at the last stage's settings")
     if expected == {"COLON"} or ("COLON" in expected and "UNIT" in expected):
         return "a stage reads `stage 200k: key=value ... -> op`"
     return None
+
+
+def _last_statement_word(before: str) -> str | None:
+    """The keyword of the statement that `before` (the text up to a token) ends inside."""
+    words = [w for w in re.findall(r"(?m)^\s*([a-z]+)\b", before) if w in _STATEMENT_WORDS]
+    return words[-1] if words else None
 
 
 def _expected_words(expected: set[str]) -> str:
@@ -263,7 +273,7 @@ def _expected_words(expected: set[str]) -> str:
 
 @functools.cache
 def _terminal_patterns() -> dict[str, str]:
-    return {t.name: t.pattern.value for t in _lark("start").terminals
+    return {t.name: t.pattern.value for t in _lark().terminals
             if t.pattern.type == "str"}
 
 

@@ -1,7 +1,8 @@
 """The stage graph of a plan: a node per stage and an edge per growth step, its totals
-against the scratch baseline, and its exports (JSON, DOT, Mermaid, a schedule plot). Its
-networkx DiGraph (`StageGraph.graph`) is built, and networkx imported, on first use: by
-the exports, not by `growdsl check`, whose passes read the nodes and edges directly.
+against the reference run (`scratch`, growdsl.reference), and its exports (JSON, DOT,
+Mermaid, a schedule plot). Its networkx DiGraph (`StageGraph.graph`) is built, and
+networkx imported, on first use: by the exports, not by `growdsl check`, whose passes read
+the nodes and edges directly.
 
 Nodes are stage indices, each carrying one frozen `StageNode` (the stage, its parameter
 count, FLOPs, tokens and steps, each also cumulative); edges carry one `GrowthResult`
@@ -18,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
-from growdsl import flops
+from growdsl import flops, reference
 from growdsl.ir import Plan, Stage
+from growdsl.keys import format_count
 from growdsl.operators import GrowthStepError, OpResult, apply_growth, step_verdict
 from growdsl.operators.base import Verdict
 from growdsl.shapes import Shape
@@ -148,11 +150,21 @@ class StageGraph:
 
     @property
     def scratch_flops(self) -> float:
-        return flops.scratch_flops(self.plan)
+        """FLOPs of the reference run (growdsl.reference)."""
+        return reference.flops(self.plan)
 
     @property
     def scratch_tokens(self) -> int:
-        return flops.scratch_tokens(self.plan)
+        return reference.tokens(self.plan)
+
+    @property
+    def scratch_steps(self) -> int:
+        return reference.steps(self.plan)
+
+    @property
+    def scratch(self) -> str:
+        """The reference run in words (growdsl.reference.describe)."""
+        return reference.describe(self.plan)
 
     @property
     def speedup(self) -> float:
@@ -245,7 +257,9 @@ def to_dict(g: StageGraph) -> dict[str, Any]:
         "source": g.plan.source, "stages": stages, "growth": growth,
         "total_steps": g.total_steps, "total_tokens": g.total_tokens,
         "total_flops": g.total_flops, "scratch_flops": g.scratch_flops,
-        "scratch_tokens": g.scratch_tokens, "speedup": g.speedup, "saving_percent": g.saving,
+        "scratch_tokens": g.scratch_tokens, "scratch_steps": g.scratch_steps,
+        "scratch_stated": reference.stated(g.plan), "scratch": g.scratch,
+        "speedup": g.speedup, "saving_percent": g.saving,
     }
 
 
@@ -328,8 +342,8 @@ def plot_schedule(g: StageGraph, path: str) -> None:
     _mark_stages(g, top, bottom, steps, params)
     top.legend()
     bottom.plot(steps, cum, marker="o", label=f"plan ({g.speedup:.2f}x)")
-    bottom.plot([0, steps[-1]], [0, g.scratch_flops], linestyle="--", color="grey",
-                label="scratch")
+    bottom.plot([0, g.scratch_steps], [0, g.scratch_flops], linestyle="--", color="grey",
+                label=f"scratch ({format_count(g.scratch_steps)} steps)")
     bottom.set_xlabel("training steps")
     bottom.set_ylabel("cumulative training FLOPs")
     bottom.legend()

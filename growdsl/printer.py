@@ -118,6 +118,8 @@ def statement_lines(node: ast.Statement) -> list[str]:
             return [" ".join(parts)]
         case ast.LimitDecl(kind=kind, metric=metric, cmp=cmp, value=value):
             return [f"{kind} {metric} {cmp} {expr(value)}"]
+        case ast.ScratchDecl(length=length, unit=unit):
+            return [f"scratch {expr(length)}" + (f" {unit}" if unit else "")]
     raise TypeError(f"not a statement: {node!r}")
 
 

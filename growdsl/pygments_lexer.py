@@ -9,6 +9,9 @@ numbers with their unit suffix, strings, comments.
 True
 >>> (Number, "200k") in list(GrowLexer().get_tokens("stage 200k:"))
 True
+>>> [t for t in GrowLexer().get_tokens("scratch 1M steps\nbudget flops <= 0.5*scratch")
+...  if t[1] == "scratch"]
+[(Token.Keyword.Declaration, 'scratch'), (Token.Name.Constant, 'scratch')]
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class GrowLexer(RegexLexer):
                                                                 Operator)),
             (words(("model", "init", "train", "stage", "budget", "expect", "sweep"), suffix=r"\b"),
              Keyword.Declaration),
+            (r"^scratch\b", Keyword.Declaration),        # the statement; elsewhere a symbol
+            (r"\bscratch\b", Name.Constant),
             (words(("from", "preserve", "steps", "tokens"), suffix=r"\b"), Keyword),
             (r"(->|,)(\s*)(" + "|".join(sorted(REGISTRY, key=len, reverse=True)) + r")\b",
              bygroups(Operator, Whitespace, Name.Function)),

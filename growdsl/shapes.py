@@ -102,22 +102,28 @@ class Shape:
         return cls(**{**data, "settings": Settings(data.get("settings"))})
 
 
-class _Presets(Mapping[str, Shape]):
+class Presets(Mapping[str, Shape]):
     """Every registered family's presets by name (each a config read like a user's)."""
 
-    def _table(self) -> dict[str, Shape]:
+    def table(self, *, plugins: bool = True) -> dict[str, Shape]:
+        """The presets (`plugins=False`: of the families registered without reading other
+        packages' entry points, as `families.names(plugins=False)`)."""
         from growdsl import families
 
-        return _preset_table(families.names())
+        return _preset_table(families.names(plugins=plugins))
 
     def __getitem__(self, name: str) -> Shape:
-        return self._table()[name]
+        known = self.table(plugins=False)     # other packages' families only when needed
+        return known[name] if name in known else self.table()[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.table(plugins=False) or name in self.table()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._table())
+        return iter(self.table())
 
     def __len__(self) -> int:
-        return len(self._table())
+        return len(self.table())
 
 
 @functools.cache
@@ -129,7 +135,7 @@ def _preset_table(names: tuple[str, ...]) -> dict[str, Shape]:
             for fam in map(families.get, names) for name, config in fam.presets.items()}
 
 
-PRESETS: Mapping[str, Shape] = _Presets()
+PRESETS = Presets()
 
 
 def derive_shape(base: Shape, values: dict[str, Any], stage: bool = False,

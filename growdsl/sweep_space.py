@@ -174,8 +174,9 @@ def _with_stages(base: ast.File, stages: tuple[ast.StageDecl, ...],
 
 
 def full_file(base: ast.File, choice: Choice, steps: int) -> ast.File:
-    """The chosen schedule at the plan's own size (`steps`: its total), its limits and
-    sweep block kept so that it can be checked and swept again."""
+    """The chosen schedule at the plan's own size (`steps`: its total), its limits, reference
+    run (`scratch`) and sweep block kept so that it can be checked and swept again."""
     cand = candidate_file(base, choice, steps)
-    extra = tuple(s for s in base.statements if isinstance(s, ast.LimitDecl | ast.SweepDecl))
+    extra = tuple(s for s in base.statements
+                  if isinstance(s, ast.LimitDecl | ast.ScratchDecl | ast.SweepDecl))
     return ast.File(statements=(*cand.statements, *extra))

@@ -79,6 +79,9 @@ class ToAst(Transformer[Token, ast.File]):
         return ast.LimitDecl(kind=str(kind), metric=str(metric), cmp=str(cmp), value=value,
                              span=span_of(meta), metric_span=span_of(metric))
 
+    def scratch(self, meta: Meta, length: tuple[ast.Expr, str | None]) -> ast.ScratchDecl:
+        return ast.ScratchDecl(length=length[0], unit=length[1], span=span_of(meta))
+
     def item(self, meta: Meta, key: Token, value: ast.Value) -> ast.Item:
         return ast.Item(key=str(key), value=value, span=span_of(meta), key_span=span_of(key))
 

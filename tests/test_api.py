@@ -85,7 +85,7 @@ def test_the_gate_admits_a_good_plan_and_refuses_a_bad_one_with_E719(
 def test_the_cli_check_and_plan_go_through_the_gate(monkeypatch: pytest.MonkeyPatch,
                                                      tmp_path: Path) -> None:
     """`check`, `plan` and `run` decide through `gate.blocking`: replacing it changes them."""
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from growdsl.cli import app
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner
 from safetensors import safe_open
-from typer.testing import CliRunner
 
 from growdsl import families
 from growdsl.backend.equivalence import compare

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 import transformers as hf
+from click.testing import CliRunner
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
-from typer.testing import CliRunner
 
 from growdsl import families
 from growdsl.backend.families import family

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from growdsl.cli import app
 
@@ -91,7 +91,7 @@ def test_emit_prints_the_ir_as_json() -> None:
 def test_front_end_never_imports_torch() -> None:
     code = ("import sys\n"
             "from growdsl.cli import app\n"
-            "from typer.testing import CliRunner\n"
+            "from click.testing import CliRunner\n"
             "specs = sorted(__import__('glob').glob('specs/*/*.grow'))\n"
             "r = CliRunner().invoke(app, ['check', *specs])\n"
             "assert r.exit_code == 0, r.output\n"

@@ -6,13 +6,14 @@ language's units, verdicts that read right, a plot that names its stages, `emit`
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from growdsl import __version__
 from growdsl.cli import app
@@ -35,7 +36,18 @@ def test_version_and_shell_completion() -> None:
     assert result.exit_code == 0 and result.output == f"growdsl {__version__}\n"
     script = subprocess.run([sys.executable, "-m", "growdsl", "--show-completion", "bash"],
                             capture_output=True, text=True, check=True).stdout
-    assert "complete -o default -F" in script and "COMPLETE=complete_bash" in script
+    assert "complete -o nosort -F _growdsl_completion growdsl" in script
+    assert "_GROWDSL_COMPLETE=bash_complete" in script
+    # what the script asks when the user types `growdsl pl<TAB>` and `growdsl plan --f<TAB>`
+    env = {**os.environ, "_GROWDSL_COMPLETE": "bash_complete", "COMP_WORDS": "growdsl pl",
+           "COMP_CWORD": "1"}
+    answer = subprocess.run([sys.executable, "-m", "growdsl"], env=env, capture_output=True,
+                            text=True).stdout
+    assert answer.splitlines() == ["plain,plan"]
+    env.update(COMP_WORDS="growdsl plan x.grow --f", COMP_CWORD="3")
+    answer = subprocess.run([sys.executable, "-m", "growdsl"], env=env, capture_output=True,
+                            text=True).stdout
+    assert answer.splitlines() == ["plain,--format"]
 
 
 def test_fmt_stdin_to_stdout_keeps_comments() -> None:
@@ -73,6 +85,8 @@ def test_emit_names_its_schema_and_writes_relative_paths(tmp_path: Path,
     assert document["$schema"] == SCHEMA_ID == schema()["$id"]
     assert document["source"] == "specs/papers/bert2bert-bert-base.grow"
     assert document["init"] == "checkpoints/bert-L6-D512"
+    assert {k: v for k, v in document["scratch"].items() if k != "span"} == {
+        "steps": 1_000_000, "tokens": 1_000_000 * 256 * 512, "stated": True}
     assert registry().get_or_retrieve(SCHEMA_ID).value.contents == schema()
     printed = runner.invoke(app, ["schema", "--path"]).stdout.strip()
     assert Path(printed) == schema_path() and json.loads(Path(printed).read_text()) == schema()
@@ -84,6 +98,10 @@ def test_plan_counts_in_the_languages_units_and_verdict_words() -> None:
     for text in ("35.1M", "13.1B", "100k", "3.99e19", "aki, stack: not preserving",
                  "aki: not preserving (AKI"):
         assert text in out, text
+    # the paper's comparison: against BERT-base from scratch for 1M steps, stated by the plan
+    assert "scratch 7.71e19 FLOPs; speedup 1.931x (saving 48.2%)" in out
+    assert ("scratch: the target trained from scratch for 1M steps of 256 x 512 tokens "
+            "(stated by the plan, line") in out
     assert ": none" not in out and "G " not in out
 
 
@@ -221,7 +239,8 @@ def test_run_json_records_the_overrides(tmp_path: Path) -> None:
 
     claim(tmp_path / "out", "key", False, Source(path="p.grow", text=""), ("train.lr=3e-4",))
     recorded = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert recorded == {"plan_key": "key", "source": "p.grow", "overrides": ["train.lr=3e-4"]}
+    assert recorded == {"plan_key": "key", "source": "p.grow", "overrides": ["train.lr=3e-4"],
+                        "report_to": {"spec": None, "command_line": None}}
 
 
 def test_run_cli_takes_set(tmp_path: Path) -> None:

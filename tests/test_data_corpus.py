@@ -9,7 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from growdsl.backend.corpus import TEXTS, extract_texts, fetch_shakespeare
 

@@ -67,7 +67,8 @@ def test_a_package_adds_a_family_through_the_entry_point_group(
         "[growdsl.families]\nmyllama = myfam_pkg:FAMILY\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(families, "_REGISTRY", {})
-    monkeypatch.setattr(families, "_loaded", False)
+    monkeypatch.setattr(families, "_builtin_loaded", False)
+    monkeypatch.setattr(families, "_plugins_loaded", False)
     assert "myllama" in families.names()
     _, plan = lower_text("model myllama\nstage 5: depth=L/2 -> identity preserve\nstage 5:\n")
     assert plan.target.layers == 2 and plan.stages[0].shape.layers == 1

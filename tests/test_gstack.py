@@ -7,7 +7,7 @@ import doctest
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from growdsl import gstack
 from growdsl.cli import app

@@ -51,7 +51,7 @@ def _expected(path: Path) -> dict[tuple[int, int], str]:
         elif isinstance(node, ast.ModelDecl):
             want[at] = "keyword.other.declaration"
             want[(node.preset_span.line, node.preset_span.col)] = "entity.name.type.preset"
-        elif isinstance(node, ast.StageDecl | ast.TrainDecl | ast.InitDecl):
+        elif isinstance(node, ast.StageDecl | ast.TrainDecl | ast.InitDecl | ast.ScratchDecl):
             want[at] = "keyword.other.declaration"
         elif isinstance(node, ast.Item):
             want[(node.key_span.line, node.key_span.col)] = "variable.other.key"

@@ -95,3 +95,46 @@ def test_the_trainer_refuses_sub_models_with_E721(tmp_path: Path) -> None:
     assert err.value.render().startswith(
         "sub.grow:2:1: error[E721]: stage stage1 trains sub-models, which the Trainer "
         "integration does not run")
+
+
+# Dropout off (in the model's own config.json, which the plan carries) so that two processes,
+# whose dropout RNGs are seeded apart, compute what one does.
+CONFIG = {"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 2, "n_inner": 64,
+          "n_positions": 16, "vocab_size": 320, "resid_pdrop": 0.0, "embd_pdrop": 0.0,
+          "attn_pdrop": 0.0, "bos_token_id": 0, "eos_token_id": 0}
+DDP_PLAN = PLAN.replace("model gpt2(layers=2, hidden=32, heads=2, ffn=64, seq=16, vocab=320)",
+                        'model gpt2 from "model"')
+# Two processes reduce the gradient in another order than one: float rounding only.
+DDP_TOLERANCE = 1e-5
+
+
+@pytest.mark.slow
+def test_hf_trainer_under_accelerate_launch_on_two_processes_matches_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import os
+    import subprocess
+
+    from tests.test_distributed import free_port
+    from tests.trainer_worker import train
+
+    monkeypatch.setenv("GROWDSL_CACHE", str(tmp_path / "cache"))
+    make_corpus(tmp_path / "corpus", docs=6, words=300)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text(json.dumps(CONFIG))
+    spec = write_spec(tmp_path / "plan.grow", DDP_PLAN)
+    one = train(spec, tmp_path / "one")                 # in this process (and the cache warm)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+              "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+              "--dynamo_backend", "no", "--main_process_ip", "127.0.0.1",
+              "--main_process_port", str(free_port())]
+    done = subprocess.run([*launch, str(REPO / "tests" / "trainer_worker.py"), str(spec),
+                           str(tmp_path / "two"), str(tmp_path / "two.json")],
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"},
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-4000:]
+    two = json.loads((tmp_path / "two.json").read_text())
+    assert (one["world"], two["world"]) == (1, 2)       # two gloo processes, each a half batch
+    assert two["stages"] == one["stages"] == [0] * 5 + [1] * 5
+    assert two["losses"] == pytest.approx(one["losses"], rel=DDP_TOLERANCE)
+    assert [g["ops"] for g in two["growth"]] == ["stack (none)"] and two["layers"] == 2

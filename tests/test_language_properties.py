@@ -21,7 +21,7 @@ from growdsl.source import Source
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = sorted((REPO / "specs").glob("*/*.grow"))
-KEYWORDS = {"model", "init", "train", "stage", "preserve", "from", "steps", "tokens", "budget",
+KEYWORDS = {"model", "init", "train", "stage", "scratch", "preserve", "from", "steps", "tokens", "budget",
             "expect"}
 
 
@@ -123,6 +123,8 @@ def _statements() -> st.SearchStrategy[ast.Statement]:
         st.builds(lambda k, m, c, v: ast.LimitDecl(kind=k, metric=m, cmp=c, value=v),
                   st.sampled_from(["budget", "expect"]), _names,
                   st.sampled_from(["<=", ">=", "<", ">", "=="]), _exprs()),
+        st.builds(lambda n, u: ast.ScratchDecl(length=n, unit=u), _exprs(),
+                  st.sampled_from([None, "steps", "tokens"])),
     )
 
 

@@ -139,11 +139,13 @@ def shipped() -> dict[str, Any]:
             text = path.read_text()
             file = parse(read_source(path))
             got: dict[str, Any] = {"open": await editor.open(path), "stages": [], "ops": [],
-                                   "symbols": [], "presets": []}
+                                   "symbols": [], "presets": [], "scratch": []}
             for decl in file.statements:
                 if isinstance(decl, ast.ModelDecl):
                     got["presets"].append((decl.preset, await editor.hover(
                         path, decl.preset_span.line, decl.preset_span.col)))
+                if isinstance(decl, ast.ScratchDecl):
+                    got["scratch"].append(await editor.hover(path, decl.span.line, decl.span.col))
                 if isinstance(decl, ast.StageDecl):
                     index = stage_index(file, decl)
                     got["stages"].append((index, await editor.hover(path, decl.span.line,
@@ -231,6 +233,19 @@ def test_hover_on_symbols_and_presets(shipped: dict[str, Any]) -> None:
     assert symbols >= 5 and presets >= 5
 
 
+def test_hover_on_the_reference_run_says_what_scratch_is(shipped: dict[str, Any]) -> None:
+    seen = 0
+    for name, got in shipped.items():
+        _, graph = validate_graph(REPO / "specs" / name)
+        for text in got["scratch"]:
+            assert text.startswith("**scratch**: the reference run"), (name, text)
+            assert graph.scratch in text and "(stated by the plan, line" in text
+            assert f"FLOPs {format_count(graph.scratch_flops)}" in text
+            assert f"saving {graph.saving:.1f}%" in text
+            seen += 1
+    assert seen >= 2          # the bert2BERT plans state theirs
+
+
 def test_formatting_is_growdsl_fmt(shipped: dict[str, Any]) -> None:
     for name, got in shipped.items():
         assert got["format_clean"] == [], name       # shipped specs are canonical
@@ -243,7 +258,8 @@ def test_formatting_is_growdsl_fmt(shipped: dict[str, Any]) -> None:
 def test_completion_offers_what_may_be_written_there(tmp_path: Path) -> None:
     spec = tmp_path / "c.grow"
     text = ("model bert-base\ntrain {\n  lr = 1e-4\n  \n}\nstage 200\nstage 10k: depth=L/2 "
-            "-> stack(\nstage 10k: depth=L/2 -> \nstage 1k: decay=\n")
+            "-> stack(\nstage 10k: depth=L/2 -> \nstage 1k: decay=\nscratch 1M \n"
+            "budget flops <= 0.5*\ntrain { report_to = }\n")
     spec.write_text(text)
 
     async def scenario(editor: Editor) -> dict[str, list[str]]:
@@ -254,7 +270,10 @@ def test_completion_offers_what_may_be_written_there(tmp_path: Path) -> None:
                 "arg": await editor.complete(spec, 7, 31),
                 "op": await editor.complete(spec, 8, 26),
                 "word": await editor.complete(spec, 9, 17),
-                "top": await editor.complete(spec, 10, 1)}
+                "scratch": await editor.complete(spec, 10, 12),
+                "ref": await editor.complete(spec, 11, 21),
+                "trackers": await editor.complete(spec, 12, 21),
+                "top": await editor.complete(spec, 13, 1)}
 
     got = run(scenario)
     assert "bert-base" in got["preset"] and "gpt2" in got["preset"]
@@ -263,7 +282,9 @@ def test_completion_offers_what_may_be_written_there(tmp_path: Path) -> None:
     assert got["arg"] == ["remainder="]
     assert set(got["op"]) == set(REGISTRY)
     assert got["word"] == ["linear", "cosine", "constant"]
-    assert {"model", "stage", "budget"} <= set(got["top"])
+    assert got["scratch"] == ["steps", "tokens"] and got["ref"] == ["scratch"]
+    assert got["trackers"] == ["tensorboard", "wandb", "mlflow", "trackio", "none"]
+    assert {"model", "stage", "budget", "scratch"} <= set(got["top"])
 
 
 def test_planner_passes_quick_fixes_and_init_from_definition(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from growdsl.cli import app
 from growdsl.devices import resolve

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from growdsl.backend.equivalence import compare
 from growdsl.backend.models import TREATED_WEIGHTS, build_model, load_model, save_model

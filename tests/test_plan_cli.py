@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from click.testing import CliRunner, Result
 
 from growdsl import plan as plan_module
 from growdsl.cli import app
@@ -23,7 +23,7 @@ runner = CliRunner()
 
 
 def assert_no_traceback(result: Result) -> None:
-    """A user error ends in SystemExit (typer's Exit); any other exception is a bug."""
+    """A user error ends in SystemExit; any other exception is a bug."""
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         result.exception
 
@@ -35,6 +35,9 @@ def test_table_shows_stages_verdicts_and_speedup() -> None:
     for text in ("stage1", "stage4", "3072/4", "512 pool 2", "unshare, unpool: not preserving",
                  "unshare: exact", "speedup 2.103x"):
         assert text in out, text
+    # CompoundGrow's comparison: the default reference run, the target for the plan's steps
+    assert ("scratch: the target trained from scratch for the plan's 1M steps of 256 x 512 "
+            "tokens (the default)") in out
 
 
 def test_json_has_the_documented_keys() -> None:
@@ -42,6 +45,8 @@ def test_json_has_the_documented_keys() -> None:
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert {"stages", "total_flops", "scratch_flops", "speedup"} <= set(data)
+    assert data["scratch_steps"] == data["total_steps"] == 1_000_000
+    assert data["scratch"].endswith("(the default)") and data["scratch_stated"] is False
     assert [s["layers"] for s in data["stages"]] == [3, 6, 12, 12]
     for stage in data["stages"]:
         assert {"steps", "tokens", "layers", "hidden", "heads", "ffn", "seq", "params",
@@ -124,7 +129,7 @@ def test_violated_budget_is_a_located_error() -> None:
 
 
 def test_plan_and_check_never_import_torch() -> None:
-    code = ("import sys\nfrom typer.testing import CliRunner\nfrom growdsl.cli import app\n"
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom growdsl.cli import app\n"
             f"r = CliRunner().invoke(app, ['plan', {SPEC!r}, '--format', 'json'])\n"
             f"r2 = CliRunner().invoke(app, ['check', {SPEC!r}])\n"
             "assert r.exit_code == 0 and r2.exit_code == 0, (r.output, r2.output)\n"

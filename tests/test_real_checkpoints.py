@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from growdsl.backend.packaged import Unreachable, minilm
 from growdsl.cli import app

@@ -90,15 +90,22 @@ def test_bert_compoundgrow_plan_runs_with_baseline_and_report(tmp_path: Path, ca
     final = BertForMaskedLM.from_pretrained(str(out / "stages" / "1-stage2"),
                                             local_files_only=True)
     assert final.config.num_hidden_layers == 4 and final.config.intermediate_size == 64
-    # the baseline trains the target for about the same FLOPs
+    # the baseline is the reference run, the target for the plan's 16 steps, and costs what
+    # the planner says scratch costs (growdsl.reference, one definition)
     base = rows(out / "baseline", "train")
-    assert abs(float(base[-1]["flops"]) / flops[-1] - 1) < 0.2
+    scratch = growdsl.analyse(growdsl.load(spec))
+    assert len(base) == 16 == scratch.scratch_steps
+    assert abs(float(base[-1]["flops"]) / scratch.scratch_flops - 1) < 1e-6
     assert list((out / "tb").glob("events.out.tfevents.*"))         # TensorBoard too
     for name in ("report.md", "loss_vs_steps.png", "loss_vs_flops.png", "speedup_vs_loss.png"):
         assert (out / name).stat().st_size > 0
     report = (out / "report.md").read_text()
     assert "## Iso-loss ladder" in report and "| val loss | scratch FLOPs | plan FLOPs |" in report
-    assert "scratch" in report and "stack (none), unshare (exact), unpool (none)" in report
+    assert "stack (none), unshare (exact), unpool (none)" in report
+    said = ("the target trained from scratch for the plan's 16 steps of 4 x 32 tokens "
+            "(the default)")
+    assert f"Reference run (`scratch`): {said}; trained beside the plan" in report
+    assert f"scratch is {said}:" in report          # the iso-loss ladder says it too
 
 
 GPT2 = """
@@ -146,16 +153,19 @@ def test_causal_plan_preserves_at_growth_and_trains(tmp_path: Path, cache: Path,
     assert (out / "stages" / "1-stage2" / "model.safetensors").exists()
 
 
-def test_baseline_plan_has_the_plans_flop_budget() -> None:
+def test_baseline_plan_is_the_reference_run_the_planner_prices() -> None:
     from growdsl.api import baseline_plan
     from growdsl.flops import stage_flops
+    from growdsl.plan import build
 
     _, plan = load_text(textwrap.dedent(BERT))
-    base = baseline_plan(plan)
-    assert len(base.stages) == 1 and base.stages[0].shape == plan.target
-    plan_flops = sum(stage_flops(s) for s in plan.stages)
-    assert abs(stage_flops(base.stages[0]) / plan_flops - 1) < 0.1
-    assert base.stages[0].steps < sum(s.steps for s in plan.stages)
+    _, stated = load_text(textwrap.dedent(BERT) + "scratch 1k tokens\n")
+    for p, steps in ((plan, 16), (stated, 8)):          # 1k tokens at 4 x 32 per step: 8
+        base = baseline_plan(p)
+        assert [(s.name, s.steps, s.shape) for s in base.stages] == [("scratch", steps, p.target)]
+        assert base.init is None and base.limits == () and base.scratch is None
+        assert stage_flops(base.stages[0]) == build(p).scratch_flops
+        assert base.stages[0].train.data == p.stages[0].train.data
 
 
 TREATED = """

@@ -9,7 +9,7 @@ import errno
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from growdsl.backend import checkpoint as ckpt
 from growdsl.errors import GrowError

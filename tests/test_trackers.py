@@ -65,3 +65,39 @@ def test_unknown_or_missing_trackers_are_E722(tmp_path: Path) -> None:
         growdsl.run(spec, out=tmp_path / "o", report_to=("mlflow",))
     assert "tracker `mlflow` needs the `mlflow` package, which is not installed" in str(err.value)
     assert not (tmp_path / "o").exists()            # refused before anything was written
+
+
+def test_the_spec_names_its_trackers_and_the_command_line_overrides_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tests.test_run_e2e import make_corpus
+
+    monkeypatch.setenv("GROWDSL_CACHE", str(tmp_path / "cache"))
+    make_corpus(tmp_path / "corpus", docs=4, words=200)
+    spec = tmp_path / "t.grow"
+    spec.write_text('model gpt2(layers=2, hidden=32, heads=2, seq=16, vocab=320)\n'
+                    'train {\n  batch = 2\n  data = "corpus"\n  report_to = none\n}\nstage 2:\n')
+    assert growdsl.load(spec).plan.train.report_to == ()
+    quiet, loud = tmp_path / "quiet", tmp_path / "loud"
+    growdsl.run(spec, out=quiet, quiet=True)                    # the spec's: no tracker
+    growdsl.run(spec, out=loud, quiet=True, report_to=("tensorboard",))    # the command line's
+    assert not (quiet / "tb").exists() and (quiet / "metrics.csv").exists()
+    assert list((loud / "tb").glob("events.out.tfevents.*"))
+    record = [json.loads((d / "run.json").read_text())["report_to"] for d in (quiet, loud)]
+    assert record == [{"spec": [], "command_line": None},
+                      {"spec": [], "command_line": ["tensorboard"]}]
+    # the trackers change what a run reports, not what it computes: the same run, resumable
+    spec.write_text(spec.read_text().replace("report_to = none", "report_to = tensorboard"))
+    assert growdsl.run(spec, out=quiet, quiet=True, resume=True).report is not None
+
+
+def test_an_unknown_tracker_in_the_spec_is_E722_at_its_name() -> None:
+    with pytest.raises(GrowError) as err:
+        growdsl.load(text="model gpt2\ntrain { report_to = (wandb, tensorbored) }\nstage 2:\n",
+                     name="t.grow")
+    assert err.value.render().splitlines()[:4] == [
+        "t.grow:2:29: error[E722]: unknown tracker `tensorbored`",
+        "   2 | train { report_to = (wandb, tensorbored) }",
+        "     |                             ^^^^^^^^^^^",
+        "  help: did you mean `tensorboard`?"]

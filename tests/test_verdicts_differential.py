@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 import torch
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from growdsl import families
 from growdsl.backend.models import TREATED_WEIGHTS

@@ -34,7 +34,7 @@ def test_the_demo_spec_loads_from_an_installed_wheel(tmp_path: Path) -> None:
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; "
                                 "print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
-    # the dependencies (lark, typer, ...) from this environment, appended after the venv's own
+    # the dependencies (lark, click, ...) from this environment, appended after the venv's own
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     wheel = next(wheels.glob("growdsl-*.whl"))
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",

@@ -87,9 +87,20 @@ class Options:
     data: Path | None = None
     compile: bool = False
     quiet: bool = False
-    report_to: tuple[str, ...] | None = None    # trackers (None: TensorBoard when installed)
+    report_to: tuple[str, ...] | None = None    # `--report-to` (None: the spec's `report_to`)
     overrides: tuple[str, ...] = ()      # `--set KEY=VALUE` texts, recorded in run.json
     hold_lock: bool = False     # keep `out` locked after returning (the caller unlocks it)
+
+    def trackers(self, plan: Plan) -> tuple[str, ...] | None:
+        """The trackers the run reports to: `--report-to` over the spec's `report_to`
+        (None: neither names any, TensorBoard when installed)."""
+        return self.report_to if self.report_to is not None else plan.train.report_to
+
+    def trackers_asked(self, plan: Plan) -> dict[str, list[str] | None]:
+        """Where the trackers came from, for run.json: the spec's and the command line's."""
+        spec, cli = plan.train.report_to, self.report_to
+        return {"spec": list(spec) if spec is not None else None,
+                "command_line": list(cli) if cli is not None else None}
 
 
 @dataclass(kw_only=True)
@@ -131,7 +142,7 @@ def execute(plan: Plan, source: Source, opts: Options) -> Result:
         took = False
         try:
             took = lock(out, source)
-            claim(out, key, opts.resume, source, opts.overrides)
+            claim(out, key, opts.resume, source, opts.overrides, opts.trackers_asked(plan))
         except BaseException as exc:
             if took:
                 unlock(out)
@@ -260,8 +271,8 @@ def start(plan: Plan, source: Source, opts: Options, key: str) -> Run:
         state = ckpt.load_into(found, model, optimizer, scheduler)
     metrics = (Metrics(opts.out, resume_rows=state.log_rows, resume_step=state.global_step,
                        write=d.main, saved=found / "metrics.csv" if found else None,
-                       report_to=opts.report_to)
-               if opts.resume else Metrics(opts.out, write=d.main, report_to=opts.report_to))
+                       report_to=opts.trackers(plan))
+               if opts.resume else Metrics(opts.out, write=d.main, report_to=opts.trackers(plan)))
     run = Run(plan=plan, source=source, opts=opts, corpus=corpus, tokenizer=tok, dev=dev,
               metrics=metrics, model=model, optimizer=optimizer, scheduler=scheduler,
               state=state)

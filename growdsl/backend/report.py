@@ -13,8 +13,9 @@ the values it logs are already reduced over the ranks.
 
 `write_report` draws training and validation loss against steps and against cumulative
 FLOPs (growth points marked; the scratch baseline beside the plan when there is one) and
-writes `report.md`, with the FLOPs and wall time each run needed to reach the scratch run's
-final validation loss, and the iso-loss ladder (`growdsl.isoloss`) when there is a baseline.
+writes `report.md`: which reference run `scratch` is (growdsl.reference: the baseline is
+that run), the FLOPs and wall time each run needed to reach the scratch run's final
+validation loss, and the iso-loss ladder (`growdsl.isoloss`) when there is a baseline.
 """
 
 from __future__ import annotations
@@ -219,8 +220,10 @@ def growth_lines(path: Path) -> list[str]:
             for r in read_rows(path) if r["event"] == "growth"]
 
 
-def isoloss_section(out: Path, plan_csv: Path, baseline_csv: Path) -> list[str]:
-    """The iso-loss ladder of the plan against scratch (growdsl.isoloss) and its plot."""
+def isoloss_section(out: Path, plan_csv: Path, baseline_csv: Path,
+                    scratch: str | None = None) -> list[str]:
+    """The iso-loss ladder of the plan against scratch (growdsl.isoloss) and its plot;
+    `scratch` says which reference run that is."""
     from growdsl import isoloss
 
     rungs = isoloss.ladder(isoloss.read_curve(baseline_csv), isoloss.read_curve(plan_csv))
@@ -231,19 +234,26 @@ def isoloss_section(out: Path, plan_csv: Path, baseline_csv: Path) -> list[str]:
     return ["", "## Iso-loss ladder", "",
             "What each run spent to first reach each validation-loss level, from scratch's "
             "first evaluation down to its final loss (speedup = scratch / plan; > 1: the "
-            "plan got there cheaper):", "", *isoloss.markdown(rungs),
+            "plan got there cheaper)" + (f"; scratch is {scratch}" if scratch else "") + ":",
+            "", *isoloss.markdown(rungs),
             "", "![speedup vs loss level](speedup_vs_loss.png)"]
 
 
 def write_report(out: Path, title: str, plan_csv: Path,
-                 baseline_csv: Path | None = None) -> Path:
-    """Write `report.md`, `loss_vs_steps.png` and `loss_vs_flops.png` into `out`."""
+                 baseline_csv: Path | None = None, scratch: str | None = None) -> Path:
+    """Write `report.md`, `loss_vs_steps.png` and `loss_vs_flops.png` into `out`; `scratch`
+    says what the reference run is (growdsl.reference.describe), trained or not."""
     curves = [curve("plan", plan_csv)]
-    if baseline_csv is not None and baseline_csv.exists():
-        curves.append(curve("scratch", baseline_csv))
+    base = baseline_csv if baseline_csv is not None and baseline_csv.exists() else None
+    if base is not None:
+        curves.append(curve("scratch", base))
     plot(curves, "steps", out / "loss_vs_steps.png")
     plot(curves, "flops", out / "loss_vs_flops.png")
     lines = [f"# growdsl run: {title}", ""]
+    if scratch is not None:
+        lines += [f"Reference run (`scratch`): {scratch}; "
+                  + ("trained beside the plan (`--baseline`, in `baseline/`)." if base
+                     else "not trained (`--baseline` trains it)."), ""]
     lines += ["| run | steps | FLOPs | wall (s) | final val loss |", "|---|---|---|---|---|"]
     for c in curves:
         last = c.val[-1] if c.val else (0, 0.0, math.nan, 0.0)
@@ -255,8 +265,8 @@ def write_report(out: Path, title: str, plan_csv: Path,
             hit = reach(c, target)
             lines.append(f"- {c.label}: " + (f"{hit[0]:.3g} FLOPs, {hit[1]:.1f} s" if hit
                                              else "not reached"))
-    if baseline_csv is not None and baseline_csv.exists():
-        lines += isoloss_section(out, plan_csv, baseline_csv)
+    if base is not None:
+        lines += isoloss_section(out, plan_csv, base, scratch)
     lines += ["", "## Growth steps", "", *(growth_lines(plan_csv) or ["(none)"]), "",
               "![loss vs steps](loss_vs_steps.png)", "", "![loss vs FLOPs](loss_vs_flops.png)",
               ""]

@@ -26,14 +26,19 @@ from growdsl.source import Source
 log = logging.getLogger("growdsl.run")
 
 
+# What the plan key leaves out: where things were written, the trackers a run reports to, and
+# the reference run it is compared with (none of them changes what the run computes).
+_NOT_COMPUTED = ("span", "init_span", "source", "report_to", "scratch")
+
+
 def plan_key(plan: Plan, data: Path | None = None) -> str:
-    """A hash of what the run computes: the plan (spans and the file's name left out) and,
-    when given, the `--data` corpus that overrides the plan's."""
+    """A hash of what the run computes: the plan (spans, the file's name, its trackers and
+    reference run left out) and, when given, the `--data` corpus that overrides the plan's."""
     from growdsl.ir_json import to_json
 
     def strip(x: Any) -> Any:
         if isinstance(x, dict):
-            return {k: strip(v) for k, v in x.items() if k not in ("span", "init_span", "source")}
+            return {k: strip(v) for k, v in x.items() if k not in _NOT_COMPUTED}
         if isinstance(x, list):
             return [strip(v) for v in x]
         return x
@@ -88,10 +93,11 @@ def _ours(path: Path) -> bool:
 
 
 def claim(out: Path, key: str, resume: bool, source: Source,
-          overrides: tuple[str, ...] = ()) -> None:
+          overrides: tuple[str, ...] = (),
+          report_to: dict[str, list[str] | None] | None = None) -> None:
     """Make `out` this run's output directory, or refuse one that holds another run. The
-    caller holds `lock(out)`. `run.json` records the plan's key, its spec and the `--set`
-    overrides it ran with."""
+    caller holds `lock(out)`. `run.json` records the plan's key, its spec, the `--set`
+    overrides it ran with, and the trackers the spec and the command line named."""
     marker = out / "run.json"
     if out.exists() and not out.is_dir():
         fail("E715", f"output directory {out} is a file", "choose another --out", source)
@@ -119,7 +125,9 @@ def claim(out: Path, key: str, resume: bool, source: Source,
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".run.json.tmp"
     tmp.write_text(json.dumps({"plan_key": key, "source": source.path,
-                               "overrides": list(overrides)}, indent=1))
+                               "overrides": list(overrides),
+                               "report_to": report_to or {"spec": None, "command_line": None}},
+                              indent=1))
     os.replace(tmp, marker)
 
 

@@ -1,8 +1,10 @@
 """The experiment trackers a run reports to, through accelerate's tracker integrations
 (`accelerate.tracking`): TensorBoard (the default), Weights & Biases, MLflow and Trackio.
 
-`report_to` names them (`growdsl run --report-to tensorboard,wandb`, `growdsl.run(...,
-report_to=(...))`). Each gets every metric row (`train/loss`, `val/val_loss`, ...) at its
+`report_to` names them: in the spec (`train { report_to = (tensorboard, wandb) }`, checked
+while lowering: an unknown name is E722 at the name), or on the command line (`growdsl run
+--report-to tensorboard,wandb`, `growdsl.run(..., report_to=(...))`), which overrides the
+spec; `run.json` records both. Each gets every metric row (`train/loss`, `val/val_loss`, ...) at its
 global step, and each growth step as an annotated point: its measured logit difference as
 a scalar, and its operators and verdicts as text where the tracker keeps text (TensorBoard's
 text panel, an MLflow run artifact, a W&B run's log). A tracker whose library is not
@@ -18,16 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from growdsl.backend.run_errors import fail
+from growdsl.keys import TRACKERS as PACKAGES
 
 log = logging.getLogger("growdsl.run")
 
-# name -> (the module the tracker needs, the pip package that provides it)
-TRACKERS: dict[str, tuple[str, str]] = {
-    "tensorboard": ("tensorboard", "tensorboard"),
-    "wandb": ("wandb", "wandb"),
-    "mlflow": ("mlflow", "mlflow"),
-    "trackio": ("trackio", "trackio"),
-}
+# name -> (the module the tracker needs, the pip package that provides it): the language's
+# table (growdsl.keys.TRACKERS), where each package's module has its name
+TRACKERS: dict[str, tuple[str, str]] = {name: (package, package)
+                                        for name, package in PACKAGES.items()}
 DEFAULT = ("tensorboard",)
 
 

@@ -33,7 +33,7 @@ def run(plan: Plan, graph: StageGraph) -> list[Diagnostic]:
 
 def _scratch(graph: StageGraph, metric: str) -> float:
     return {"flops": graph.scratch_flops, "tokens": float(graph.scratch_tokens),
-            "steps": float(graph.total_steps)}[metric]
+            "steps": float(graph.scratch_steps)}[metric]
 
 
 def _crossed(graph: StageGraph, metric: str, ceiling: float) -> str:
@@ -79,5 +79,5 @@ def expect(limit: Limit, graph: StageGraph) -> Diagnostic | None:
         code="E602", span=limit.span,
         message=f"expected {limit.metric} {limit.cmp} {limit.value:g}, but the plan reaches "
                 f"{text}{where}",
-        help=f"plan {graph.total_flops:.3g} FLOPs vs scratch {graph.scratch_flops:.3g} "
-             f"(the target for {graph.total_steps} steps)")
+        help=f"plan {graph.total_flops:.3g} FLOPs vs scratch {graph.scratch_flops:.3g}: "
+             f"{graph.scratch}")

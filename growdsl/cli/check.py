@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
 from growdsl.cli import app
 from growdsl.errors import Diagnostic, GrowError
@@ -15,7 +15,7 @@ from growdsl.source import Source
 if TYPE_CHECKING:
     from growdsl.ir import Plan
 
-FilesArg = Annotated[list[Path], typer.Argument(help=".grow files", show_default=False)]
+FILES = click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 
 
 def report(error: GrowError) -> None:
@@ -24,13 +24,12 @@ def report(error: GrowError) -> None:
 
 
 @app.command()
-def check(files: FilesArg,
-          verbose: Annotated[bool, typer.Option("-v", "--verbose",
-                                                help="print a summary line")] = False,
-          strict: Annotated[bool, typer.Option(
-              "--strict", help="also check the files the plan names: the corpus readable, "
-              "the tokenizer's vocabulary the model's, `init from` the first stage's shape")
-          ] = False) -> None:
+@FILES
+@click.option("-v", "--verbose", is_flag=True, help="print a summary line")
+@click.option("--strict", is_flag=True,
+              help="also check the files the plan names: the corpus readable, the tokenizer's "
+              "vocabulary the model's, `init from` the first stage's shape")
+def check(files: tuple[Path, ...], verbose: bool, strict: bool) -> None:
     """Validate plans: silent with exit 0 when all are well; diagnostics and exit 1 if not."""
     from growdsl.driver import validate
 
@@ -45,7 +44,7 @@ def check(files: FilesArg,
             failed += 1
     if verbose:
         print(f"checked {len(files)} file(s): {len(files) - failed} ok, {failed} with errors")
-    raise typer.Exit(1 if failed else 0)
+    raise SystemExit(1 if failed else 0)
 
 
 def check_files(source: Source, plan: Plan) -> None:
@@ -59,13 +58,11 @@ def check_files(source: Source, plan: Plan) -> None:
 
 
 @app.command()
-def fmt(files: Annotated[list[Path], typer.Argument(help=".grow files, or - for stdin to stdout",
-                                                    show_default=False)],
-        check_only: Annotated[bool, typer.Option("--check",
-                                                 help="list files that would change")] = False,
-        diff: Annotated[bool, typer.Option("--diff", help="print a unified diff of the changes "
-                                           "instead of writing them")] = False,
-        ) -> None:
+@FILES
+@click.option("--check", "check_only", is_flag=True, help="list files that would change")
+@click.option("--diff", is_flag=True,
+              help="print a unified diff of the changes instead of writing them")
+def fmt(files: tuple[Path, ...], check_only: bool, diff: bool) -> None:
     """Rewrite plans in canonical form, in place (idempotent); `-` reads stdin, writes stdout."""
     from growdsl.driver import read_source
 
@@ -92,7 +89,7 @@ def fmt(files: Annotated[list[Path], typer.Argument(help=".grow files, or - for 
         if check_only or diff:
             continue
         failed += not _write(path, text)
-    raise typer.Exit(1 if failed or ((check_only or diff) and changed) else 0)
+    raise SystemExit(1 if failed or ((check_only or diff) and changed) else 0)
 
 
 def print_spec(text: str) -> None:
@@ -148,7 +145,8 @@ def _write(path: Path, text: str) -> bool:
 
 
 @app.command()
-def emit(file: Annotated[Path, typer.Argument(help="a .grow file")]) -> None:
+@click.argument("file", type=click.Path(path_type=Path))
+def emit(file: Path) -> None:
     """Print the plan's IR as JSON, its `$schema` naming the schema it is validated against."""
     # Paths stay as the spec wrote them (relative to its directory); `source` is the spec's
     # path relative to the current directory.
@@ -161,7 +159,7 @@ def emit(file: Annotated[Path, typer.Argument(help="a .grow file")]) -> None:
         _, plan = validate(file)
     except GrowError as error:
         report(error)
-        raise typer.Exit(1) from None
+        raise SystemExit(1) from None
     sys.stdout.write(dumps(dataclasses.replace(plan, source=relative(file))))
 
 
@@ -177,8 +175,8 @@ def relative(path: Path) -> str:
 
 
 @app.command()
-def schema(path: Annotated[bool, typer.Option("--path", help="print the file's path instead "
-                                              "of its text")] = False) -> None:
+@click.option("--path", is_flag=True, help="print the file's path instead of its text")
+def schema(path: bool) -> None:
     """Print the IR's JSON Schema: the document `emit`'s `$schema` (its `$id`) names."""
     from growdsl.ir_json import schema_path
 

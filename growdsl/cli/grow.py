@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
 from growdsl.cli import app
 
@@ -51,16 +51,15 @@ def _lower(to: str, ops: str, src_dir: Path, seed: int | None) -> tuple:
 
 
 @app.command()
-def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory")],
-         out_dir: Annotated[Path, typer.Argument(help="where the grown model is written")],
-         to: Annotated[str, typer.Option("--to", help='target, e.g. "depth=2*L hidden=2*D"')],
-         ops: Annotated[str, typer.Option("--ops", help='operators, e.g. "fpi, stack"')],
-         seed: Annotated[int | None, typer.Option("--seed", help="seed of random maps")] = None,
-         verify: Annotated[bool, typer.Option("--verify",
-                                              help="measure each operator's effect")] = False,
-         replace: Annotated[bool, typer.Option("--replace", help="replace a non-empty OUT_DIR "
-                                               "(atomically)")] = False,
-         ) -> None:
+@click.argument("src_dir", type=click.Path(path_type=Path))
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option("--to", required=True, help='target, e.g. "depth=2*L hidden=2*D"')
+@click.option("--ops", required=True, help='operators, e.g. "fpi, stack"')
+@click.option("--seed", type=int, help="seed of random maps")
+@click.option("--verify", is_flag=True, help="measure each operator's effect")
+@click.option("--replace", is_flag=True, help="replace a non-empty OUT_DIR (atomically)")
+def grow(src_dir: Path, out_dir: Path, to: str, ops: str, seed: int | None, verify: bool,
+         replace: bool) -> None:
     """Grow a local checkpoint; exit 1 on a user error or a failed verification."""
     from growdsl.errors import GrowError
 
@@ -72,7 +71,7 @@ def grow(src_dir: Annotated[Path, typer.Argument(help="local HF model directory"
                                                          replace=replace)
     except GrowError as error:
         print(error.render(), file=sys.stderr)
-        raise typer.Exit(1) from None
+        raise SystemExit(1) from None
     print(f"grew {src_dir} -> {out_dir}: layers {src.layers}->{final.layers}, hidden "
           f"{src.hidden}->{final.hidden}, heads {src.heads}->{final.heads}, ffn "
           f"{src.ffn}->{final.ffn} ({written / 1e6:.1f} MB written)")
@@ -123,4 +122,4 @@ def _verify(src_dir: Path, out_dir: Path, steps: list, growth_seed: int, what: s
     if any(c.broken for c in checks) or written.max_abs > 1e-5:
         print("error: an operator whose verdict is exact did not preserve the function",
               file=sys.stderr)
-        raise typer.Exit(1)
+        raise SystemExit(1)

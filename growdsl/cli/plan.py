@@ -9,9 +9,9 @@ import sys
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import typer
+import click
 
 from growdsl import gstack
 from growdsl.cli import app
@@ -38,22 +38,20 @@ PLOT_FORMATS = ("png", "svg", "pdf")
 
 
 @app.command()
-def plan(file: Annotated[Path, typer.Argument(help="a .grow file")],
-         format: Annotated[Format, typer.Option("--format", "-f",
-                                                help="table | json | dot | mermaid")
-                           ] = Format.table,
-         plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE.png",
-                                                   help="draw the schedule to FILE "
-                                                        "(.png, .svg or .pdf)")
-                         ] = None,
-         memory: Annotated[bool, typer.Option("--memory", help="print each stage's peak "
-                                              "memory per device instead")] = False,
-         device: Annotated[str | None, typer.Option(
-             "--device", help="size the run for this device (h100-80gb, ..., or 80GiB)")] = None,
-         world: Annotated[int | None, typer.Option(
-             "--world", min=1, help="devices the run is sharded over")] = None) -> None:
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--format", "-f", "format_", type=click.Choice([f.value for f in Format]),
+              default=Format.table.value, show_default=True, help="table | json | dot | mermaid")
+@click.option("--plot", type=click.Path(path_type=Path), metavar="FILE.png",
+              help="draw the schedule to FILE (.png, .svg or .pdf)")
+@click.option("--memory", is_flag=True, help="print each stage's peak memory per device instead")
+@click.option("--device", help="size the run for this device (h100-80gb, ..., or 80GiB)")
+@click.option("--world", type=click.IntRange(min=1), help="devices the run is sharded over")
+def plan(file: Path, format_: str, plot: Path | None, memory: bool, device: str | None,
+         world: int | None) -> None:
     """Check a plan, then print its stages, FLOPs against scratch, and growth verdicts."""
     from growdsl.driver import validate_graph
+
+    format = Format(format_)
 
     try:
         if plot is not None:
@@ -69,7 +67,7 @@ def plan(file: Annotated[Path, typer.Argument(help="a .grow file")],
             draw(graph, plot)
     except GrowError as error:
         report(error)
-        raise typer.Exit(1) from None
+        raise SystemExit(1) from None
     if memory or format is Format.table:
         from rich.console import Console
 
@@ -169,6 +167,7 @@ def print_table(graph: StageGraph, console: Console) -> None:
     console.print(f"total {n(graph.total_flops)} FLOPs, {n(graph.total_tokens)} tokens, "
                   f"{n(graph.total_steps)} steps; scratch {n(graph.scratch_flops)} FLOPs; "
                   f"speedup {graph.speedup:.3f}x (saving {graph.saving:.1f}%)", highlight=False)
+    console.print(f"scratch: {graph.scratch}", highlight=False)
 
 
 def _into(graph: StageGraph, index: int) -> str:

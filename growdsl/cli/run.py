@@ -11,9 +11,8 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from growdsl import api
 from growdsl.cli import app
@@ -63,49 +62,51 @@ def _finish(done: api.RunResult) -> int:
 
 
 @app.command()
-def run(spec: Annotated[Path, typer.Argument(help="a .grow file")],
-        out: Annotated[Path | None, typer.Option(help="output directory "
-                                                 "(default: runs/<spec name>)")] = None,
-        resume: Annotated[bool, typer.Option(help="continue from the newest complete "
-                                             "checkpoint")] = False,
-        baseline: Annotated[bool, typer.Option(help="also train the target from scratch on "
-                                               "the same data and FLOPs")] = False,
-        allow_unverified: Annotated[bool, typer.Option(help="run a plan that fails the "
-                                                       "planner's checks")] = False,
-        data: Annotated[Path | None, typer.Option(help="corpus (overrides the spec)")] = None,
-        compile: Annotated[bool, typer.Option(help="torch.compile the model (CUDA)")] = False,
-        quiet: Annotated[bool, typer.Option("-q", "--quiet", help="warnings only")] = False,
-        report_to: Annotated[str | None, typer.Option(
-            "--report-to", help="trackers, comma-separated: tensorboard (default), wandb, "
-                                "mlflow, trackio")] = None,
-        set_: Annotated[list[str] | None, typer.Option(
-            "--set", metavar="KEY=VALUE",
-            help="override a setting: train.lr=3e-4, stage2.batch=64 (recorded in run.json)")
-        ] = None,
-        ) -> None:
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path),
+              help="output directory (default: runs/<spec name>)")
+@click.option("--resume/--no-resume", default=False,
+              help="continue from the newest complete checkpoint")
+@click.option("--baseline/--no-baseline", default=False,
+              help="also train the plan's reference run, `scratch` (the target from scratch "
+                   "on the same data, for the plan's steps or its `scratch` statement's)")
+@click.option("--allow-unverified/--no-allow-unverified", default=False,
+              help="run a plan that fails the planner's checks")
+@click.option("--data", type=click.Path(path_type=Path), help="corpus (overrides the spec)")
+@click.option("--compile/--no-compile", "compile_", default=False,
+              help="torch.compile the model (CUDA)")
+@click.option("-q", "--quiet", is_flag=True, help="warnings only")
+@click.option("--report-to", help="trackers, comma-separated: tensorboard (default), wandb, "
+              "mlflow, trackio; over the spec's report_to (recorded in run.json)")
+@click.option("--set", "set_", multiple=True, metavar="KEY=VALUE",
+              help="override a setting: train.lr=3e-4, stage2.batch=64 (recorded in run.json)")
+def run(spec: Path, out: Path | None, resume: bool, baseline: bool, allow_unverified: bool,
+        data: Path | None, compile_: bool, quiet: bool, report_to: str | None,
+        set_: tuple[str, ...]) -> None:
     """Train a plan: each stage, each growth step (verified), checkpoints, a report."""
     _setup_logging(quiet)
     try:
         done = api.run(spec, out=out, resume=resume, baseline=baseline,
-                       allow_unverified=allow_unverified, data=data, compile=compile,
-                       quiet=quiet, report_to=_names(report_to), overrides=tuple(set_ or ()))
+                       allow_unverified=allow_unverified, data=data, compile=compile_,
+                       quiet=quiet, report_to=_names(report_to), overrides=set_)
         code = _finish(done)
     except GrowError as error:
         if _rank() == 0:
             print(error.render(), file=sys.stderr)
-        raise typer.Exit(1) from None
+        raise SystemExit(1) from None
     finally:
         if "LOCAL_RANK" in os.environ:      # torchrun: leave the process group cleanly
             from growdsl.backend import distributed
 
             distributed.shutdown()
-    raise typer.Exit(code)
+    raise SystemExit(code)
 
 
 @app.command()
-def demo(out: Annotated[Path, typer.Option(help="output directory")] = Path("runs/demo"),
-         ) -> None:
-    """Fetch the Shakespeare corpus and run the packaged demo spec with its scratch baseline
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"),
+              show_default=True, help="output directory")
+def demo(out: Path) -> None:
+    """Fetch the Shakespeare corpus and run the packaged demo spec beside its reference run
     (continuing the demo already in OUT, if any: a finished one just gets its report again)."""
     from growdsl.backend.corpus import fetch_shakespeare
 
@@ -116,5 +117,5 @@ def demo(out: Annotated[Path, typer.Option(help="output directory")] = Path("run
         code = _finish(api.run(DEMO_SPEC, out=out, resume=True, baseline=True, data=corpus))
     except GrowError as error:
         print(error.render(), file=sys.stderr)
-        raise typer.Exit(1) from None
-    raise typer.Exit(code)
+        raise SystemExit(1) from None
+    raise SystemExit(code)

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from growdsl.cli import app
 from growdsl.cli.check import report
@@ -16,15 +15,14 @@ from growdsl.errors import GrowError
 
 
 @app.command()
-def sweep(spec: Annotated[Path, typer.Argument(help="a .grow file with a `sweep { }` block")],
-          data: Annotated[Path, typer.Option(help="corpus the proxy runs train on")],
-          out: Annotated[Path | None, typer.Option(help="output directory (default: "
-                                                   "runs/<spec name>-sweep); rerun to resume")
-                         ] = None,
-          jobs: Annotated[int | None, typer.Option(min=1, help="proxy runs at a time "
-                                                   "(default: the block's `jobs`, else the "
-                                                   "CPU count)")] = None,
-          ) -> None:
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--data", required=True, type=click.Path(path_type=Path),
+              help="corpus the proxy runs train on")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="output directory (default: runs/<spec name>-sweep); rerun to resume")
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="proxy runs at a time (default: the block's `jobs`, else the CPU count)")
+def sweep(spec: Path, data: Path, out: Path | None, jobs: int | None) -> None:
     """Try the growth timings, factors and LR policies the spec leaves open, on short proxy
     runs within its budget; plot them against scratch and write the best plan."""
     from growdsl.sweep import run_sweep
@@ -35,10 +33,10 @@ def sweep(spec: Annotated[Path, typer.Argument(help="a .grow file with a `sweep 
         result = run_sweep(spec, out, data.resolve(), jobs)
     except GrowError as error:
         report(error)
-        raise typer.Exit(1) from None
+        raise SystemExit(1) from None
     except RuntimeError as error:          # a proxy run failed: its stderr says why
         print(f"growdsl sweep: {error}", file=sys.stderr)
-        raise typer.Exit(1) from None
+        raise SystemExit(1) from None
     print(f"scratch: final val loss {result.scratch.final:.4f}")
     for o in sorted(result.candidates, key=lambda o: (o.cost, o.final)):
         print(f"{o.name}: {verdict(o, result.scratch)}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import math
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from growdsl.families.base import (
@@ -36,14 +35,15 @@ if TYPE_CHECKING:
     from growdsl.shapes import Shape
 
 __all__ = ["CARRIED", "COMMON_FIELDS", "ENTRY_POINT_GROUP", "INERT", "PER_LAYER", "REFUSED",
-           "TENSORS", "Axes", "Family", "Field", "Tensor", "WeightMap", "get", "names",
-           "register", "space_sizes", "stored_parameters", "tensor_shapes", "weight_map"]
+           "TENSORS", "Axes", "Family", "Field", "Tensor", "WeightMap", "get", "has",
+           "names", "register", "space_sizes", "stored_parameters", "tensor_shapes", "weight_map"]
 
 ENTRY_POINT_GROUP = "growdsl.families"
 BUILTIN = ("bert", "gpt2", "llama", "qwen2", "mistral")
 
 _REGISTRY: dict[str, Family] = {}
-_loaded = False
+_builtin_loaded = False
+_plugins_loaded = False
 
 
 def register(family: Family, *, replace: bool = False) -> None:
@@ -55,28 +55,50 @@ def register(family: Family, *, replace: bool = False) -> None:
     _REGISTRY[family.name] = family
 
 
-def _load() -> None:
-    global _loaded
-    if _loaded:
+def _load_builtin() -> None:
+    global _builtin_loaded
+    if not _builtin_loaded:
+        _builtin_loaded = True
+        for name in BUILTIN:
+            register(importlib.import_module(f"growdsl.families.{name}").FAMILY)
+
+
+def _load_plugins() -> None:
+    """The families of other packages (entry points); a built-in name is never replaced.
+    Read only when a name is not built in, or all names are asked for: importing
+    importlib.metadata is a tenth of a fresh `growdsl check`."""
+    global _plugins_loaded
+    _load_builtin()
+    if _plugins_loaded:
         return
-    _loaded = True
-    for name in BUILTIN:
-        register(importlib.import_module(f"growdsl.families.{name}").FAMILY)
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
     for point in entry_points(group=ENTRY_POINT_GROUP):
-        if point.name in _REGISTRY:
-            continue
-        register(point.load())
+        if point.name not in _REGISTRY:
+            register(point.load())
 
 
-def names() -> tuple[str, ...]:
-    """Every registered family's name."""
-    _load()
+def names(*, plugins: bool = True) -> tuple[str, ...]:
+    """Every registered family's name (`plugins=False`: without reading other packages'
+    entry points, i.e. the built-in families and those `register`ed so far)."""
+    if plugins:
+        _load_plugins()
+    else:
+        _load_builtin()
     return tuple(_REGISTRY)
+
+
+def has(name: str) -> bool:
+    """Whether a family `name` is registered (other packages' read only if it is not built in)."""
+    return name in names(plugins=False) or name in names()
 
 
 def get(name: str) -> Family:
     """The family `name`; KeyError (naming the known ones) when there is none."""
-    _load()
+    _load_builtin()
+    if name not in _REGISTRY:
+        _load_plugins()
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -17,6 +17,7 @@ from growdsl.keys import (
     POOL_MODES,
     STAGE_SHAPE_KEYS,
     SYMBOLS,
+    TRACKERS,
     TRAIN_KEYS,
     UNIT_SUFFIXES,
 )
@@ -32,6 +33,8 @@ STATEMENTS: tuple[Candidate, ...] = (
     ("stage", "keyword", "a stage: `stage LENGTH: key=value ... -> op, ...`"),
     ("budget", "keyword", "a limit: `budget flops <= 0.6 * scratch`"),
     ("expect", "keyword", "a limit: `expect speedup >= 1.5`"),
+    ("scratch", "keyword", "the reference run `scratch` means: `scratch 1M steps` "
+                           "(default: the target for the plan's own steps)"),
 )
 
 _UNIT_WORDS = {"k": "thousand", "M": "million", "B": "billion", "T": "trillion"}
@@ -60,6 +63,12 @@ def candidates(text: str, line: int, col: int) -> list[Candidate]:
         return [(name, "operator", op.summary) for name, op in REGISTRY.items()]
     if statement in ("budget", "expect") and re.search(rf"{statement}\s+\w*$", current):
         return [(m, "key", f"a {statement} metric") for m in LIMIT_METRICS[statement]]
+    if statement == "budget" and re.search(r"[<>=]=?\s*[^#]*[*]\s*\w*$", current):
+        return [("scratch", "symbol", "the reference run (the plan's `scratch` statement, or "
+                                      "the target for the plan's own steps)")]
+    if statement == "scratch" and re.search(r"^\s*scratch\s+\S+\s+\w*$", current):
+        return [("steps", "unit", "the reference run's length counts optimizer steps"),
+                ("tokens", "unit", "the reference run's length counts training tokens")]
     if statement == "train" and before.count("{") > before.count("}"):
         return [(k, "key", _train_detail(k)) for k in TRAIN_KEYS]
     if statement == "stage" and ":" in _since_statement(before):
@@ -81,6 +90,9 @@ def _values(key: str) -> list[Candidate]:
         return [(f"{m}(2)", "value", f"{m} pooling of 2 positions") for m in POOL_MODES]
     if key == "tied":
         return [(b, "value", "") for b in BOOLEANS]
+    if key == "report_to":
+        return ([(t, "value", f"report to {t} (pip package `{p}`)") for t, p in TRACKERS.items()]
+                + [("none", "value", "no tracker: only metrics.csv")])
     return [(s, "symbol", f"the target's {f}") for s, f in SYMBOLS.items() if len(s) <= 2]
 
 
@@ -92,7 +104,7 @@ def _prefix(text: str, line: int, col: int) -> str:
     return "\n".join(re.sub(r'#[^"\n]*$', "", x) for x in lines)
 
 
-_STATEMENT_RE = re.compile(r"(?m)^\s*(model|init|train|stage|budget|expect)\b")
+_STATEMENT_RE = re.compile(r"(?m)^\s*(model|init|train|stage|budget|expect|scratch)\b")
 
 
 def _statement(before: str) -> str | None:

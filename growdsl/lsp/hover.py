@@ -25,6 +25,10 @@ def hover(analysis: Analysis, line: int, col: int) -> tuple[str, Span] | None:
         if isinstance(node, ast.ModelDecl) and contains(node.preset_span, line, col):
             text = _preset(node.preset)
             return (text, node.preset_span) if text else None
+        if isinstance(node, ast.ScratchDecl) or (isinstance(node, ast.Symbol)
+                                                 and node.name == "scratch"):
+            text = _scratch(analysis)
+            return (text, node.span) if text else None
         if isinstance(node, ast.Symbol) and node.name in SYMBOLS:
             text = _symbol(analysis, node.name)
             return (text, node.span) if text else None
@@ -63,6 +67,19 @@ def _stage(analysis: Analysis, decl: ast.StageDecl) -> str | None:
         f"parameters {n(node.params)} · steps {n(node.steps)} · tokens {n(node.tokens)}",
         f"FLOPs {n(node.flops)} · cumulative {n(node.cum_flops)} of {n(graph.total_flops)} "
         f"(scratch {n(graph.scratch_flops)})",
+    ])
+
+
+def _scratch(analysis: Analysis) -> str | None:
+    """The reference run: what it is, and its cost beside the plan's."""
+    graph = analysis.graph
+    if graph is None:
+        return None
+    n = format_count
+    return "\n\n".join([
+        "**scratch**: the reference run", graph.scratch,
+        f"FLOPs {n(graph.scratch_flops)} · tokens {n(graph.scratch_tokens)} · the plan "
+        f"{n(graph.total_flops)} FLOPs: speedup {graph.speedup:.3f}x (saving {graph.saving:.1f}%)",
     ])
 
 

@@ -87,6 +87,9 @@ def generated(rng: random.Random) -> str:
         lines.append(f"budget flops <= {_expr(rng)} * scratch")
     if rng.random() < 0.2:
         lines.append(f"expect speedup >= {_expr(rng)}")
+    if rng.random() < 0.2:
+        unit = rng.choice(["", " steps", " tokens"])
+        lines.append(f"scratch {rng.choice(NUMBERS)}{unit}")
     return "\n".join(lines) + "\n"
 
 

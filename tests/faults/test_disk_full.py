@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from growdsl.backend import checkpoint as ckpt
 from growdsl.errors import GrowError
