@@ -87,7 +87,7 @@ def load(path: str | Path | None = None, *, text: str | None = None,
 def check(spec: Spec) -> list[Diagnostic]:
     """Every planner check on the plan: the errors that keep it from running, located (empty
     when the plan may run). `growdsl check` prints these."""
-    from growdsl import gate  # networkx: only when a plan is checked
+    from growdsl import gate  # the planner's passes: loaded when a plan is checked
 
     return gate.blocking(spec.plan, spec.source)[1]
 
@@ -265,9 +265,8 @@ def _report(source: Source, out: Path, base_csv: Path | None, scratch: str) -> P
     rank."""
     from growdsl.backend import distributed
     from growdsl.backend.checkpoint import attempt
-    from growdsl.backend.executor import WRITE_ERRNOS, reason_of
     from growdsl.backend.report import write_report
-    from growdsl.backend.run_errors import fail
+    from growdsl.backend.run_errors import WRITE_ERRNOS, fail, reason_of
 
     written: list[Path] = []
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from growdsl import ast
 from growdsl.errors import Diagnostic, GrowError
-from growdsl.ir import Plan
+from growdsl.ir import Plan, SpecPath
 from growdsl.lower import lower, lower_partial, within
 from growdsl.lower_common import unquote
 from growdsl.lower_model import ConfigFile, Configs
@@ -104,15 +104,15 @@ def read_configs(file: ast.File, source: Source) -> Configs:
     out: dict[str, ConfigFile] = {}
     for decl in file.statements:
         if isinstance(decl, ast.ModelDecl) and decl.config is not None:
-            where = unquote(decl.config.text)
-            out[where] = _read_config(source.directory, where)
+            where = SpecPath.resolve(unquote(decl.config.text), source.directory)
+            out[where.written] = _read_config(where)
     return out
 
 
-def _read_config(directory: Path, where: str) -> ConfigFile:
-    shown = Path(where) / "config.json"
+def _read_config(where: SpecPath) -> ConfigFile:
+    shown = Path(where.written) / "config.json"
     try:
-        data = json.loads((directory / shown).read_text(encoding="utf-8"))
+        data = json.loads((where.path / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return ConfigFile(shown=str(shown), error=getattr(exc, "strerror", None) or str(exc))
     return ConfigFile(shown=str(shown), data=data)
@@ -149,7 +149,7 @@ def validate_graph(path: str | Path, device: str | None = None,
     >>> [node.stage.shape.layers for node in graph.nodes()], graph.total_steps
     ([6, 12], 20)
     """
-    from growdsl import gate  # networkx: only when a plan is checked
+    from growdsl import gate  # the planner's passes: loaded when a plan is checked
     from growdsl.memory import sized_for
 
     source = read_source(path)

@@ -10,6 +10,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from growdsl.keys import COMMON_NAMES, NAME_HINTS
 from growdsl.source import NO_SPAN, Source, Span
 
 
@@ -69,8 +70,6 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     >>> did_you_mean("gpt2-small", ["gpt2", "gpt2-xl", "bert-base"])
     'did you mean `gpt2`?'
     """
-    from growdsl.keys import COMMON_NAMES, NAME_HINTS
-
     candidates = set(candidates)
     if COMMON_NAMES.get(word) in candidates:
         return f"did you mean `{COMMON_NAMES[word]}`?"

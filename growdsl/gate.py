@@ -1,4 +1,5 @@
-"""May this plan run? The one place that decides, for `check`, `plan`, `run` and the API.
+"""May this plan run? The one place that decides, for `check`, `plan`, `run`, `sweep`, the
+API and the integrations.
 
 `blocking` runs every planner pass (`growdsl.checks`) once and returns the stage graph
 with the errors that stop a run, located in the spec. `admit` is the run's door: no

@@ -9,6 +9,7 @@ construct they come from, so later passes report located errors. `ir_json` turns
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from growdsl.shapes import Shape
 from growdsl.source import NO_SPAN, Span
@@ -17,6 +18,30 @@ IR_VERSION = 1
 
 Scalar = int | float | str | bool
 ArgValue = Scalar | tuple[Scalar, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SpecPath:
+    """A file or folder the spec names (`model ... from`, `init from`, `data`, `tokenizer`),
+    resolved once, while lowering: `written` as the spec writes it (what messages show and
+    `emit` writes), `path` against the spec's folder (what the backend opens).
+
+    >>> p = SpecPath.resolve("corpus", Path("/runs/specs"))
+    >>> str(p), p.path
+    ('corpus', PosixPath('/runs/specs/corpus'))
+    """
+
+    written: str
+    path: Path
+
+    @classmethod
+    def resolve(cls, written: str, directory: Path) -> SpecPath:
+        """`written` taken relative to `directory` (the spec's folder; an absolute path
+        stays as it is)."""
+        return cls(written=written, path=directory / written)
+
+    def __str__(self) -> str:
+        return self.written
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -40,8 +65,8 @@ class Train:
     precision: str = "auto"             # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16
     mlm_probability: float = 0.15
     seed: int = 0
-    data: str | None = None             # corpus path (resolved against the spec's folder)
-    tokenizer: str | None = None        # tokenizer directory; None: trained on the corpus
+    data: SpecPath | None = None        # corpus path
+    tokenizer: SpecPath | None = None   # tokenizer directory; None: trained on the corpus
     eval_every: int = 0                 # steps; 0: only at stage ends
     checkpoint_every: int = 0           # steps; 0: only at stage ends
     keep_checkpoints: int = 2
@@ -100,7 +125,7 @@ class Model:
     family: str
     shape: Shape
     preset: str | None = None
-    config: str | None = None           # a local HF directory whose config.json gave the shape
+    config: SpecPath | None = None      # a local HF directory whose config.json gave the shape
     span: Span = NO_SPAN
 
 
@@ -135,7 +160,7 @@ class Plan:
     model: Model
     train: Train
     stages: tuple[Stage, ...]
-    init: str | None = None             # starting checkpoint (bert2BERT reuse)
+    init: SpecPath | None = None        # starting checkpoint (bert2BERT reuse)
     init_span: Span = NO_SPAN
     limits: tuple[Limit, ...] = ()
     scratch: Scratch | None = None      # the stated reference run; None: the default

@@ -1,11 +1,14 @@
 """IR <-> JSON. Every document written or read is validated against the checked-in,
-versioned schema `growdsl/schema/plan.schema.json`."""
+versioned schema `growdsl/schema/plan.schema.json`. Paths are written as the spec wrote
+them (relative to its folder); reading resolves them against the folder of the document's
+`source`, as lowering did."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
 import json
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,9 +16,20 @@ from typing import Any
 import jsonschema
 
 from growdsl import reference
-from growdsl.ir import IR_VERSION, Growth, Limit, Model, OpCall, Plan, Scratch, Stage, Train
+from growdsl.ir import (
+    IR_VERSION,
+    Growth,
+    Limit,
+    Model,
+    OpCall,
+    Plan,
+    Scratch,
+    SpecPath,
+    Stage,
+    Train,
+)
 from growdsl.shapes import Shape
-from growdsl.source import NO_SPAN, Span
+from growdsl.source import NO_SPAN, Source, Span
 
 SCHEMA_NAME = "plan.schema.json"
 SCHEMA_ID = "urn:growdsl:schema:plan:v1"
@@ -60,9 +74,9 @@ def to_json(plan: Plan) -> dict[str, Any]:
         "version": plan.version,
         "source": plan.source,
         "model": {"family": plan.model.family, "preset": plan.model.preset,
-                  "config": plan.model.config, "shape": plan.model.shape.to_json(),
+                  "config": _written(plan.model.config), "shape": plan.model.shape.to_json(),
                   "span": plan.model.span.to_json()},
-        "init": plan.init,
+        "init": _written(plan.init),
         "init_span": plan.init_span.to_json(),
         "train": _train(plan.train),
         "stages": [_stage(s) for s in plan.stages],
@@ -81,9 +95,14 @@ def dumps(plan: Plan) -> str:
     return json.dumps(to_json(plan), indent=2) + "\n"
 
 
+def _written(path: SpecPath | None) -> str | None:
+    return None if path is None else path.written
+
+
 def _train(train: Train) -> dict[str, Any]:
-    out = dataclasses.asdict(train)
+    out = {f.name: getattr(train, f.name) for f in dataclasses.fields(train)}
     out["betas"] = list(train.betas)
+    out["data"], out["tokenizer"] = _written(train.data), _written(train.tokenizer)
     out["report_to"] = list(train.report_to) if train.report_to is not None else None
     return out
 
@@ -107,13 +126,18 @@ def from_json(document: dict[str, Any]) -> Plan:
     if document["version"] != IR_VERSION:
         raise ValueError(f"IR version {document['version']} is not {IR_VERSION}")
     m = document["model"]
-    model = Model(family=m["family"], preset=m["preset"], config=m["config"],
+    directory = Source(path=document["source"], text="").directory
+
+    def path(written: str | None) -> SpecPath | None:
+        return None if written is None else SpecPath.resolve(written, directory)
+
+    model = Model(family=m["family"], preset=m["preset"], config=path(m["config"]),
                   shape=Shape.from_json(m["shape"]), span=Span.from_json(m["span"]))
     return Plan(
         version=document["version"], source=document["source"], model=model,
-        init=document["init"], init_span=Span.from_json(document["init_span"]),
-        train=_train_from(document["train"]),
-        stages=tuple(_stage_from(s) for s in document["stages"]),
+        init=path(document["init"]), init_span=Span.from_json(document["init_span"]),
+        train=_train_from(document["train"], path),
+        stages=tuple(_stage_from(s, path) for s in document["stages"]),
         limits=tuple(Limit(**{**lim, "span": Span.from_json(lim["span"])})
                      for lim in document["limits"]),
         scratch=_scratch_from(document.get("scratch")),
@@ -131,13 +155,14 @@ def loads(text: str) -> Plan:
     return from_json(json.loads(text))
 
 
-def _train_from(data: dict[str, Any]) -> Train:
+def _train_from(data: dict[str, Any], path: Callable[[str | None], SpecPath | None]) -> Train:
     trackers = data.get("report_to")
-    return Train(**{**data, "betas": tuple(data["betas"]),
+    return Train(**{**data, "betas": tuple(data["betas"]), "data": path(data["data"]),
+                    "tokenizer": path(data["tokenizer"]),
                     "report_to": tuple(trackers) if trackers is not None else None})
 
 
-def _stage_from(data: dict[str, Any]) -> Stage:
+def _stage_from(data: dict[str, Any], path: Callable[[str | None], SpecPath | None]) -> Stage:
     g = data["growth"]
     growth = None
     if g is not None:
@@ -147,5 +172,5 @@ def _stage_from(data: dict[str, Any]) -> Stage:
                         span=Span.from_json(g["span"]))
     return Stage(index=data["index"], name=data["name"], steps=data["steps"],
                  tokens=data["tokens"], shape=Shape.from_json(data["shape"]),
-                 train=_train_from(data["train"]), growth=growth,
+                 train=_train_from(data["train"], path), growth=growth,
                  span=Span.from_json(data["span"]))

@@ -19,10 +19,11 @@ from growdsl.errors import Diagnostic, did_you_mean, one_of
 from growdsl.evaluate import EvalError, evaluate, whole
 from growdsl.ir import Growth, Limit, Model, Plan, Scratch, Stage, Train
 from growdsl.keys import LIMIT_METRICS, STAGE_SHAPE_KEYS
-from growdsl.lower_common import Collector, target_env, unquote
+from growdsl.lower_common import Collector, target_env
 from growdsl.lower_model import Configs, lower_model
 from growdsl.lower_stages import lower_growth, lower_stages, stage_shape
 from growdsl.lower_train import lower_train
+from growdsl.parser import parse_fragment
 from growdsl.shapes import PRESETS, Shape
 from growdsl.source import NO_SPAN, Source, Span
 
@@ -122,7 +123,7 @@ def _lower(c: Collector, file: ast.File, source: Source, configs: Configs) -> Pa
         return Partial(plan=None, diagnostics=diagnostics, tainted=frozenset())
     init = inits[0] if inits else None
     plan = Plan(source=source.path, model=model, train=train, stages=out_stages,
-                init=unquote(init.path.text) if init else None,
+                init=c.path(init.path) if init else None,
                 init_span=init.span if init else NO_SPAN, limits=limits, scratch=scratch)
     tainted = frozenset(stage.index for stage in out_stages
                         if any(within(d.span, stage.span) for d in diagnostics))
@@ -224,8 +225,6 @@ def lower_growth_cli(to: str, ops: str, src: Shape) -> tuple[Shape, Growth]:
     >>> shape.layers, [op.name for op in growth.ops]
     (24, ['stack'])
     """
-    from growdsl.parser import parse_fragment
-
     to_source, ops_source = Source(path="--to", text=to), Source(path="--ops", text=ops)
     items = parse_fragment(to_source, "settings")
     decl = parse_fragment(ops_source, "ops")

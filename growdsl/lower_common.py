@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from growdsl import ast
 from growdsl.errors import Diagnostic, GrowError, did_you_mean
 from growdsl.evaluate import EvalError
+from growdsl.ir import SpecPath
 from growdsl.keys import BOOLEANS, SYMBOLS
 from growdsl.shapes import Shape
 from growdsl.source import Source
@@ -76,6 +77,11 @@ class Collector:
                    + (f"; got `{shown}`" if shown else ""), node.span,
                    did_you_mean(shown, choices) if shown else None)
         return None
+
+    def path(self, node: ast.String) -> SpecPath:
+        """A quoted path of the spec, resolved against the spec's folder (the one place the
+        IR's paths are resolved)."""
+        return SpecPath.resolve(unquote(node.text), self.source.directory)
 
     def boolean(self, node: ast.Value, key: str) -> bool | None:
         """`true` / `false`, or None with E306 recorded."""

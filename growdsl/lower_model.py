@@ -51,7 +51,7 @@ def lower_model(c: Collector, decl: ast.ModelDecl, configs: Configs) -> Model | 
     overrides = _overrides(c, decl, target_env(shape))
     if overrides is None:
         return None
-    config = unquote(decl.config.text) if decl.config else None
+    config = c.path(decl.config) if decl.config else None
     # `seq` sets the positions only of a preset's learned table: a config's limit stays.
     table = decl.config is None and families.get(family).positions == "learned"
     shape = derive_shape(shape, overrides, seq_sets_positions=table)

@@ -27,8 +27,8 @@ def lower_train(c: Collector, items: Iterable[ast.Item], base: Train,
     >>> source = Source(path="-", text='lr = 3e-4 decay = cosine data = "c.txt"')
     >>> c = Collector(source)
     >>> train = lower_train(c, parse_fragment(source, "settings"), Train())
-    >>> train.lr, train.decay, train.data, c.diagnostics
-    (0.0003, 'cosine', 'c.txt', [])
+    >>> train.lr, train.decay, str(train.data), train.data.path.name, c.diagnostics
+    (0.0003, 'cosine', 'c.txt', 'c.txt', [])
     """
     changes: dict[str, Any] = {}
     for item in items if stage else c.once(items, str):
@@ -53,7 +53,7 @@ def _value(c: Collector, item: ast.Item) -> Any:
         return c.word(node, item.key, spec.choices)
     if spec.type == "path":
         if isinstance(node, ast.String):
-            return unquote(node.text)
+            return c.path(node)
         c.error("E305", f"`{item.key}` takes a path in quotes", node.span,
                 f'e.g. {item.key} = "data/corpus.txt"')
         return None

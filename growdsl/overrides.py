@@ -17,8 +17,11 @@ import dataclasses
 from pathlib import Path
 
 from growdsl import ast
+from growdsl.driver import read_configs, read_source
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.ir import Plan
+from growdsl.lower import lower
+from growdsl.parser import parse, parse_fragment
 from growdsl.source import Source, Span
 
 
@@ -34,10 +37,6 @@ def split_override(text: str) -> tuple[str, str]:
 
 def load_with_overrides(path: str | Path, sets: list[str]) -> tuple[Source, Plan]:
     """Read, parse, override and lower a spec (as `lower.load`, plus `sets`)."""
-    from growdsl.driver import read_configs, read_source
-    from growdsl.lower import lower
-    from growdsl.parser import parse
-
     source = read_source(path)
     file = parse(source)
     if not sets:
@@ -55,8 +54,6 @@ def apply_overrides(file: ast.File, sets: list[str], first_line: int
     """`file` with each override's item set in its block (replacing the same key), and the
     line each override was parsed at mapped to a source naming it. Overrides are parsed at
     lines past the spec's last, so their diagnostics can be told apart."""
-    from growdsl.parser import parse_fragment
-
     placed: dict[int, Source] = {}
     statements = list(file.statements)
     for i, text in enumerate(sets):

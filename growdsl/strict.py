@@ -21,20 +21,21 @@ from growdsl import ast
 from growdsl.errors import Diagnostic
 from growdsl.files import corpus_files, file_kind, is_saved_dataset
 from growdsl.hf_config import shape_from_config
-from growdsl.ir import Plan
+from growdsl.ir import Plan, SpecPath
+from growdsl.operators import structural_diff
 from growdsl.source import NO_SPAN, Source, Span
 
 
 def strict_problems(plan: Plan, source: Source, file: ast.File) -> list[Diagnostic]:
     """What is wrong with the files `plan` names (empty when all exist and fit)."""
     found = _init(plan, source) if plan.init is not None else []
-    seen: set[str] = set()
+    seen: set[SpecPath] = set()
     for key, check in (("data", _corpus), ("tokenizer", _tokenizer)):
         for given in _paths(plan, key):
             if given in seen:
                 continue
             seen.add(given)
-            problem = check(source.directory / given, plan)
+            problem = check(given.path, plan)
             if problem is not None:
                 code, message, help = problem
                 found.append(Diagnostic(code=code, message=message, help=help, source=source,
@@ -42,12 +43,12 @@ def strict_problems(plan: Plan, source: Source, file: ast.File) -> list[Diagnost
     return found
 
 
-def _paths(plan: Plan, key: str) -> list[str]:
+def _paths(plan: Plan, key: str) -> list[SpecPath]:
     values = [getattr(plan.train, key), *(getattr(s.train, key) for s in plan.stages)]
     return [v for v in values if v is not None]
 
 
-def _span_of(file: ast.File, key: str, given: str) -> Span:
+def _span_of(file: ast.File, key: str, given: SpecPath) -> Span:
     """The span of the `key = "given"` setting's value (the first one)."""
     for statement in file.statements:
         if isinstance(statement, ast.TrainDecl | ast.StageDecl):
@@ -58,10 +59,8 @@ def _span_of(file: ast.File, key: str, given: str) -> Span:
 
 
 def _init(plan: Plan, source: Source) -> list[Diagnostic]:
-    from growdsl.operators import structural_diff
-
     assert plan.init is not None
-    config = source.directory / plan.init / "config.json"
+    config = plan.init.path / "config.json"
 
     def problem(message: str, help: str) -> list[Diagnostic]:
         return [Diagnostic(code="E714", message=message, help=help, source=source,

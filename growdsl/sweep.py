@@ -29,8 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from growdsl import ast, flops, isoloss, sweep_space
-from growdsl.checks import analyse
+from growdsl import api, ast, flops, gate, isoloss, sweep_report, sweep_space
 from growdsl.driver import load_text, read_configs, read_source
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.lower import lower
@@ -38,6 +37,7 @@ from growdsl.lower_common import unquote
 from growdsl.parser import parse
 from growdsl.printer import print_file
 from growdsl.source import Source
+from growdsl.sweep_report import write_atomic
 from growdsl.sweep_space import Choice, Space
 
 
@@ -67,8 +67,7 @@ def load(spec: Path) -> tuple[Source, ast.File, Space, int]:
     source = read_source(spec)
     tree = absolute_paths(parse(source), spec.resolve().parent)
     plan = lower(tree, source, read_configs(tree, source))
-    found = analyse(plan)[1]
-    errors = [replace(d, source=source) for d in found if d.severity == "error"]
+    errors = gate.blocking(plan, source)[1]
     if errors:
         raise GrowError(errors)
     blocks = [s for s in tree.statements if isinstance(s, ast.SweepDecl)]
@@ -108,18 +107,11 @@ def absolute_paths(tree: ast.File, base: Path) -> ast.File:
 
 
 def _plan_flops(text: str, name: str) -> float:
-    graph, found = analyse(load_text(text, name)[1])
-    bad = [d for d in found if d.severity == "error"]
-    if bad:
-        raise GrowError(bad)
+    source, plan = load_text(text, name)
+    graph, errors = gate.blocking(plan, source)
+    if errors:
+        raise GrowError(errors)
     return graph.total_flops
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def run_one(name: str, text: str, out: Path, data: Path, threads: int,
@@ -129,8 +121,6 @@ def run_one(name: str, text: str, out: Path, data: Path, threads: int,
     if not (run_dir / "report.md").exists():
         write_atomic(spec, text)
         if in_process:
-            from growdsl import api
-
             result = api.run(spec, out=run_dir, resume=True, data=data, quiet=True)
             code, err = (130 if result.interrupted else 0), ""
         else:
@@ -255,8 +245,6 @@ class Result:
 def run_sweep(spec: Path, out: Path, data: Path, jobs: int | None = None,
               in_process: bool = False) -> Result:
     """The whole sweep: scratch, the candidates, the outputs (see the module docstring)."""
-    from growdsl import sweep_report
-
     source, tree, space, plan_steps = load(spec)
     steps = space.steps or plan_steps
     jobs = jobs or space.jobs or max(1, min(len(space.grid()), os.cpu_count() or 1))

@@ -6,6 +6,7 @@ candidate's iso-loss ladder, `growdsl.isoloss`), and the comment that heads best
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -84,9 +85,15 @@ def _row(o: Outcome, scratch: Outcome) -> dict[str, Any]:
             "curve": [asdict(p) for p in o.curve]}
 
 
-def write(out: Path, spec: Path, result: Result, seconds: float) -> None:
-    from growdsl.sweep import write_atomic
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
+
+def write(out: Path, spec: Path, result: Result, seconds: float) -> None:
     sc = result.scratch
     doc = {"spec": str(spec), "date": time.strftime("%Y-%m-%d %H:%M"), "seconds": seconds,
            "flops_spent": result.spent, "best": result.best.name,

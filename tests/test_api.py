@@ -139,6 +139,57 @@ def test_imports_run_one_way() -> None:
     assert not wrong
 
 
+# Function-level imports of growdsl modules that stay, each for a reason:
+# - the layers above (API, CLI, integrations, sweep) import the backend when called: torch
+#   stays out of the front end;
+# - the planner's passes (gate, memory, grow_step: about 70 ms, a tenth of `import growdsl`)
+#   load when a plan is checked, not for `load`, `fmt` or `emit`;
+# - `shapes` and `families` import each other (each family's presets are Shapes);
+# - the CLI loads each command's modules when that command runs (`growdsl --help` start-up).
+ON_DEMAND = {
+    "driver.py": ("growdsl.gate", "growdsl.memory"),
+    "api.py": ("growdsl.gate", "growdsl.grow_step"),
+    "shapes.py": ("growdsl.families", "growdsl.hf_config"),
+}
+
+
+def _inner_imports(path: Path) -> list[str]:
+    """The growdsl modules a file imports inside its functions."""
+    names: list[str] = []
+    for fn in ast.walk(ast.parse(path.read_text())):
+        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names.append(node.module if node.module != "growdsl" else
+                                 f"growdsl.{node.names[0].name}")
+                elif isinstance(node, ast.Import):
+                    names += [a.name for a in node.names]
+    return sorted({n for n in names if n.startswith("growdsl")})
+
+
+def test_imports_sit_at_the_top() -> None:
+    """No module imports a growdsl module inside a function but for the reasons above: in
+    particular the backend has none (its one-way imports at the top show its structure)."""
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("cli/"):
+            continue
+        for name in _inner_imports(path):
+            torch_kept_out = _layer(path) == "top" and name.startswith("growdsl.backend")
+            if not torch_kept_out and not name.startswith(ON_DEMAND.get(rel, ("-",))):
+                wrong.append(f"{rel} imports {name} inside a function")
+    assert wrong == []
+
+
+def test_the_import_rules_can_fail(tmp_path: Path) -> None:
+    """The checks above see a function-level import and a backend import."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from growdsl.backend import models\n    import growdsl.gate\n")
+    assert _inner_imports(bad) == ["growdsl.backend", "growdsl.gate"]
+    assert "growdsl.backend.models" in _imports(bad)
+
+
 def test_loading_checking_and_planning_need_no_torch(tmp_path: Path) -> None:
     """`import growdsl; growdsl.load(...)` with torch and transformers made unimportable."""
     spec_file = tmp_path / "two.grow"

@@ -102,3 +102,19 @@ def test_every_new_parameter_reaches_the_optimizer(policy: str) -> None:
         first = grown.transformer.h[0].attn.c_attn.weight       # the original keeps its moments
         assert new_opt.state[first]["exp_avg"].any()
     _train(grown, new_opt, batch, 1)
+
+
+def test_retune_sets_each_group_by_its_role_not_its_position() -> None:
+    """A stage's weight decay reaches the decayed weights' group wherever it stands (here
+    last), never the biases and norm gains; LR and betas reach every group."""
+    from growdsl.backend.train import DECAYED, make_optimizer, retune
+    from growdsl.ir import Train
+
+    model = build_model(tiny_shape("gpt2", layers=2), seed=0)
+    opt = make_optimizer(model, Train(weight_decay=0.01))
+    opt.param_groups.reverse()                  # order is not what retune goes by
+    retune(opt, Train(lr=5e-4, weight_decay=0.25, betas=(0.8, 0.9)))
+    decayed = [g for g in opt.param_groups if g["role"] == DECAYED]
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.0, 0.25]
+    assert len(decayed) == 1 and all(p.ndim >= 2 for p in decayed[0]["params"])
+    assert {(g["lr"], g["betas"]) for g in opt.param_groups} == {(5e-4, (0.8, 0.9))}

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from growdsl.backend import checkpoint as ckpt
-from growdsl.backend.checkpoint import RunState
 from growdsl.backend.models import build_model
+from growdsl.backend.state import RunState
 from growdsl.backend.train import make_optimizer, make_schedule
 from growdsl.ir import Train
 from growdsl.shapes import Shape

@@ -11,7 +11,7 @@ such a difference in elements whose gradient is near zero, so the weights after 
 agree to ATOL rather than bitwise. The same world size, resumed, IS bitwise identical.
 
 The plan grows twice: `fpi` (width: consolidated per tensor) then `stack` (depth: shard to
-shard), so both growth paths of `distributed.grow_sharded` run; LLaMA has no dropout, so
+shard), so both growth paths of `sharded.grow_sharded` run; LLaMA has no dropout, so
 the per-rank RNG streams do not enter the losses.
 """
 

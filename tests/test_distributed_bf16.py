@@ -1,5 +1,5 @@
 """FSDP2 mixed precision over gloo, on the CPU: 2 ranks, bf16 weights gathered for compute
-and fp32 gradient reduction (`distributed.shard(model, bf16=True)`), bf16 autocast, gradient
+and fp32 gradient reduction (`sharded.shard(model, bf16=True)`), bf16 autocast, gradient
 accumulation (micro batches of 2 of each rank's 4 samples): the layers compute in bf16, and
 the losses follow one fp32 process's within bf16 rounding."""
 
@@ -20,7 +20,7 @@ WORLD = 2
 
 
 def _losses(dev: Any, shard: bool) -> tuple[list[float], list[str]]:
-    from growdsl.backend import distributed
+    from growdsl.backend import distributed, sharded
     from growdsl.backend.train import make_optimizer, make_schedule
     from tests.test_scale import loop_for, stage, train
 
@@ -28,7 +28,7 @@ def _losses(dev: Any, shard: bool) -> tuple[list[float], list[str]]:
     loop = loop_for(st, dev=dev)
     seen: list[str] = []
     if shard:
-        loop.model = distributed.shard(loop.model, bf16=True)
+        loop.model = sharded.shard(loop.model, bf16=True)
         loop.optimizer = make_optimizer(loop.model, st.train)
         loop.scheduler = make_schedule(loop.optimizer, st.train, 0, st.steps)
         d = distributed.current()

@@ -1,11 +1,11 @@
-"""Growth of an FSDP2-sharded model (`distributed.grow_sharded`) on 2 gloo ranks, in-process
+"""Growth of an FSDP2-sharded model (`sharded.grow_sharded`) on 2 gloo ranks, in-process
 (no corpus, no CLI): the grown model is built on the `meta` device and only this rank's
 shards are ever materialised, yet it is bitwise the model one process grows
 (`surgery.grow_model`) -- weights, the non-persistent buffers HF keeps outside the state dict
 (LLaMA's rotary `inv_freq`, BERT's `position_ids`), MSG's gates, tied embeddings -- and
 gives the same logits.
 
-Each case records, through a spy on `distributed.shard`, how many parameter elements of the
+Each case records, through a spy on `sharded.shard`, how many parameter elements of the
 grown model were materialised (not on `meta`) when `fully_shard` cut it, and after growth how
 many this rank holds: on the shard-to-shard path a rank never holds more than its shards.
 """
@@ -58,28 +58,27 @@ def _full(t: torch.Tensor) -> torch.Tensor:
 
 def _case(family: str, ops: list[Any], src_over: dict[str, int],
           dst_over: dict[str, int]) -> dict[str, Any]:
-    from growdsl.backend import distributed
+    from growdsl.backend import sharded
     from growdsl.backend.models import build_model
     from growdsl.backend.surgery import grow_model
 
     src, dst = _shape(family, **src_over), _shape(family, **dst_over)
     plain = build_model(src, seed=0)
     reference, _ = grow_model(plain, dst, _growth(ops))         # one process, as before
-    sharded = distributed.shard(build_model(src, seed=0))
-    opt = torch.optim.AdamW(sharded.parameters(), lr=1e-3)
+    model = sharded.shard(build_model(src, seed=0))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     pre_shard: list[int] = []
-    real_shard = distributed.shard
+    real_shard = sharded.shard
 
     def spy(model: Any, bf16: bool = False) -> Any:
         pre_shard.append(sum(p.numel() for p in model.parameters() if p.device.type != "meta"))
         return real_shard(model, bf16)
 
-    distributed.shard = spy
+    sharded.shard = spy
     try:
-        grown, _rec, _opt = distributed.grow_sharded(sharded, opt, dst, _growth(ops), "reset",
-                                                     False)
+        grown, _rec, _opt = sharded.grow_sharded(model, opt, dst, _growth(ops), "reset", False)
     finally:
-        distributed.shard = real_shard
+        sharded.shard = real_shard
     total = sum(p.numel() for p in reference.parameters())
     local = sum(p.to_local().numel() for p in grown.parameters())  # type: ignore[attr-defined]
     want = reference.state_dict()

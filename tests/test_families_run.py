@@ -150,7 +150,7 @@ def test_new_family_runs_the_demo_style_plan(tmp_path: Path, cache: Path, family
 ])
 def test_an_init_checkpoint_the_plan_cannot_carry_is_e714(tmp_path: Path, extra: dict,
                                                           message: str) -> None:
-    from growdsl.backend.executor import initial_model
+    from growdsl.backend.start import initial_model
     from growdsl.driver import load_text
     from growdsl.errors import GrowError
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from growdsl.backend.checkpoint import RunState
 from growdsl.backend.data import Corpus, Specials
 from growdsl.backend.loader import MicroBatches, load
 from growdsl.backend.models import build_model
+from growdsl.backend.state import RunState
 from growdsl.backend.testing import tiny_shape
 from growdsl.backend.train import Device, Loop, loss_of, make_optimizer, make_schedule, steps
 from growdsl.ir import Stage, Train

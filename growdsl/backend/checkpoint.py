@@ -41,7 +41,7 @@ import re
 import shutil
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -49,28 +49,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from growdsl.backend import faults
+from growdsl.backend import distributed, faults
+from growdsl.backend.rng import read_rng, save_rng, set_rng_state
+from growdsl.backend.safe_dcp import SafeLoadPlanner, SafeReader, UnsafeCheckpoint, read_metadata
+from growdsl.backend.state import RunState
 
 log = logging.getLogger("growdsl.run")
 
 MANIFEST = "manifest.json"
 PREFIX = "step-"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RunState:
-    """Where a run stands: what `state.json` holds."""
-
-    stage: int                  # index of the stage being trained
-    step: int                   # optimizer steps done in that stage
-    global_step: int            # optimizer steps done in the whole run
-    data_offset: int            # global sample offset: samples consumed so far
-    flops: float                # cumulative training FLOPs
-    tokens: int                 # cumulative training tokens
-    wall: float                 # seconds spent training so far
-    stage_done: bool = False    # the stage finished (growth into the next one comes next)
-    log_rows: int = 0           # metrics rows written so far (a resumed log is cut there)
-    plan_key: str = ""
 
 
 def _fsync_file(path: Path) -> None:
@@ -94,61 +81,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def rng_state() -> dict[str, Any]:
-    """Every RNG a training step may draw from."""
-    return {"python": random.getstate(), "numpy": np.random.get_state(),
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_rng(path: Path) -> None:
-    """This process's RNG states as safetensors: tensors, plus the few scalars as JSON."""
-    from safetensors.torch import save_file
-
-    state = rng_state()
-    version, keys, gauss = state["python"]
-    name, mt, pos, has_gauss, cached = state["numpy"]
-    tensors = {"python": torch.tensor(keys, dtype=torch.int64),
-               "numpy": torch.from_numpy(mt.astype(np.int64)), "torch": state["torch"],
-               **{f"cuda.{i}": t for i, t in enumerate(state["cuda"])}}
-    meta = {"python": json.dumps([version, gauss]),
-            "numpy": json.dumps([name, int(pos), int(has_gauss), float(cached)])}
-    save_file(tensors, str(path), metadata=meta)
-
-
-def read_rng(path: Path) -> dict[str, Any]:
-    """The RNG states `save_rng` wrote; ValueError when the file is not such a record."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-        version, gauss = json.loads(meta["python"])
-        name, pos, has_gauss, cached = json.loads(meta["numpy"])
-        py, mt, cpu = tensors["python"], tensors["numpy"], tensors["torch"]
-        ok = (py.dtype == torch.int64 and py.shape == (625,) and mt.dtype == torch.int64
-              and mt.shape == (624,) and cpu.dtype == torch.uint8 and name == "MT19937"
-              and isinstance(version, int) and (gauss is None or isinstance(gauss, float)))
-    except Exception as exc:            # safetensors, JSON, keys: a damaged record
-        raise ValueError(f"{path.name} is not an RNG record ({exc})") from None
-    if not ok:
-        raise ValueError(f"{path.name} is not an RNG record (wrong tensor shapes or types)")
-    cuda = [tensors[f"cuda.{i}"] for i in range(len(tensors)) if f"cuda.{i}" in tensors]
-    return {"python": (version, tuple(int(v) for v in py.tolist()), gauss),
-            "numpy": (name, mt.numpy().astype(np.uint32), int(pos), int(has_gauss),
-                      float(cached)),
-            "torch": cpu, "cuda": cuda}
-
-
 def _dcp_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
@@ -169,8 +101,6 @@ def save(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     the rest, the manifest, and renames the folder into place. An OSError on any rank is
     raised on every rank (agreed at each phase: no rank waits for one that failed)."""
     import torch.distributed.checkpoint as dcp
-
-    from growdsl.backend import distributed
 
     d = distributed.current()
     name = f"{PREFIX}{state.global_step:08d}"
@@ -325,8 +255,6 @@ def problem(path: Path) -> str | None:
 
 def _contents_problem(path: Path, present: dict[str, Path]) -> str | None:
     """What of the state, RNG and DCP metadata does not read as plain data."""
-    from growdsl.backend.safe_dcp import UnsafeCheckpoint, read_metadata
-
     try:
         read_state(path)
         for name in present:
@@ -375,9 +303,6 @@ def load_into(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     unpickled but DCP's allow-listed metadata records (`safe_dcp`)."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import set_state_dict
-
-    from growdsl.backend import distributed
-    from growdsl.backend.safe_dcp import SafeLoadPlanner, SafeReader, read_metadata
 
     rank = distributed.current().rank
 

@@ -3,27 +3,24 @@
 1. The plan was admitted by the caller (`growdsl.gate.admit`: the planner's checks, or
    `--allow-unverified`, loudly); the output directory is locked (one writer) and claimed
    for this run (`run_dir`).
-2. `--resume` continues from the newest complete checkpoint (mid-stage, or at a stage end
-   just before its growth step) whose model is the plan's; the metrics log is rebuilt from
-   the checkpoint's copy. Under torchrun the model is built on `meta` and only each rank's
-   shards are allocated before the checkpoint fills them.
+2. `start` starts the run fresh, or with `--resume` from the newest complete checkpoint
+   (mid-stage, or at a stage end just before its growth step) whose model is the plan's;
+   the metrics log is rebuilt from the checkpoint's copy. The corpus and tokenizer paths
+   come resolved in the plan (lowering resolved them).
 3. Each stage trains (`train.steps`), evaluating and checkpointing at the spec's intervals;
    at its end: a validation loss, a checkpoint, and a plain HF model in `stages/`.
-4. Between stages `transition` grows the weights (`surgery.grow_model`); the grown
-   model is compared with the old one on a held-out batch (`equivalence.compare`) and the
-   difference logged; a `preserve` step that does not preserve stops the run (E718). The
-   optimizer is rebuilt per the next stage's `optimizer_state` (reset / transfer /
-   transform) and its schedule restarts or continues.
-5. Under torchrun (`distributed`): the model is sharded with FSDP2, each rank trains on its
-   slice of every batch, rank 0 alone writes the log, metrics, reports and the checkpoint's
-   shared files, and growth runs on the shards (`distributed.grow_sharded`).
+4. Between stages `transition` grows the weights, compares the grown model with the old
+   one on a held-out batch (a `preserve` step that does not preserve stops the run, E718),
+   rebuilds the optimizer per the next stage's `optimizer_state` (reset / transfer /
+   transform) and restarts or continues its schedule; the difference is logged.
+5. Under torchrun (`distributed`, `sharded`): the model is sharded with FSDP2, each rank
+   trains on its slice of every batch, rank 0 alone writes the log, metrics, reports and
+   the checkpoint's shared files, and growth runs on the shards.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
-import json
 import logging
 import random
 import shutil
@@ -37,45 +34,29 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
 
-from growdsl import families
 from growdsl.backend import checkpoint as ckpt
-from growdsl.backend import distributed, faults
-from growdsl.backend.checkpoint import RunState
+from growdsl.backend import distributed, faults, sharded
+from growdsl.backend.corpus import cache_dir
 from growdsl.backend.data import Corpus, prepare_corpus
 from growdsl.backend.equivalence import Diff
-from growdsl.backend.models import build_from_config, build_model, load_model, save_model
+from growdsl.backend.models import save_model
+from growdsl.backend.progress import stage_progress
 from growdsl.backend.report import Metrics
 from growdsl.backend.run_dir import claim, lock, plan_key, resumable, unlock
-from growdsl.backend.run_errors import fail, with_source
-from growdsl.backend.train import (
-    Device,
-    Loop,
-    evaluate,
-    make_optimizer,
-    pick_device,
-    steps,
-)
-from growdsl.backend.transition import schedule_for, transition
+from growdsl.backend.run_errors import WRITE_ERRNOS, fail, reason_of, with_source
+from growdsl.backend.start import data_path, fresh, resumed, tokenizer_path
+from growdsl.backend.state import RunState
+from growdsl.backend.train import Device, Loop, evaluate, pick_device, steps
+from growdsl.backend.transition import transition
 from growdsl.errors import GrowError
-from growdsl.families import INERT
 from growdsl.flops import train_flops_per_step
-from growdsl.hf_config import METADATA, config_problem
 from growdsl.ir import Plan, Stage
-from growdsl.shapes import Shape
 from growdsl.source import Source
 
 log = logging.getLogger("growdsl.run")
-# write errors that are the machine's, not a bug: full disk or quota, read-only or
-# forbidden target, I/O error
-WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
-
-
-def reason_of(exc: OSError) -> str:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "the disk is full"
-    return exc.strerror or str(exc)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -130,8 +111,6 @@ class Result:
 
 def execute(plan: Plan, source: Source, opts: Options) -> Result:
     """Run `plan` (admitted by `growdsl.gate.admit`) into `opts.out` (module docstring)."""
-    from transformers.utils import logging as hf_logging
-
     hf_logging.disable_progress_bar()
     out = opts.out
     if distributed.under_torchrun():
@@ -209,20 +188,8 @@ def _walk(run: Run) -> None:
             grow(run, stage, stages[run.state.stage + 1])
 
 
-def data_path(plan: Plan, source: Source, opts: Options) -> Path:
-    if opts.data is not None:
-        return opts.data
-    given = plan.stages[0].train.data or plan.train.data
-    if given is None:
-        fail("E710", "the plan names no corpus",
-             'add `data = "PATH"` to the train block, or pass --data PATH', source)
-    return source.directory / given
-
-
 def start(plan: Plan, source: Source, opts: Options, key: str) -> Run:
     """Corpus, device, and the model / optimizer / schedule / state: fresh or resumed."""
-    from growdsl.backend.corpus import cache_dir
-
     first = plan.stages[0]
     d = distributed.current()
     seed = first.train.seed + d.rank     # each rank its own RNG stream (dropout)
@@ -234,10 +201,8 @@ def start(plan: Plan, source: Source, opts: Options, key: str) -> Run:
             fail("E720", f"stage {stage.name}'s batch {stage.train.batch} does not split over "
                  f"{d.world} ranks", "choose a world size that divides every stage's batch",
                  source, stage.span)
-    tok_dir = first.train.tokenizer
-    tok_path = source.directory / tok_dir if tok_dir else init_tokenizer(plan, source)
     ready = distributed.on_main_first(lambda: prepare_corpus(
-        data_path(plan, source, opts), tok_path,
+        data_path(plan, source, opts.data), tokenizer_path(plan),
         plan.target.family, plan.target.vocab, max(s.shape.seq for s in plan.stages),
         first.train.seed, cache_dir()))
     assert ready is not None
@@ -248,117 +213,18 @@ def start(plan: Plan, source: Source, opts: Options, key: str) -> Run:
     found = None
     if opts.resume:
         found = distributed.broadcast(resumable(plan, opts.out, key) if d.main else None)
-    if found is None:
-        model = initial_model(plan, source)
-        model.to(dev.device)  # type: ignore[arg-type]
-        model = distributed.shard(model, dev.autocast is not None)
-        state = RunState(stage=0, step=0, global_step=0, data_offset=0, flops=0.0, tokens=0,
-                         wall=0.0, plan_key=key)
-        optimizer = make_optimizer(model, first.train)
-        scheduler = schedule_for(plan, first, optimizer)
-    else:
-        log.info("resuming from %s%s", found, " (model built on meta, only this rank's "
-                 "shards allocated)" if d.active else "")
-        config = AutoConfig.from_pretrained(str(found), local_files_only=True)
-        if d.active:            # on meta, then only this rank's shards (filled by the load)
-            model = distributed.build_sharded(config, dev.device, dev.autocast is not None)
-        else:
-            model = build_from_config(config, seed=None)
-            model.to(dev.device)  # type: ignore[arg-type]
-        stage = plan.stages[ckpt.read_state(found).stage]
-        optimizer = make_optimizer(model, stage.train)
-        scheduler = schedule_for(plan, stage, optimizer)
-        state = ckpt.load_into(found, model, optimizer, scheduler)
+    began = fresh(plan, source, dev, key) if found is None else resumed(plan, found, dev)
+    state = began.state
     metrics = (Metrics(opts.out, resume_rows=state.log_rows, resume_step=state.global_step,
                        write=d.main, saved=found / "metrics.csv" if found else None,
                        report_to=opts.trackers(plan))
                if opts.resume else Metrics(opts.out, write=d.main, report_to=opts.trackers(plan)))
     run = Run(plan=plan, source=source, opts=opts, corpus=corpus, tokenizer=tok, dev=dev,
-              metrics=metrics, model=model, optimizer=optimizer, scheduler=scheduler,
-              state=state)
+              metrics=metrics, model=began.model, optimizer=began.optimizer,
+              scheduler=began.scheduler, state=state)
     if found is not None and state.stage_done:      # killed between checkpoint and model
         save_stage_dir(run, plan.stages[state.stage], only_if_missing=True)
     return run
-
-
-# Files that make a directory a saved Hugging Face tokenizer.
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")
-
-
-def init_tokenizer(plan: Plan, source: Source) -> Path | None:
-    """With `init from DIR` and no `tokenizer =`, the checkpoint's own tokenizer (the one
-    its embeddings were trained with), when DIR holds one; else None (one is trained)."""
-    if plan.init is None:
-        return None
-    path = source.directory / plan.init
-    return path if any((path / name).is_file() for name in TOKENIZER_FILES) else None
-
-
-def _json_or_none(path: Path) -> object:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-
-
-def settings_diff(loaded: Shape, wanted: Shape) -> list[str]:
-    """Config fields that the starting checkpoint and the plan's model both set, to
-    different values."""
-    return [f"{key} {loaded.settings[key]!r} (the plan's model has {wanted.settings[key]!r})"
-            for key in sorted(set(loaded.settings) & set(wanted.settings))
-            if key not in METADATA and loaded.settings[key] != wanted.settings[key]
-            and _functional(wanted, key)]
-
-
-def _functional(shape: Shape, key: str) -> bool:
-    spec = families.get(shape.family).field(key)
-    return spec is None or spec.effect != INERT
-
-
-def initial_model(plan: Plan, source: Source) -> PreTrainedModel:
-    """The first stage's model: fresh, or the spec's starting checkpoint (shape checked)."""
-    from growdsl.backend.models import shape_of
-    from growdsl.operators import structural_diff
-
-    first = plan.stages[0]
-    if plan.init is None:
-        return build_model(first.shape, seed=first.train.seed)
-    from growdsl.backend import sizes
-
-    path = source.directory / plan.init
-
-    def refuse(why: str, hint: str) -> None:
-        fail("E714", f"starting checkpoint {plan.init}: {why}", hint, source, plan.init_span)
-
-    if not (path / "config.json").exists():
-        fail("E714", f"starting checkpoint {plan.init} has no config.json",
-             "give a local Hugging Face model directory", source, plan.init_span)
-    problem = config_problem(first.shape.family, _json_or_none(path / "config.json"))
-    if problem:                 # `check`'s own test (sizes bounded), before any build
-        refuse(f"config.json: {problem}", "docs/operators.md lists the config fields growdsl "
-               "carries")
-    config = AutoConfig.from_pretrained(str(path), local_files_only=True)
-    got = shape_of(config)
-    diff = structural_diff(got, first.shape)
-    if diff:
-        shown = ", ".join(f"{k} {getattr(got, k)} (stage wants {getattr(first.shape, k)})"
-                          for k in diff)
-        fail("E714", f"starting checkpoint {plan.init} does not match the first stage: {shown}",
-             "make the first stage's shape that of the checkpoint", source, plan.init_span)
-    files = sorted(path.glob("*.safetensors"))
-    if not files:
-        refuse("no *.safetensors weights", "save it with `save_pretrained` (safetensors)")
-    problem = sizes.tensor_shapes_problem(config, files)      # from the headers: no memory
-    if problem:
-        refuse(problem, "is config.json the one saved with these weights?")
-    model = load_model(path)
-    fields = settings_diff(shape_of(model.config), first.shape)
-    if fields:
-        fail("E714", f"starting checkpoint {plan.init} has another config than the plan's "
-             f"model: {', '.join(fields)}",
-             f"read the model from the checkpoint: `model {first.shape.family} from "
-             f"\"{plan.init}\"`", source, plan.init_span)
-    return model
 
 
 def train_stage(run: Run, stage: Stage) -> None:
@@ -370,8 +236,6 @@ def train_stage(run: Run, stage: Stage) -> None:
     loop = Loop(model=run.model, optimizer=run.optimizer, scheduler=run.scheduler,
                 corpus=run.corpus, stage=stage, dev=run.dev, state=run.state,
                 step_flops=step_flops, rank=d.rank, world=d.world)
-    from growdsl.backend.progress import stage_progress
-
     with stage_progress(stage, run.state.step, run.opts.quiet or not d.main) as advance:
         for done in steps(loop, lambda: distributed.any_true(run.stop)):
             run.state = s = done.state
@@ -473,7 +337,7 @@ def save_stage_dir(run: Run, stage: Stage, only_if_missing: bool = False) -> Pat
         return final
     model: PreTrainedModel | None = run.model
     if distributed.current().active:       # gathered on rank 0 (one plain HF directory)
-        model = distributed.gather_plain(run.model)
+        model = sharded.gather_plain(run.model)
     tmp = final.with_name(final.name + ".tmp")
 
     def write() -> None:
@@ -509,10 +373,9 @@ def grow(run: Run, src: Stage, dst: Stage) -> None:
                 tokens=s.tokens, flops=s.flops, wall=s.wall, max_abs_diff=diff.max_abs,
                 max_rel_diff=diff.max_rel, note=ops)
 
-    done = transition(run.model, run.optimizer, src, dst, batch,
+    done = transition(run.plan, run.model, run.optimizer, src, dst, batch,
                       bf16=run.dev.autocast is not None, source=run.source, record=record)
-    run.model, run.optimizer = done.model, done.optimizer
-    run.scheduler = schedule_for(run.plan, dst, done.optimizer)
+    run.model, run.optimizer, run.scheduler = done.model, done.optimizer, done.scheduler
     run.state = dataclasses.replace(s, stage=dst.index, step=0, stage_done=False)
     faults.point(f"growth-{dst.index}")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 import transformers as hf
+from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
 from growdsl.backend.families import family
@@ -190,19 +191,26 @@ def load_state(model: PreTrainedModel, state: dict[str, torch.Tensor]) -> None:
     model.tie_weights()
 
 
-def tied_keys(model: PreTrainedModel) -> list[str]:
-    """State-dict keys that share storage with an earlier key (tied copies, stored once)."""
+def tied_keys(model: nn.Module) -> list[str]:
+    """State-dict keys of tied copies: a parameter shared by several modules (GPT-2's head and
+    token embedding) is stored once, under its first name; the later names are these. By
+    parameter identity, so that a sharded model (FSDP2's DTensors) is read the same way."""
     seen: set[int] = set()
     out = []
-    for key, value in model.state_dict().items():
-        ptr = value.untyped_storage().data_ptr()
-        if ptr in seen:
-            out.append(key)
-        seen.add(ptr)
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if id(p) in seen:
+            out.append(name)
+        seen.add(id(p))
     return out
+
+
+def stored_keys(model: nn.Module) -> list[str]:
+    """The model's state-dict keys without tied copies (what growth operates on)."""
+    drop = set(tied_keys(model))
+    return [k for k in model.state_dict() if k not in drop]
 
 
 def stored_state(model: PreTrainedModel) -> dict[str, torch.Tensor]:
     """The model's state dict without tied copies, detached (what growth operates on)."""
-    drop = set(tied_keys(model))
-    return {k: v.detach() for k, v in model.state_dict().items() if k not in drop}
+    state = model.state_dict()
+    return {k: state[k].detach() for k in stored_keys(model)}

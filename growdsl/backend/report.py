@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from growdsl.backend import faults
+from growdsl import isoloss
+from growdsl.backend import faults, trackers
 
 COLUMNS = ("event", "stage", "step", "global_step", "tokens", "flops", "wall", "lr",
            "loss", "val_loss", "max_abs_diff", "max_rel_diff", "note", "tokens_per_s", "mfu")
@@ -65,8 +66,6 @@ class Metrics:
         _rewrite(self.path, keep)
         self._file = open(self.path, "a+", newline="")  # noqa: SIM115
         self._csv = csv.DictWriter(self._file, COLUMNS)
-        from growdsl.backend import trackers
-
         names = report_to if report_to is not None else tuple(
             n for n in trackers.DEFAULT if trackers.available(n))
         purge = None if resume_rows is None else resume_step + 1
@@ -224,8 +223,6 @@ def isoloss_section(out: Path, plan_csv: Path, baseline_csv: Path,
                     scratch: str | None = None) -> list[str]:
     """The iso-loss ladder of the plan against scratch (growdsl.isoloss) and its plot;
     `scratch` says which reference run that is."""
-    from growdsl import isoloss
-
     rungs = isoloss.ladder(isoloss.read_curve(baseline_csv), isoloss.read_curve(plan_csv))
     if not rungs:
         return []

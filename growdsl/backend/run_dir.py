@@ -19,8 +19,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+from transformers import AutoConfig
+
+from growdsl.backend import checkpoint as ckpt
+from growdsl.backend.models import shape_of
 from growdsl.backend.run_errors import fail
+from growdsl.hf_config import config_problem, field_problem
 from growdsl.ir import Plan
+from growdsl.ir_json import to_json
+from growdsl.operators import structural_diff
 from growdsl.source import Source
 
 log = logging.getLogger("growdsl.run")
@@ -34,8 +41,6 @@ _NOT_COMPUTED = ("span", "init_span", "source", "report_to", "scratch")
 def plan_key(plan: Plan, data: Path | None = None) -> str:
     """A hash of what the run computes: the plan (spans, the file's name, its trackers and
     reference run left out) and, when given, the `--data` corpus that overrides the plan's."""
-    from growdsl.ir_json import to_json
-
     def strip(x: Any) -> Any:
         if isinstance(x, dict):
             return {k: strip(v) for k, v in x.items() if k not in _NOT_COMPUTED}
@@ -135,8 +140,6 @@ def resumable(plan: Plan, out: Path, key: str) -> Path | None:
     """The newest checkpoint under `out` that is complete (`checkpoint.problem`) and this
     run's: its key is the run's and its model has the shape of the stage it is in. Others
     are skipped with a warning, the previous one used."""
-    from growdsl.backend import checkpoint as ckpt
-
     for path in reversed(ckpt.candidates(out / "checkpoints")):
         why = ckpt.problem(path) or _foreign(plan, path, key)
         if why is None:
@@ -147,10 +150,6 @@ def resumable(plan: Plan, out: Path, key: str) -> Path | None:
 
 def _foreign(plan: Plan, path: Path, key: str) -> str | None:
     """Why the (complete) checkpoint at `path` is not this run's, or None."""
-    from growdsl.backend import checkpoint as ckpt
-    from growdsl.hf_config import config_problem, field_problem
-    from growdsl.operators import structural_diff
-
     state = ckpt.read_state(path)
     if state.plan_key not in (key, ""):
         return "written by another run (its key differs)"
@@ -163,10 +162,6 @@ def _foreign(plan: Plan, path: Path, key: str) -> str | None:
         problem = f"config.json: {problem}" if problem and problem != field_problem(
             want.family, raw) else None
         if problem is None:
-            from transformers import AutoConfig
-
-            from growdsl.backend.models import shape_of
-
             got = shape_of(AutoConfig.from_pretrained(str(path), local_files_only=True))
             diff = structural_diff(got, want)
             problem = f"its model differs from stage {state.stage}'s in {', '.join(diff)}" \

@@ -13,10 +13,22 @@ batch does not split over the torchrun world size, E721 a plan `GrowthTrainer` c
 from __future__ import annotations
 
 import dataclasses
+import errno
 from typing import NoReturn
 
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.source import NO_SPAN, Source, Span
+
+# write errors that are the machine's, not a bug (E716): full disk or quota, read-only or
+# forbidden target, I/O error
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
+
+
+def reason_of(exc: OSError) -> str:
+    """Why a write failed, in words (E716's message)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    return exc.strerror or str(exc)
 
 
 def run_error(code: str, message: str, help: str | None = None,

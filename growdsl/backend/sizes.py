@@ -18,6 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from growdsl.backend.models import build_from_config
 from growdsl.flops import attention_weights, ffn_weights
 from growdsl.shapes import Shape
 
@@ -54,10 +57,6 @@ def stored_shapes(files: list[Path]) -> dict[str, tuple[int, ...]]:
 
 def tensor_shapes_problem(config: Any, files: list[Path]) -> str | None:
     """A tensor the model of `config` needs that `files` lack or store with another shape."""
-    import torch
-
-    from growdsl.backend.models import build_from_config
-
     with torch.device("meta"):
         model = build_from_config(config, seed=None)
     found = stored_shapes(files)

@@ -37,11 +37,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from growdsl.backend import distributed
-from growdsl.backend.checkpoint import RunState
 from growdsl.backend.data import Corpus
+from growdsl.backend.families import family
 from growdsl.backend.loader import MicroBatches, load
 from growdsl.backend.run_errors import fail
+from growdsl.backend.state import RunState
 from growdsl.backend.treatments import ramp_mask
+from growdsl.devices import from_cuda_name
 from growdsl.flops import submodel_depths
 from growdsl.ir import Stage, Train
 
@@ -76,8 +78,6 @@ def pick_device(precision: str, compile: bool = False) -> Device:
     bf16 = precision == "bf16" or (precision == "auto" and cuda)
     peak = 0.0
     if cuda:
-        from growdsl.devices import from_cuda_name
-
         props = torch.cuda.get_device_properties(0)
         known = from_cuda_name(props.name, props.total_memory)
         peak = known.peak(bf16) if known else 0.0
@@ -90,12 +90,18 @@ def decays(param: torch.Tensor) -> bool:
     return param.ndim >= 2
 
 
+# a param group's role: what of the stage's settings it takes (`retune`)
+DECAYED, NOT_DECAYED = "decayed", "not decayed"
+
+
 def make_optimizer(model: nn.Module, train: Train) -> torch.optim.Optimizer:
-    """The spec's optimizer: a group of decayed weights, then one of the rest (`decays`)."""
+    """The spec's optimizer: a group of decayed weights, then one of the rest (`decays`),
+    each group marked with its role."""
     decay = [p for p in model.parameters() if p.requires_grad and decays(p)]
     other = [p for p in model.parameters() if p.requires_grad and not decays(p)]
-    groups: list[dict[str, Any]] = [{"params": decay, "weight_decay": train.weight_decay},
-                                     {"params": other, "weight_decay": 0.0}]
+    groups: list[dict[str, Any]] = [
+        {"params": decay, "weight_decay": train.weight_decay, "role": DECAYED},
+        {"params": other, "weight_decay": 0.0, "role": NOT_DECAYED}]
     # the fused kernel on CUDA, the multi-tensor (foreach) one elsewhere; FSDP2's DTensors
     # take foreach
     every = [*decay, *other]
@@ -107,6 +113,20 @@ def make_optimizer(model: nn.Module, train: Train) -> torch.optim.Optimizer:
     # Adam so that the optimizer's own defaults rebuild it after growth.
     return torch.optim.Adam(groups, lr=train.lr, betas=train.betas, eps=train.eps,
                             decoupled_weight_decay=train.optimizer == "adamw", **kernel)
+
+
+def retune(optimizer: torch.optim.Optimizer, train: Train) -> None:
+    """Set every group's LR, betas and weight decay to `train`'s, each group by its role
+    (`make_optimizer` marks it; a group without one, from an optimizer of the user's, takes
+    the role of its parameters), never by its position."""
+    for group in optimizer.param_groups:
+        role = group.get("role") or (DECAYED if all(decays(p) for p in group["params"])
+                                     else NOT_DECAYED)
+        group["lr"] = train.lr
+        group["weight_decay"] = train.weight_decay if role == DECAYED else 0.0
+        if "betas" in group:
+            group["betas"] = train.betas
+        group.pop("initial_lr", None)
 
 
 def _is_dtensor(t: torch.Tensor) -> bool:
@@ -153,20 +173,28 @@ def loss_of(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return model(input_ids=batch["input_ids"], labels=batch["labels"]).loss
     if int(getattr(model.config, "growdsl", {}).get("pool", 1)) > 1:
         return model(**batch).loss
-    bert: Any = model.bert
-    h_BTD = bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                 token_type_ids=batch["token_type_ids"]).last_hidden_state
+    # sharded (FSDP2): the same computation registered as a forward of the root module, so
+    # that its parameters (embeddings, head) are gathered around it (`sharded.shard`)
+    forward = getattr(model, MASKED_LOGITS, None)
+    logits_BMV = (forward(batch) if forward is not None else masked_logits(model, batch))
+    return F.cross_entropy(logits_BMV.flatten(0, 1).float(), batch["labels"].flatten())
+
+
+MASKED_LOGITS = "growdsl_masked_logits"
+
+
+def masked_logits(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """BERT's MLM logits on the masked positions only (`mlm_positions`)."""
+    h_BTD = model.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       token_type_ids=batch["token_type_ids"]).last_hidden_state
     pos_BM = batch["mlm_positions"]
     h_BMD = h_BTD.gather(1, pos_BM[..., None].expand(-1, -1, h_BTD.shape[-1]))
-    logits_BMV = model.cls(h_BMD)
-    return F.cross_entropy(logits_BMV.flatten(0, 1).float(), batch["labels"].flatten())
+    return model.cls(h_BMD)
 
 
 @contextlib.contextmanager
 def submodel(model: nn.Module, family_name: str, depth: int) -> Iterator[None]:
     """Run `model` on its bottom `depth` layers only (the layer list truncated, then restored)."""
-    from growdsl.backend.families import family
-
     dotted = family(family_name).layer_prefix.partition(".{i}")[0]
     parent_name, _, leaf = dotted.rpartition(".")
     parent = model.get_submodule(parent_name)

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from transformers import PreTrainedModel
 
-from growdsl.backend import distributed, equivalence
+from growdsl.backend import distributed, equivalence, sharded
 from growdsl.backend.equivalence import Diff
 from growdsl.backend.optim_state import grow_optimizer
 from growdsl.backend.run_errors import fail
 from growdsl.backend.surgery import Grown, describe, grow_model
-from growdsl.backend.train import decays, make_optimizer, make_schedule
+from growdsl.backend.train import make_optimizer, make_schedule, retune
 from growdsl.flops import total_steps
-from growdsl.ir import Growth, Plan, Stage, Train
+from growdsl.ir import Growth, Plan, Stage
 from growdsl.source import Source
 
 PRESERVE_ATOL = 1e-4
@@ -34,7 +33,8 @@ class Transition:
 
     model: PreTrainedModel
     optimizer: torch.optim.Optimizer
-    grown: Any                      # `surgery.Grown` (without tensors when sharded)
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    grown: Grown                    # what the operators did (no tensors when sharded)
     diff: Diff                      # old vs grown model on the held-out batch
     ops: str                        # the operators and their verdicts, for logs
 
@@ -42,18 +42,6 @@ class Transition:
 def policy(src: Stage, dst: Stage) -> str:
     """The optimizer-state policy of the step into `dst` (reset when the optimizer changes)."""
     return "reset" if dst.train.optimizer != src.train.optimizer else dst.train.optimizer_state
-
-
-def retune(optimizer: torch.optim.Optimizer, train: Train) -> None:
-    """Set every group's LR, betas and weight decay to `train`'s, each group by its role
-    (decayed weights or not, as `make_optimizer` splits them), never by its position."""
-    for group in optimizer.param_groups:
-        group["lr"] = train.lr
-        group["weight_decay"] = train.weight_decay if all(decays(p) for p in group["params"]) \
-            else 0.0
-        if "betas" in group:
-            group["betas"] = train.betas
-        group.pop("initial_lr", None)
 
 
 def schedule_for(plan: Plan, stage: Stage,
@@ -67,20 +55,20 @@ def schedule_for(plan: Plan, stage: Stage,
     return make_schedule(optimizer, stage.train, 0, stage.steps)
 
 
-def transition(model: PreTrainedModel, optimizer: torch.optim.Optimizer, src: Stage,
-               dst: Stage, batch: dict[str, torch.Tensor], *, bf16: bool = False,
+def transition(plan: Plan, model: PreTrainedModel, optimizer: torch.optim.Optimizer,
+               src: Stage, dst: Stage, batch: dict[str, torch.Tensor], *, bf16: bool = False,
                source: Source | None = None,
                record: Callable[[Diff, str], None] | None = None) -> Transition:
     """Grow `model` (trained through `src`) and `optimizer` into `dst`'s, verified on `batch`
-    (already on the model's device). Sharded when a torchrun process group is active.
+    (already on the model's device), with `dst`'s LR schedule. Sharded when a torchrun
+    process group is active.
     `record(diff, ops)` is called once the models are compared, before a failed `preserve`
     stops the run, so that the failing step is on record."""
     growth = src.growth or Growth(ops=())
     step_policy = policy(src, dst)
     sharded_opt = None
-    grown: Grown | Any
     if distributed.current().active:
-        new_model, grown, sharded_opt = distributed.grow_sharded(
+        new_model, grown, sharded_opt = sharded.grow_sharded(
             model, optimizer, dst.shape, growth, step_policy, bf16)
     else:
         new_model, grown = grow_model(model, dst.shape, growth)
@@ -100,4 +88,6 @@ def transition(model: PreTrainedModel, optimizer: torch.optim.Optimizer, src: St
     else:
         new_opt = grow_optimizer(optimizer, model, new_model, grown, step_policy)
     retune(new_opt, dst.train)
-    return Transition(model=new_model, optimizer=new_opt, grown=grown, diff=diff, ops=ops)
+    return Transition(model=new_model, optimizer=new_opt,
+                      scheduler=schedule_for(plan, dst, new_opt), grown=grown, diff=diff,
+                      ops=ops)

@@ -25,7 +25,7 @@ from transformers import PreTrainedModel
 from growdsl import gate
 from growdsl.api import Spec, load
 from growdsl.backend.equivalence import Diff
-from growdsl.backend.executor import initial_model
+from growdsl.backend.start import initial_model
 from growdsl.backend.train import make_optimizer
 from growdsl.backend.transition import schedule_for, transition
 from growdsl.ir import Stage
@@ -74,7 +74,7 @@ class GrowthPlan:
         the model's device) is where the old and grown models are compared; a `preserve`
         step that changes the function is E718."""
         dst = self.stages[after.index + 1]
-        done = transition(model, optimizer, after, dst, batch, source=self.spec.source)
-        return Grown(model=done.model, optimizer=done.optimizer,
-                     schedule=schedule_for(self.plan, dst, done.optimizer), diff=done.diff,
-                     ops=done.ops)
+        done = transition(self.plan, model, optimizer, after, dst, batch,
+                          source=self.spec.source)
+        return Grown(model=done.model, optimizer=done.optimizer, schedule=done.scheduler,
+                     diff=done.diff, ops=done.ops)

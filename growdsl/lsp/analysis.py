@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from growdsl import ast
+from growdsl.checks import analyse
+from growdsl.driver import read_configs
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.ir import Plan
+from growdsl.lower import lower
+from growdsl.parser import parse
 from growdsl.source import Source, Span
 
 if TYPE_CHECKING:
@@ -36,11 +40,6 @@ class Analysis:
 def analyse_text(text: str, path: str) -> Analysis:
     """Parse, lower and check `text` as the file at `path` (relative paths in it are read
     from that file's directory, as `growdsl check` reads them)."""
-    from growdsl.checks import analyse
-    from growdsl.driver import read_configs
-    from growdsl.lower import lower
-    from growdsl.parser import parse
-
     source = Source(path=path, text=text)
     try:
         file = parse(source)

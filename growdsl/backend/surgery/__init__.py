@@ -17,6 +17,14 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
 from growdsl.backend.families.layout import Layout
+from growdsl.backend.models import (
+    build_from_config,
+    config_for,
+    derive_config,
+    load_state,
+    shape_of,
+    stored_state,
+)
 from growdsl.backend.surgery import (
     aki,
     clone,
@@ -89,8 +97,6 @@ def step_config(final: Shape, steps: list[OpResult],
     """The grown model's config: `base`'s settings (a source checkpoint's) with `final`'s
     shape fields, or `final`'s defaults; with an MSG gate when an operator of the step
     grows units behind a mask (`Operator.mask_ramp`)."""
-    from growdsl.backend.models import config_for, derive_config
-
     config = derive_config(base, final) if base is not None else config_for(final)
     for step in steps:
         ramp = REGISTRY[step.call.name].mask_ramp
@@ -111,8 +117,6 @@ def grow_state(state: Mapping[str, torch.Tensor], src: Shape, dst: Shape, growth
 
 def grow_model(model: PreTrainedModel, dst: Shape, growth: Growth) -> tuple[PreTrainedModel, Grown]:
     """A new model of `dst`'s shape grown from `model` (same dtype and device)."""
-    from growdsl.backend.models import build_from_config, load_state, shape_of, stored_state
-
     src = shape_of(model.config)
     grown = grow_state(stored_state(model), src, dst, growth)
     new = build_from_config(grown.config, seed=None)
