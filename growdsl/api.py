@@ -152,16 +152,18 @@ class Grown:
     steps: list[OpResult]           # per operator: call, shapes before and after, verdict
     layout: str                     # the checkpoint's layout, described
     head: bool                      # a full model (with its head), not a bare one
-    dropped: list[str]              # tensors the model class does not use, not carried over
+    dropped: list[str]              # stored tensors left out: known inert, or asked by `drop`
     written: int                    # bytes written
     seed: int                       # the growth step's seed (random maps)
 
 
 def grow_checkpoint(src: str | Path, out: str | Path, *, to: str, ops: str,
-                    seed: int | None = None) -> Grown:
+                    seed: int | None = None, drop: tuple[str, ...] = ()) -> Grown:
     """Grow a local Hugging Face checkpoint folder into `out`, one tensor at a time
-    (`growdsl grow`). GrowError when growdsl cannot read the checkpoint or the step does not
-    apply to it."""
+    (`growdsl grow`). `drop`: globs of stored tensors outside the family's weight map to
+    leave out (`grow --drop`; without them such tensors are refused, E742, unless the family
+    knows them to be inert). GrowError when growdsl cannot read the checkpoint or the step
+    does not apply to it."""
     from contextlib import ExitStack
 
     from growdsl.backend.streaming import grow_checkpoint as stream
@@ -169,10 +171,10 @@ def grow_checkpoint(src: str | Path, out: str | Path, *, to: str, ops: str,
 
     src, out = Path(src), Path(out)
     with ExitStack() as stack:
-        checkpoint = open_checkpoint(stack, src)
+        checkpoint = open_checkpoint(stack, src, tuple(drop))
     dst, growth = growth_step(checkpoint.shape, to=to, ops=ops, seed=seed,
                               bare=not checkpoint.layout.head)
-    final, steps, _config, written = stream(src, out, dst, growth)
+    final, steps, _config, written = stream(src, out, dst, growth, drop=tuple(drop))
     return Grown(src=checkpoint.shape, shape=final, steps=steps,
                  layout=checkpoint.layout.describe(), head=bool(checkpoint.layout.head),
                  dropped=list(checkpoint.dropped),
@@ -204,8 +206,8 @@ class RunResult:
 def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool = False,
         baseline: bool = False, allow_unverified: bool = False, data: str | Path | None = None,
         compile: bool = False, quiet: bool = False,
-        report_to: tuple[str, ...] | None = None, overrides: tuple[str, ...] = ()
-        ) -> RunResult:
+        report_to: tuple[str, ...] | None = None, overrides: tuple[str, ...] = (),
+        drop: tuple[str, ...] = ()) -> RunResult:
     """Train a plan (`growdsl run`): each stage, each growth step verified, checkpoints,
     metrics, and a report (with `baseline`, beside the plan's reference run, `scratch`:
     `baseline_plan`). The plan must pass the planner's checks (`gate.admit`). `report_to`
@@ -213,7 +215,9 @@ def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool 
     `report_to` (default: TensorBoard when installed; run.json records both);
     `metrics.csv` is always written. `overrides` are `--set KEY=VALUE` texts
     (`growdsl.overrides`) applied to a spec given by path, and recorded in the run's
-    `run.json`. GrowError for a user mistake."""
+    `run.json`. `drop`: globs of tensors stored in the `init from` checkpoint outside the
+    model's weight map to leave out (`run --drop`; without them such tensors are refused,
+    E742, unless the family knows them to be inert). GrowError for a user mistake."""
     from growdsl import gate
     from growdsl.backend import distributed
     from growdsl.backend.executor import Options, execute
@@ -239,7 +243,7 @@ def run(spec: Spec | str | Path, *, out: str | Path | None = None, resume: bool 
     opts = Options(out=folder, resume=resume, data=Path(data) if data is not None else None,
                    compile=compile, quiet=quiet, hold_lock=True,
                    report_to=tuple(report_to) if report_to is not None else None,
-                   overrides=tuple(overrides))
+                   overrides=tuple(overrides), drop=tuple(drop))
     report: Path | None = None
     try:
         result = execute(loaded.plan, loaded.source, opts)

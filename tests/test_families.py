@@ -205,6 +205,15 @@ def test_the_docs_table_of_fields_is_the_families() -> None:
     assert text[start + len("<!-- fields-table -->\n"):end] == markdown()
 
 
+def test_the_docs_table_of_inert_tensors_is_the_families() -> None:
+    from growdsl.families.table import inert_markdown
+
+    text = (REPO / "docs" / "operators.md").read_text()
+    start = text.index("<!-- inert-tensors-table -->\n")
+    end = text.index("<!-- /inert-tensors-table -->")
+    assert text[start + len("<!-- inert-tensors-table -->\n"):end] == inert_markdown()
+
+
 def test_a_config_without_tie_word_embeddings_has_its_class_default() -> None:
     minimal = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 4,
                "vocab_size": 10}

@@ -90,6 +90,8 @@ def test_the_spec_names_its_trackers_and_the_command_line_overrides_them(
     # the trackers change what a run reports, not what it computes: the same run, resumable
     spec.write_text(spec.read_text().replace("report_to = none", "report_to = tensorboard"))
     assert growdsl.run(spec, out=quiet, quiet=True, resume=True).report is not None
+    record = json.loads((quiet / "run.json").read_text())    # the latest resume's trackers
+    assert record["report_to"] == {"spec": ["tensorboard"], "command_line": None}
 
 
 def test_an_unknown_tracker_in_the_spec_is_E722_at_its_name() -> None:
@@ -101,3 +103,14 @@ def test_an_unknown_tracker_in_the_spec_is_E722_at_its_name() -> None:
         "   2 | train { report_to = (wandb, tensorbored) }",
         "     |                             ^^^^^^^^^^^",
         "  help: did you mean `tensorboard`?"]
+
+
+def test_trackers_and_the_reference_run_leave_the_run_key_as_it_was() -> None:
+    from growdsl.backend.run_dir import plan_key
+
+    base = "model gpt2(layers=2, hidden=32, heads=2)\ntrain { batch = 2 }\nstage 2:\n"
+    keys = {plan_key(growdsl.load(text=text).plan) for text in (
+        base, base.replace("batch = 2", "batch = 2 report_to = wandb"),
+        base + "scratch 1M steps\n")}
+    assert len(keys) == 1
+    assert plan_key(growdsl.load(text=base.replace("batch = 2", "batch = 4")).plan) not in keys

@@ -69,6 +69,7 @@ class Options:
     compile: bool = False
     quiet: bool = False
     report_to: tuple[str, ...] | None = None    # `--report-to` (None: the spec's `report_to`)
+    drop: tuple[str, ...] = ()  # `--drop` globs: stored tensors of `init from` to leave out
     overrides: tuple[str, ...] = ()      # `--set KEY=VALUE` texts, recorded in run.json
     hold_lock: bool = False     # keep `out` locked after returning (the caller unlocks it)
 
@@ -213,7 +214,8 @@ def start(plan: Plan, source: Source, opts: Options, key: str) -> Run:
     found = None
     if opts.resume:
         found = distributed.broadcast(resumable(plan, opts.out, key) if d.main else None)
-    began = fresh(plan, source, dev, key) if found is None else resumed(plan, found, dev)
+    began = (fresh(plan, source, dev, key, opts.drop) if found is None
+             else resumed(plan, found, dev))
     state = began.state
     metrics = (Metrics(opts.out, resume_rows=state.log_rows, resume_step=state.global_step,
                        write=d.main, saved=found / "metrics.csv" if found else None,

@@ -29,7 +29,8 @@ log = logging.getLogger("growdsl.grow")
 
 SIDE_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
               "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model",
-              "spiece.model", "sentencepiece.bpe.model", "generation_config.json")
+              "spiece.model", "sentencepiece.bpe.model", "chat_template.jinja",
+              "chat_template.json", "generation_config.json")
 
 
 def out_error(out_dir: Path, code: str, message: str, hint: str | None) -> GrowError:

@@ -102,7 +102,8 @@ def claim(out: Path, key: str, resume: bool, source: Source,
           report_to: dict[str, list[str] | None] | None = None) -> None:
     """Make `out` this run's output directory, or refuse one that holds another run. The
     caller holds `lock(out)`. `run.json` records the plan's key, its spec, the `--set`
-    overrides it ran with, and the trackers the spec and the command line named."""
+    overrides it ran with, and the trackers the spec and the command line named (those of
+    the latest start or resume)."""
     marker = out / "run.json"
     if out.exists() and not out.is_dir():
         fail("E715", f"output directory {out} is a file", "choose another --out", source)
@@ -121,6 +122,8 @@ def claim(out: Path, key: str, resume: bool, source: Source,
         if not resume:
             fail("E715", f"output directory {out} already holds a run of this plan",
                  "pass --resume to continue it, or choose another --out", source)
+        if report_to is not None and other.get("report_to") != report_to:
+            _record(marker, {**other, "report_to": report_to})     # this resume's trackers
         return
     if resume:
         log.info("--resume: %s holds no run yet; starting from the beginning", out)
@@ -128,11 +131,14 @@ def claim(out: Path, key: str, resume: bool, source: Source,
         fail("E715", f"output directory {out} is not empty and holds no growdsl run",
              "choose another --out", source)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".run.json.tmp"
-    tmp.write_text(json.dumps({"plan_key": key, "source": source.path,
-                               "overrides": list(overrides),
-                               "report_to": report_to or {"spec": None, "command_line": None}},
-                              indent=1))
+    _record(marker, {"plan_key": key, "source": source.path, "overrides": list(overrides),
+                     "report_to": report_to or {"spec": None, "command_line": None}})
+
+
+def _record(marker: Path, content: dict[str, Any]) -> None:
+    """Write `run.json` atomically (aside, then renamed over)."""
+    tmp = marker.with_name(".run.json.tmp")
+    tmp.write_text(json.dumps(content, indent=1))
     os.replace(tmp, marker)
 
 

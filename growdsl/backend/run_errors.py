@@ -7,7 +7,9 @@ E714 starting checkpoint of the wrong shape, E715 output directory holds another
 disk full, E717 loss not finite, E718 a `preserve` growth step did not preserve, E719 plan
 not verified (or a setting the executor does not support, such as fp16), E720 a stage's
 batch does not split over the torchrun world size, E721 a plan `GrowthTrainer` cannot train
-(sub-models, a masked growth step), E722 a tracker unknown or not installed.
+(sub-models, a masked growth step), E722 a tracker unknown or not installed; and, shared
+with `grow`, E742 stored tensors of the `init from` checkpoint that growdsl would not carry
+(neither known inert nor dropped by `--drop`), E743 a `--drop` glob matching none of them.
 """
 
 from __future__ import annotations

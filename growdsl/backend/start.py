@@ -19,7 +19,8 @@ from growdsl import families
 from growdsl.backend import checkpoint as ckpt
 from growdsl.backend import distributed, sharded, sizes
 from growdsl.backend.data import TOKENIZER_FILES
-from growdsl.backend.models import build_from_config, build_model, load_model, shape_of
+from growdsl.backend.init_from import load_init
+from growdsl.backend.models import build_from_config, build_model, shape_of
 from growdsl.backend.run_errors import fail
 from growdsl.backend.state import RunState
 from growdsl.backend.train import Device, make_optimizer
@@ -44,10 +45,11 @@ class Started:
     state: RunState
 
 
-def fresh(plan: Plan, source: Source, dev: Device, key: str) -> Started:
+def fresh(plan: Plan, source: Source, dev: Device, key: str,
+          drop: tuple[str, ...] = ()) -> Started:
     """The first stage's model on `dev` (sharded under torchrun), its optimizer and
-    schedule, at step 0."""
-    model = initial_model(plan, source)
+    schedule, at step 0 (`drop`: `run --drop`'s globs, `initial_model`)."""
+    model = initial_model(plan, source, drop)
     model.to(dev.device)  # type: ignore[arg-type]
     model = sharded.shard(model, dev.autocast is not None)
     first = plan.stages[0]
@@ -120,8 +122,9 @@ def _functional(shape: Shape, key: str) -> bool:
     return spec is None or spec.effect != INERT
 
 
-def initial_model(plan: Plan, source: Source) -> PreTrainedModel:
-    """The first stage's model: fresh, or the spec's starting checkpoint (shape checked)."""
+def initial_model(plan: Plan, source: Source, drop: tuple[str, ...] = ()) -> PreTrainedModel:
+    """The first stage's model: fresh, or the spec's starting checkpoint (shape checked; its
+    tensors outside the model's map known inert or matched by `drop`, `init_from`)."""
     first = plan.stages[0]
     if plan.init is None:
         return build_model(first.shape, seed=first.train.seed)
@@ -151,7 +154,8 @@ def initial_model(plan: Plan, source: Source) -> PreTrainedModel:
     problem = sizes.tensor_shapes_problem(config, files)      # from the headers: no memory
     if problem:
         refuse(problem, "is config.json the one saved with these weights?")
-    model = load_model(path)
+    model = load_init(path, config, files, seed=first.train.seed, drop=drop, source=source,
+                      span=plan.init_span)
     fields = settings_diff(shape_of(model.config), first.shape)
     if fields:
         fail("E714", f"starting checkpoint {plan.init} has another config than the plan's "

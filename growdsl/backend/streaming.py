@@ -13,9 +13,10 @@ The checkpoint may be a full model (`BertForMaskedLM`, ...) or a bare one (`Bert
 config settings and `architectures` kept. A checkpoint growdsl cannot read (no config, a
 config `growdsl check` would refuse -- a size not a positive whole number within bounds --,
 unsupported type or architecture, no safetensors, more weights implied than stored,
-missing or mis-shaped tensors), an output path that is a file, the source itself or a
+missing or mis-shaped tensors, stored tensors outside the map that are neither known to be
+inert nor dropped by the user's `--drop` globs), an output path that is a file, the source itself or a
 non-empty folder (without `replace`), or a failed write is a GrowError (E730-E739), never
-a traceback; the output is written aside and renamed into place (`grow_output`).
+a traceback (E730-E739, E742, E743); the output is written aside and renamed into place (`grow_output`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from transformers import AutoConfig, PretrainedConfig
 from growdsl import families
 from growdsl.backend import faults
 from growdsl.backend.families import family
-from growdsl.backend.families.layout import Layout, detect
+from growdsl.backend.families.layout import Layout, LeftOut, detect
 from growdsl.backend.fold import fold_mask
 from growdsl.backend.grow_output import check_out_dir, copy_side_files, staged_output
 from growdsl.backend.models import is_plain, model_class, shape_of, weights_name
@@ -48,7 +49,7 @@ from growdsl.hf_config import config_problem, field_problem
 from growdsl.ir import Growth
 from growdsl.operators import OpResult
 from growdsl.shapes import Shape
-from growdsl.source import Source
+from growdsl.source import Source, Span
 
 WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.h5", "*.msgpack")
 DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
@@ -59,14 +60,19 @@ DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
 class Checkpoint:
     """An open source checkpoint: its config and shape, its layout, thunks reading single
     tensors (canonical keys), the weights' dtype, and the stored tensors growth leaves out
-    (outside the layout's map: legacy buffers, a pretraining model's extra heads)."""
+    (outside the layout's map: known inert, or dropped by the user)."""
 
     config: PretrainedConfig
     shape: Shape
     layout: Layout
     state: LazyState
     dtype: torch.dtype
-    dropped: tuple[str, ...]
+    left_out: LeftOut
+
+    @property
+    def dropped(self) -> tuple[str, ...]:
+        """Every stored key growth leaves out."""
+        return (*(key for key, _ in self.left_out.inert), *self.left_out.dropped)
 
 
 def read_config(src_dir: Path) -> tuple[PretrainedConfig, Shape]:
@@ -118,9 +124,10 @@ def _read(handle: Any, key: str) -> torch.Tensor:
     return tensor
 
 
-def open_checkpoint(stack: ExitStack, src_dir: Path) -> Checkpoint:
+def open_checkpoint(stack: ExitStack, src_dir: Path, drop: tuple[str, ...] = ()) -> Checkpoint:
     """Open `src_dir` for growth: layout detected, every tensor its map needs present with
-    the shape config.json implies; a GrowError otherwise. Nothing is read yet."""
+    the shape config.json implies, every other stored tensor known inert or matched by a
+    glob of `drop`; a GrowError otherwise. Nothing is read yet."""
     config, shape = read_config(src_dir)
     stored: dict[str, Any] = {}
     shapes: dict[str, tuple[int, ...]] = {}
@@ -148,9 +155,30 @@ def open_checkpoint(stack: ExitStack, src_dir: Path) -> Checkpoint:
     _check_tensors(src_dir, layout, expected, shapes)
     state: LazyState = {layout.canonical_key(k): functools.partial(_read, stored[k], k)
                         for k in expected}
-    dropped = tuple(k for k in stored if k not in expected)
+    left = layout.left_out([k for k in stored if k not in expected], drop)
+    check_left_out(left, shape.family, src_dir, "--drop")
     return Checkpoint(config=config, shape=shape, layout=layout, state=state,
-                      dtype=dtype or torch.float32, dropped=dropped)
+                      dtype=dtype or torch.float32, left_out=left)
+
+
+def unused_drops(left: LeftOut, src_dir: Path) -> list[Diagnostic]:
+    """E743 for each `--drop` glob that matches no stored tensor left out, located in it."""
+    return [Diagnostic(
+        code="E743", source=Source(path="--drop", text=glob),
+        span=Span(line=1, col=1, end_line=1, end_col=max(2, len(glob) + 1)),
+        message=f"`{glob}` matches no tensor of {src_dir} that would be left out",
+        help="--drop names stored tensors outside the model's weight map (E742 lists them); "
+             "the tensors of the map are always carried") for glob in left.unused]
+
+
+def check_left_out(left: LeftOut, family_name: str, src_dir: Path, option: str) -> None:
+    """E743 for a `--drop` glob that matches no stored tensor growth leaves out, E742 for
+    stored tensors outside the map that are neither known inert nor dropped."""
+    if left.unused:
+        raise GrowError(unused_drops(left, src_dir))
+    if left.unknown:
+        message, hint = left.refusal(family_name, option)
+        raise checkpoint_error(src_dir, "E742", message, hint)
 
 
 def _check_tensors(src_dir: Path, layout: Layout, expected: dict[str, tuple[int, ...]],
@@ -201,16 +229,17 @@ def write_streaming(path: Path, shapes: dict[str, tuple[int, ...]], tensors: Ite
 
 
 def grow_checkpoint(src_dir: str | Path, out_dir: str | Path, dst: Shape,
-                    growth: Growth, replace: bool = False
+                    growth: Growth, replace: bool = False, drop: tuple[str, ...] = ()
                     ) -> tuple[Shape, list[OpResult], PretrainedConfig, int]:
     """Stream-grow `src_dir` into `out_dir` in the source's layout; returns the grown
     shape, the per-operator static results, the new config and the bytes written. A
     non-empty `out_dir` is refused unless `replace`; the output appears whole or not at
-    all (`grow_output.staged_output`)."""
+    all (`grow_output.staged_output`). `drop`: globs of stored tensors outside the map
+    to leave out (the others are refused, `open_checkpoint`)."""
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     check_out_dir(src_dir, out_dir, replace)
     with ExitStack() as stack:
-        source = open_checkpoint(stack, src_dir)
+        source = open_checkpoint(stack, src_dir, drop)
         final, steps = plan_step(source.shape, source.layout.own(dst), growth)
         new_config = step_config(final, steps, base=source.config)
         if source.layout.head:          # pooled BERT has its own class; unpooled, the stock one

@@ -76,11 +76,12 @@ def _source_state(source: Checkpoint) -> dict[str, torch.Tensor]:
 
 
 def verify_steps(src_dir: str | Path, steps: list[OpResult], growth_seed: int,
-                 seed: int = 0) -> list[OpCheck]:
+                 seed: int = 0, drop: tuple[str, ...] = ()) -> list[OpCheck]:
     """Each operator of the step applied on top of the previous ones, measured against the
-    model before it (bare models: last hidden states, lined up through the probe)."""
+    model before it (bare models: last hidden states, lined up through the probe); `drop`:
+    `grow --drop`'s globs."""
     with ExitStack() as stack:
-        source = open_checkpoint(stack, Path(src_dir))
+        source = open_checkpoint(stack, Path(src_dir), drop)
         state = _source_state(source)
     probed = source.layout.with_extra({PROBE: (D_O,)})
     before = _model(source, state, source.shape, [])
@@ -101,10 +102,10 @@ def verify_steps(src_dir: str | Path, steps: list[OpResult], growth_seed: int,
 
 
 def verify_written(src_dir: str | Path, out_dir: str | Path, steps: list[OpResult],
-                   growth_seed: int) -> Diff:
+                   growth_seed: int, drop: tuple[str, ...] = ()) -> Diff:
     """The written checkpoint against the in-memory growth of the whole step."""
     with ExitStack() as stack:
-        source = open_checkpoint(stack, Path(src_dir))
+        source = open_checkpoint(stack, Path(src_dir), drop)
         grown_state = materialize(grow_lazy(lazy(_source_state(source)), steps, growth_seed,
                                             "weight", layout=source.layout))
         final = steps[-1].after

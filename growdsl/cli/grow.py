@@ -8,7 +8,9 @@ by streaming (one tensor at a time); `--verify` replays the step operator by ope
 memory, prints each one's verdict and measured logit difference (a bare model's: last
 hidden states), and exits 1 when an operator whose verdict is exact does not preserve the
 function. Full (`BertForMaskedLM`, ...) and bare (`BertModel`, ...) checkpoints are grown
-in their own layout; a checkpoint growdsl cannot read, a non-empty OUT_DIR without
+in their own layout. A stored tensor outside the family's weight map is left out, and named,
+only when the family knows it to be inert or `--drop GLOB` names it; any other is E742 (a
+`--drop` glob matching none, E743). A checkpoint growdsl cannot read, a non-empty OUT_DIR without
 `--replace` or a failed write is a located error (exit 1), and OUT_DIR then holds what it
 held before. Only the config, the weights, the tokenizer files and the generation config
 are written. The last line says what stock `from_pretrained` does with the output: loads
@@ -32,22 +34,22 @@ if TYPE_CHECKING:
     from growdsl.backend.families.layout import Layout
 
 
-def _lower(to: str, ops: str, src_dir: Path, seed: int | None) -> tuple:
-    """(source shape, target shape, growth, layout, dropped keys) from the command line and
-    the checkpoint (a GrowError when growdsl cannot read it)."""
+def _lower(to: str, ops: str, src_dir: Path, seed: int | None, drop: tuple[str, ...]) -> tuple:
+    """(source shape, target shape, growth, layout, tensors left out) from the command line
+    and the checkpoint (a GrowError when growdsl cannot read it)."""
     from contextlib import ExitStack
 
     from growdsl.backend.streaming import open_checkpoint
     from growdsl.grow_step import plan_grow
 
     with ExitStack() as stack:
-        source = open_checkpoint(stack, src_dir)
+        source = open_checkpoint(stack, src_dir, drop)
     dst, growth, _final, _results = plan_grow(to, ops, source.shape,
                                              bare=not source.layout.head)
     if seed is not None:
         growth = type(growth)(ops=growth.ops, seed=seed, preserve=growth.preserve,
                               span=growth.span)
-    return source.shape, dst, growth, source.layout, source.dropped
+    return source.shape, dst, growth, source.layout, source.left_out
 
 
 @app.command()
@@ -58,17 +60,19 @@ def _lower(to: str, ops: str, src_dir: Path, seed: int | None) -> tuple:
 @click.option("--seed", type=int, help="seed of random maps")
 @click.option("--verify", is_flag=True, help="measure each operator's effect")
 @click.option("--replace", is_flag=True, help="replace a non-empty OUT_DIR (atomically)")
+@click.option("--drop", multiple=True, metavar="GLOB",
+              help="leave out stored tensors outside the weight map matching GLOB (repeatable)")
 def grow(src_dir: Path, out_dir: Path, to: str, ops: str, seed: int | None, verify: bool,
-         replace: bool) -> None:
+         replace: bool, drop: tuple[str, ...]) -> None:
     """Grow a local checkpoint; exit 1 on a user error or a failed verification."""
     from growdsl.errors import GrowError
 
     try:
-        src, dst, growth, layout, dropped = _lower(to, ops, src_dir, seed)
+        src, dst, growth, layout, left_out = _lower(to, ops, src_dir, seed, drop)
         from growdsl.backend.streaming import grow_checkpoint
 
         final, steps, _config, written = grow_checkpoint(src_dir, out_dir, dst, growth,
-                                                         replace=replace)
+                                                         replace=replace, drop=drop)
     except GrowError as error:
         print(error.render(), file=sys.stderr)
         raise SystemExit(1) from None
@@ -76,9 +80,8 @@ def grow(src_dir: Path, out_dir: Path, to: str, ops: str, seed: int | None, veri
           f"{src.hidden}->{final.hidden}, heads {src.heads}->{final.heads}, ffn "
           f"{src.ffn}->{final.ffn} ({written / 1e6:.1f} MB written)")
     print(f"  layout: {layout.describe()}")
-    if dropped:
-        print(f"  not carried over ({len(dropped)} tensors the model class does not use): "
-              f"{', '.join(dropped[:4])}{' ...' if len(dropped) > 4 else ''}")
+    for note in left_out.notes():
+        print(f"  {note}")
     from growdsl.grow_step import in_dtype
 
     steps = in_dtype(steps, _dtype_name(_config))
@@ -87,7 +90,7 @@ def grow(src_dir: Path, out_dir: Path, to: str, ops: str, seed: int | None, veri
     print(f"  {_stock(_config, layout, any(s.call.name == 'masked' for s in steps))}")
     if verify:
         _verify(src_dir, out_dir, steps, growth.seed, "logits" if layout.head else
-                "last hidden states")
+                "last hidden states", drop)
 
 
 def _dtype_name(config: PretrainedConfig) -> str | None:
@@ -109,15 +112,16 @@ def _stock(config: PretrainedConfig, layout: Layout, masked: bool) -> str:
             "with growdsl, or finish the treatment first)")
 
 
-def _verify(src_dir: Path, out_dir: Path, steps: list, growth_seed: int, what: str) -> None:
+def _verify(src_dir: Path, out_dir: Path, steps: list, growth_seed: int, what: str,
+            drop: tuple[str, ...]) -> None:
     from growdsl.backend.verify import verify_steps, verify_written
 
-    checks = verify_steps(src_dir, steps, growth_seed)
+    checks = verify_steps(src_dir, steps, growth_seed, drop=drop)
     for check in checks:
         status = "BROKEN" if check.broken else "ok"
         print(f"verify {check.op}: {check.verdict}, {what} max |diff| {check.diff.max_abs:.3g} "
               f"(relative {check.diff.max_rel:.3g}) {status}")
-    written = verify_written(src_dir, out_dir, steps, growth_seed)
+    written = verify_written(src_dir, out_dir, steps, growth_seed, drop=drop)
     print(f"verify written checkpoint vs in-memory growth: max |diff| {written.max_abs:.3g}")
     if any(c.broken for c in checks) or written.max_abs > 1e-5:
         print("error: an operator whose verdict is exact did not preserve the function",

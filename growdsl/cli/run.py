@@ -80,15 +80,17 @@ def _finish(done: api.RunResult) -> int:
               "mlflow, trackio; over the spec's report_to (recorded in run.json)")
 @click.option("--set", "set_", multiple=True, metavar="KEY=VALUE",
               help="override a setting: train.lr=3e-4, stage2.batch=64 (recorded in run.json)")
+@click.option("--drop", multiple=True, metavar="GLOB", help="leave out tensors of the `init "
+              "from` checkpoint outside the model's weight map matching GLOB (repeatable)")
 def run(spec: Path, out: Path | None, resume: bool, baseline: bool, allow_unverified: bool,
         data: Path | None, compile_: bool, quiet: bool, report_to: str | None,
-        set_: tuple[str, ...]) -> None:
+        set_: tuple[str, ...], drop: tuple[str, ...]) -> None:
     """Train a plan: each stage, each growth step (verified), checkpoints, a report."""
     _setup_logging(quiet)
     try:
         done = api.run(spec, out=out, resume=resume, baseline=baseline,
                        allow_unverified=allow_unverified, data=data, compile=compile_,
-                       quiet=quiet, report_to=_names(report_to), overrides=set_)
+                       quiet=quiet, report_to=_names(report_to), overrides=set_, drop=drop)
         code = _finish(done)
     except GrowError as error:
         if _rank() == 0:

@@ -27,6 +27,7 @@ from growdsl.families.base import (
     Axes,
     Family,
     Field,
+    Inert,
     Tensor,
     WeightMap,
 )
@@ -35,8 +36,9 @@ if TYPE_CHECKING:
     from growdsl.shapes import Shape
 
 __all__ = ["CARRIED", "COMMON_FIELDS", "ENTRY_POINT_GROUP", "INERT", "PER_LAYER", "REFUSED",
-           "TENSORS", "Axes", "Family", "Field", "Tensor", "WeightMap", "get", "has",
-           "names", "register", "space_sizes", "stored_parameters", "tensor_shapes", "weight_map"]
+           "TENSORS", "Axes", "Family", "Field", "Inert", "Tensor", "WeightMap", "get", "has",
+           "names", "register", "space_sizes", "stored_parameters", "tensor_shapes",
+           "weight_map"]
 
 ENTRY_POINT_GROUP = "growdsl.families"
 BUILTIN = ("bert", "gpt2", "llama", "qwen2", "mistral")

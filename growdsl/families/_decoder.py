@@ -23,6 +23,7 @@ from growdsl.families.base import (
     Q_O,
     V_O,
     Field,
+    Inert,
     Tensor,
 )
 
@@ -61,6 +62,13 @@ GLOBAL = (
     Tensor(key="model.embed_tokens.weight", axes=(V_O, D_O)),
     Tensor(key="model.norm.weight", axes=(D_T,)),
     Tensor(key="lm_head.weight", axes=(V_O, D_I), when="untied"),
+)
+
+# Older checkpoints store the rotary frequencies (per layer, `self_attn.rotary_emb.inv_freq`);
+# transformers recomputes them from the config and ignores stored ones.
+INERT_TENSORS = (
+    Inert(pattern="model.*rotary_emb.*inv_freq",
+          why="rotary frequency buffer (recomputed from the config; stock loading ignores it)"),
 )
 
 HF_FIELDS = {"layers": "num_hidden_layers", "hidden": "hidden_size",

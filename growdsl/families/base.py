@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 Axis = tuple[str, str]          # (space, role)
@@ -43,6 +44,26 @@ class Tensor:
     key: str
     axes: Axes
     when: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Inert:
+    """Stored tensors outside the weight map that the family's model class never reads, so
+    growth may leave them out (`grow` and `run` name them): `pattern` a glob over weight-map
+    (canonical) keys, `why` in words, `layout` the checkpoints it holds for: `any`, `head`
+    (the full model's class) or `bare` (the base model's). Every other tensor outside the
+    map is refused unless the user drops it by name (E742)."""
+
+    pattern: str
+    why: str
+    layout: str = "any"
+
+    def covers(self, key: str, head: bool) -> bool:
+        """True when canonical `key` of a checkpoint with (`head`) or without an LM head is
+        one of these."""
+        if self.layout != "any" and (self.layout == "head") != head:
+            return False
+        return fnmatchcase(key, self.pattern)
 
 
 # What a config field does to the function.
@@ -87,7 +108,7 @@ COMMON_FIELDS: dict[str, Field] = {
         "task_specific_params", "finetuning_task", "num_labels", "growdsl",
         "_attn_implementation", "attn_implementation", "_commit_hash")},
     **{name: Field(effect=INERT, doc="special token id (data, not weights)") for name in (
-        "bos_token_id", "eos_token_id", "pad_token_id", "sep_token_id",
+        "bos_token_id", "eos_token_id", "pad_token_id", "sep_token_id", "unk_token_id",
         "decoder_start_token_id")},
     "initializer_range": Field(effect=INERT, doc="std of fresh weights (new units use it)"),
     # older configs (transformers < 4.11) store it: activation recomputation in training
@@ -131,6 +152,7 @@ class Family:
     base_prefix: str = ""                           # the base model's keys ("bert.")
     head_prefixes: tuple[str, ...] = ()             # keys of the LM head ("cls.", "lm_head.")
     fields: Mapping[str, Field] = field(default_factory=dict)   # beyond COMMON_FIELDS
+    inert: tuple[Inert, ...] = ()                   # stored tensors the classes never read
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> config
     default_preset: str = ""                        # what the bare family name means
     paper: str = ""
@@ -150,6 +172,11 @@ class Family:
             return None
         index, _, suffix = key[len(head):].partition(".")
         return (int(index), suffix) if index.isdigit() else None
+
+    def inert_reason(self, key: str, head: bool) -> str | None:
+        """Why canonical `key`, stored outside the weight map, may be left out (None: growdsl
+        does not know it to be inert)."""
+        return next((i.why for i in self.inert if i.covers(key, head)), None)
 
     # ---- config fields ----
     def field(self, name: str) -> Field | None:

@@ -23,6 +23,7 @@ from growdsl.families.base import (
     V_O,
     Family,
     Field,
+    Inert,
     Tensor,
 )
 
@@ -63,6 +64,16 @@ GLOBAL = (
 # `BertModel`'s pooler, tanh(W h_CLS + b): present or not in a bare checkpoint.
 POOLER = (("bert.pooler.dense.weight", (D_O, D_I)), ("bert.pooler.dense.bias", (D_O,)))
 
+# Stored tensors the classes never read (transformers ignores them on load too).
+INERT_TENSORS = (
+    Inert(pattern="bert.embeddings.position_ids",
+          why="position index buffer (saved by older transformers; recomputed)"),
+    Inert(pattern="bert.pooler.*", layout="head",
+          why="BertModel's pooler, which BertForMaskedLM does not have"),
+    Inert(pattern="cls.seq_relationship.*", layout="head",
+          why="BertForPreTraining's next-sentence head, which BertForMaskedLM does not have"),
+)
+
 FIELDS = {
     "hidden_act": Field(effect=CARRIED, doc="FFN activation"),
     "layer_norm_eps": Field(effect=CARRIED, doc="LayerNorm epsilon"),
@@ -98,7 +109,7 @@ FAMILY = Family(
     ffn_in=("intermediate.dense",), ffn_out="output.dense",
     residual_out=("attention.output.dense", "output.dense"),
     position_key="bert.embeddings.position_embeddings.weight",
-    base_prefix="bert.", head_prefixes=("cls.",), fields=FIELDS,
+    base_prefix="bert.", head_prefixes=("cls.",), fields=FIELDS, inert=INERT_TENSORS,
     # Devlin et al. 2019 and Google's BERT miniatures (Turc et al. 2019).
     presets={"bert-tiny": _preset(2, 128, 2), "bert-mini": _preset(4, 256, 4),
              "bert-small": _preset(4, 512, 8), "bert-medium": _preset(8, 512, 8),

@@ -19,6 +19,7 @@ from growdsl.families.base import (
     V_O,
     Family,
     Field,
+    Inert,
     Tensor,
 )
 
@@ -43,6 +44,12 @@ GLOBAL = (
     Tensor(key="transformer.ln_f.weight", axes=(D_T,)),
     Tensor(key="transformer.ln_f.bias", axes=(D_T,)),
     Tensor(key="lm_head.weight", axes=(V_O, D_I), when="untied"),
+)
+
+# The causal-mask buffers older checkpoints store (transformers ignores them on load).
+INERT_TENSORS = (
+    Inert(pattern="transformer.h.*.attn.bias", why="causal-mask buffer (a constant)"),
+    Inert(pattern="transformer.h.*.attn.masked_bias", why="masked-score constant buffer"),
 )
 
 _DEPTH = ("stack", "interleave", "identity", "masked")
@@ -85,6 +92,7 @@ FAMILY = Family(
     ffn_in=("mlp.c_fc",), ffn_out="mlp.c_proj", residual_out=("attn.c_proj", "mlp.c_proj"),
     conv1d=True, position_key="transformer.wpe.weight",
     base_prefix="transformer.", head_prefixes=("lm_head.",), fields=FIELDS,
+    inert=INERT_TENSORS,
     # Radford et al. 2019 (Hugging Face configs).
     presets={"gpt2": _preset(12, 768, 12), "gpt2-medium": _preset(24, 1024, 16),
              "gpt2-large": _preset(36, 1280, 20), "gpt2-xl": _preset(48, 1600, 25)},

@@ -33,6 +33,7 @@ FAMILY = Family(
     ffn_in=("mlp.gate_proj", "mlp.up_proj"), ffn_out="mlp.down_proj",
     residual_out=("self_attn.o_proj", "mlp.down_proj"),
     base_prefix="model.", head_prefixes=("lm_head.",), fields=FIELDS,
+    inert=_decoder.INERT_TENSORS,
     # Touvron et al. 2023 (LLaMA, Llama 2), Meta's Llama 3 configs, TinyLlama (Zhang et al.
     # 2024): the values of their Hugging Face config.json files.
     presets={

@@ -20,7 +20,7 @@ FAMILY = Family(
     ffn_in=("mlp.gate_proj", "mlp.up_proj"), ffn_out="mlp.down_proj",
     residual_out=("self_attn.o_proj", "mlp.down_proj"),
     base_prefix="model.", head_prefixes=("lm_head.",),
-    fields={**_decoder.FIELDS, **_decoder.SLIDING},
+    fields={**_decoder.FIELDS, **_decoder.SLIDING}, inert=_decoder.INERT_TENSORS,
     # Mistral-7B-v0.1's Hugging Face config.json.
     presets={"mistral-7b": {
         "num_hidden_layers": 32, "hidden_size": 4096, "num_attention_heads": 32,

@@ -29,6 +29,7 @@ FAMILY = Family(
     ffn_in=("mlp.gate_proj", "mlp.up_proj"), ffn_out="mlp.down_proj",
     residual_out=("self_attn.o_proj", "mlp.down_proj"),
     base_prefix="model.", head_prefixes=("lm_head.",), fields=FIELDS,
+    inert=_decoder.INERT_TENSORS,
     # Qwen2-0.5B's Hugging Face config.json (tied head, 2 key/value heads).
     presets={"qwen2-0.5b": {
         "num_hidden_layers": 24, "hidden_size": 896, "num_attention_heads": 14,

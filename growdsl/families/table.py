@@ -1,7 +1,9 @@
-"""The table of supported config fields by family and operator (docs/operators.md), made
-from the family records so that the docs cannot drift from them:
+"""The table of supported config fields by family and operator, and the table of stored
+tensors each family knows to be inert (docs/operators.md), made from the family records so
+that the docs cannot drift from them:
 
-    python -m growdsl.families.table
+    python -m growdsl.families.table          # the fields
+    python -m growdsl.families.table inert    # the inert tensors
 """
 
 from __future__ import annotations
@@ -60,5 +62,19 @@ def markdown() -> str:
                               f"them; no effect on the function in eval mode): {tail}.\n")
 
 
+def inert_markdown() -> str:
+    """One row per family and kind of stored tensor it knows to be inert."""
+    rows = ["| family | stored tensors (weight-map names) | left out | why |",
+            "|---|---|---|---|"]
+    where = {"any": "always", "head": "from the full model (`grow` of a full checkpoint, `run`)",
+             "bare": "from the bare model"}
+    for name in families.names():
+        for inert in families.get(name).inert:
+            rows.append(f"| {name} | `{inert.pattern}` | {where[inert.layout]} | {inert.why} |")
+    return "\n".join(rows) + "\n"
+
+
 if __name__ == "__main__":
-    print(markdown(), end="")
+    import sys
+
+    print(inert_markdown() if sys.argv[1:] == ["inert"] else markdown(), end="")

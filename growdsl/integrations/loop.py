@@ -56,10 +56,11 @@ class GrowthPlan:
         self.plan = self.spec.plan
         self.stages: tuple[Stage, ...] = self.plan.stages
 
-    def initial_model(self) -> PreTrainedModel:
+    def initial_model(self, drop: tuple[str, ...] = ()) -> PreTrainedModel:
         """The first stage's model: fresh (seeded by the stage's `seed`), or the plan's
-        `init from` checkpoint, its shape checked."""
-        return initial_model(self.plan, self.spec.source)
+        `init from` checkpoint, its shape checked (`drop`: globs of its stored tensors to
+        leave out, as `growdsl run --drop`)."""
+        return initial_model(self.plan, self.spec.source, drop)
 
     def optimizer(self, model: PreTrainedModel, stage: Stage
                   ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:

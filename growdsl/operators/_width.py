@@ -34,8 +34,8 @@ def grow_width(op: str, src: Shape, dst: Shape) -> Shape:
 def same_head_size(src: Shape, dst: Shape) -> str:
     """Help for a head-size mismatch: the head count that gives this stage (the one the
     growth step leaves) the next stage's head size, or the other way round."""
-    if families.get(src.family).free_head_dim:
-        return f"give this stage `head_dim={dst.head_dim}`, the next stage's head size"
+    if families.get(src.family).free_head_dim:     # heads alone derive hidden / heads
+        return f"give the next stage `head_dim={src.head_dim}`, this stage's head size"
     if src.hidden % dst.head_dim == 0:
         return (f"give this stage heads={src.hidden // dst.head_dim}: hidden {src.hidden} in "
                 f"heads of the next stage's size {dst.head_dim}")

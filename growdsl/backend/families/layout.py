@@ -14,12 +14,19 @@ over them for the other layouts a real checkpoint comes in:
 
 Operators work on canonical (full-model) keys; `stored_key` / `canonical_key` translate at
 the checkpoint's edge.
+
+`left_out` sorts the stored tensors outside the map: those the family knows to be inert
+(`Family.inert`: buffers, modules the class does not have), those the user drops by name
+(`--drop GLOB`), and the rest, which `grow` and `run` refuse (E742): growdsl never drops a
+tensor silently.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 from growdsl.families import Axes, WeightMap, space_sizes, weight_map
 from growdsl.families import get as family
@@ -78,9 +85,87 @@ class Layout:
             return stored
         return fam.base_prefix + stored
 
+    def left_out(self, keys: Iterable[str], drop: Sequence[str] = (),
+                 head: bool | None = None) -> LeftOut:
+        """The stored `keys` outside the map of the model they go into, sorted (see
+        `LeftOut`); `drop`: the user's globs over stored keys; `head`: whether that model
+        has an LM head (default: this layout's)."""
+        fam = family(self.family)
+        head = self.head if head is None else head
+        inert, dropped, unknown = [], [], []
+        used: set[str] = set()
+        for key in keys:
+            why = fam.inert_reason(self.canonical_key(key), head)
+            globs = [g for g in drop if fnmatchcase(key, g)]
+            used.update(globs)
+            if why is not None:
+                inert.append((key, why))
+            elif globs:
+                dropped.append(key)
+            else:
+                unknown.append(key)
+        return LeftOut(inert=tuple(inert), dropped=tuple(dropped), unknown=tuple(unknown),
+                       unused=tuple(g for g in drop if g not in used))
+
     def with_extra(self, entries: dict[str, Axes]) -> Layout:
         return Layout(family=self.family, prefixed=self.prefixed, head=self.head,
                       extra=(*self.extra, *entries.items()))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LeftOut:
+    """A checkpoint's stored tensors outside its layout's map: known inert (key, why),
+    dropped by the user's globs, unknown (refused, E742); and the user's globs that match
+    none of them (E743)."""
+
+    inert: tuple[tuple[str, str], ...] = ()
+    dropped: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
+    unused: tuple[str, ...] = ()
+
+    def notes(self) -> list[str]:
+        """One line per kind left out, for the user."""
+        lines = []
+        reasons: dict[str, list[str]] = {}
+        for key, why in self.inert:
+            reasons.setdefault(why, []).append(key)
+        for why, keys in reasons.items():
+            lines.append(f"left out, inert ({why}): {_listed(keys)}")
+        if self.dropped:
+            lines.append(f"left out, as --drop asks: {_listed(self.dropped)}")
+        return lines
+
+    def refusal(self, family_name: str, option: str) -> tuple[str, str]:
+        """(message, help) of E742 for the unknown tensors; `option` how the user drops one
+        (`--drop`)."""
+        n = len(self.unknown)
+        them = "them" if n > 1 else "it"
+        return (f"the checkpoint stores {n} tensor{'s' if n > 1 else ''} outside the "
+                f"`{family_name}` weight map, not known to be inert: {_listed(self.unknown)}; "
+                f"growdsl does not drop {them} silently",
+                f"if the model computes the same without {them}, leave {them} out on purpose: "
+                + " ".join(f"{option} '{g}'" for g in suggest_globs(self.unknown))
+                + " (docs/operators.md lists the tensors each family knows to be inert)")
+
+
+def _listed(keys: Sequence[str], most: int = 4) -> str:
+    more = f" and {len(keys) - most} more" if len(keys) > most else ""
+    return ", ".join(keys[:most]) + more
+
+
+def suggest_globs(keys: Iterable[str]) -> list[str]:
+    """Globs covering exactly `keys` over all layers (layer numbers starred), in order.
+
+    >>> suggest_globs(["cls.seq_relationship.weight", "model.layers.0.mlp.up_proj.bias",
+    ...                "model.layers.11.mlp.up_proj.bias"])
+    ['cls.seq_relationship.weight', 'model.layers.*.mlp.up_proj.bias']
+    """
+    out: list[str] = []
+    for key in keys:
+        glob = re.sub(r"(^|\.)\d+(?=\.)", r"\1*", key)
+        if glob not in out:
+            out.append(glob)
+    return out
 
 
 def detect(family_name: str, architectures: list[str] | None,
