@@ -12,7 +12,8 @@ Each is measured with and without activation checkpointing and accumulation.
 Prints a table (and JSON with --json) of estimate, measurement and error; the target is
 within 15%.
 
-    python -m bench.memory_plan [--quick] [--json FILE]     # about 3 minutes on 2 CPU cores
+    python -m bench.memory_plan [--quick [--all-variants]] [--only LABEL] [--json FILE]
+                                                            # --quick: about 4 minutes
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def measure(stage: Any, micro: int, device: str = "cpu") -> dict[str, float]:
     return out
 
 
-def cases(quick: bool) -> list[tuple[str, Any]]:
+def cases(quick: bool, all_variants: bool = False) -> list[tuple[str, Any]]:
     """(label, stage) for every case measured."""
     from growdsl.driver import load
     from growdsl.shapes import PRESETS
@@ -156,7 +157,7 @@ def cases(quick: bool) -> list[tuple[str, Any]]:
     variants: list[tuple[str, Any]] = []
     for label, stage in out:
         variants.append((label, stage))
-        if not quick or label.startswith("demo"):
+        if not quick or all_variants or label.startswith("demo"):
             t = stage.train
             variants.append((f"{label} +ckpt", replace(stage, train=replace(t, checkpointing=True))))
             if t.batch >= 2:
@@ -165,11 +166,14 @@ def cases(quick: bool) -> list[tuple[str, Any]]:
     return variants
 
 
-def run(quick: bool = False, device: str = "cpu") -> list[dict[str, Any]]:
+def run(quick: bool = False, device: str = "cpu", all_variants: bool = False,
+        only: str = "") -> list[dict[str, Any]]:
     from growdsl.memory import stage_memory
 
     rows = []
-    for label, stage in cases(quick):
+    for label, stage in cases(quick, all_variants):
+        if only and not label.startswith(only):
+            continue
         micro = stage.train.micro(1)
         started = time.perf_counter()
         measured = measure(stage, micro, device)
@@ -197,10 +201,13 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer variants, GPT-2 at T=256")
+    parser.add_argument("--all-variants", action="store_true",
+                        help="with --quick: checkpointing and accumulation on every case")
+    parser.add_argument("--only", default="", help="the cases whose label starts with this")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    rows = run(args.quick, args.device)
+    rows = run(args.quick, args.device, args.all_variants, args.only)
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -192,13 +192,13 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         r = {"corpus": label, **measure(path, tok, work / "cache", args.batches)}
         r["wall"] = time.perf_counter() - started
-        if args.clean:
-            shutil.rmtree(path)
         rows.append(r)
         print(f"| {label} | {r['tokens']:,} | {r['build_seconds']:.0f} | {r['seconds']:.0f} | "
               f"{_mb(r['floor_kb'])} | {_mb(r['peak_kb'])} | "
               f"{_mb(r['peak_kb'] - r['floor_kb'])} | {_mb(r['peak_anon_kb'])} | "
               f"{_mb(r['peak_file_kb'])} |", flush=True)
+        if args.clean:
+            shutil.rmtree(path)
     print(f"\npeak RSS from {_spread([r['peak_kb'] for r in rows])}; "
           f"peak RssAnon from {_spread([r['peak_anon_kb'] for r in rows])}; target within 10%")
     sized = [r for r in rows if r["corpus"].endswith("in 1 MB files")]

@@ -101,22 +101,39 @@ def submodel_depths(shape: Shape) -> list[int]:
     return [math.ceil(shape.layers * j / n) for j in range(1, n + 1)]
 
 
-def submodel_depth_counts(shape: Shape) -> dict[int, int]:
-    """How many of `submodel_depths` have each depth, without listing them (a spec may ask
-    for millions of sub-models: `check` must still answer at once and refuse it)."""
+def submodel_depth_sum(shape: Shape) -> int:
+    """The sum of `submodel_depths` in closed form, without listing them (a spec may ask for
+    millions of layers or sub-models: `check` must still answer at once, in constant memory).
+
+    With g = gcd(L, n): sum_{j=1..n} floor(L j / n) = ((L-1)(n-1) + g - 1) / 2 + L, and
+    ceil differs from floor for the n - g values of j where n does not divide L j.
+
+    >>> from growdsl.shapes import PRESETS
+    >>> shape = PRESETS["bert-base"].replace(submodels=5)
+    >>> submodel_depth_sum(shape) == sum(submodel_depths(shape))
+    True
+    """
     n, layers = max(shape.submodels, 1), shape.layers
     if layers < 1:
-        return {layers: n}
-    counts = {d: d * n // layers - (d - 1) * n // layers for d in range(1, layers + 1)}
-    return {d: c for d, c in counts.items() if c}
+        return layers * n
+    g = math.gcd(layers, n)
+    return ((layers - 1) * (n - 1) + g - 1) // 2 + layers + n - g
 
 
 def train_flops_per_sequence(shape: Shape, seq: int | None = None,
                              mlm_probability: float = 0.15) -> float:
-    """Training (forward + backward) FLOPs on one sequence, sub-models averaged."""
-    counts = submodel_depth_counts(shape)
-    fwd = sum(c * forward_flops(shape, seq, mlm_probability, d) for d, c in counts.items())
-    return TRAIN_FACTOR * fwd / sum(counts.values())
+    """Training (forward + backward) FLOPs on one sequence, sub-models averaged (forward
+    FLOPs are affine in the depth, so the average is the FLOPs at the mean depth)."""
+    n = max(shape.submodels, 1)
+    if n == 1 or shape.layers < 1:
+        return TRAIN_FACTOR * forward_flops(shape, seq, mlm_probability)
+    mean = submodel_depth_sum(shape) / n
+    seq = seq or shape.seq
+    first = layer_forward(shape, seq, True, mlm_probability)
+    rest = layer_forward(shape, seq, False, mlm_probability)
+    head_tokens = seq * mlm_probability if _mlm(shape) else seq
+    fwd = first + (mean - 1) * rest + 2 * head_weights(shape) * head_tokens
+    return TRAIN_FACTOR * fwd
 
 
 def train_flops_per_step(shape: Shape, batch: int, seq: int | None = None,

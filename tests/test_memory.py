@@ -69,3 +69,18 @@ def test_unknown_device_and_no_device() -> None:
     out = CliRunner().invoke(app, ["plan", GPT2, "--memory"])
     assert out.exit_code == 1 and "error[E803]: `--memory` needs a device" in out.output
     assert resolve("24GB").memory == 24 * 10**9 and resolve("80GiB").memory == 80 * 2**30
+
+
+def test_peak_is_the_backward_s_or_the_optimizer_step_s() -> None:
+    st = _stage()
+    cpu = stage_memory(st, 1, False, False)                 # one micro batch per step
+    assert cpu.step == cpu.grads and 0 < cpu.grads_live < cpu.grads
+    state = cpu.weights + cpu.optimizer + cpu.gathered
+    assert cpu.peak == max(state + cpu.grads_live + cpu.activations,
+                           state + cpu.grads + cpu.step)
+    accumulating = stage_memory(st, 1, False, False, micro=st.train.batch // 2)
+    assert accumulating.grads_live == accumulating.grads
+    assert stage_memory(st, 8, True, True).step == 0       # a GPU's fused AdamW
+    # bf16 autocast on one device keeps bf16 copies of the weights: 2 bytes per parameter
+    one, two = stage_memory(st, 1, True, True, micro=64), stage_memory(st, 2, True, True, micro=64)
+    assert one.activations - two.activations == one.weights / 2
