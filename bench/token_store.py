@@ -11,12 +11,13 @@ file-backed pages mapped into it (`RssFile`: libraries, and any memory-mapped fi
 the store's token count and the seconds taken (building the store, and in all).
 
 Cases: generated English-like text files of 10 MB, 100 MB and 1 GB (one document per 1 MB
-file), one 50 MB single-line file, and a million tiny files (10,000 to a folder, or all in
-one folder with `--per-folder 0`). Each corpus is generated just before its case
+file), one 50 MB single-line file, a million tiny files (10,000 to a folder, or all in one
+folder with `--per-folder 0`), and with `--one-file SIZE` a single file of that size (lines
+of text, as the 1 MB files hold). Each corpus is generated just before its case
 (`--clean` deletes it after).
 
     python -m bench.token_store [--sizes 10M,100M,1G] [--line 50M] [--files 1000000]
-                                [--per-folder 10000] [--batches 1000] [--clean]
+                                [--per-folder 10000] [--one-file 1G] [--batches 1000] [--clean]
                                 [--work DIR] [--json FILE]
 """
 
@@ -103,6 +104,18 @@ def text_corpus(root: Path, size: int) -> Path:
     return root
 
 
+def one_file(root: Path, size: int) -> Path:
+    """`size` bytes of text lines in one file (the 1 MB files' text, one after another)."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(0)
+    block = _text(rng, 1_000_000)
+    with (root / "corpus.txt").open("w") as f:
+        for _ in range(max(1, size // 1_000_000)):
+            cut = rng.randrange(len(block))
+            f.write(block[cut:] + block[:cut])
+    return root
+
+
 def line_corpus(root: Path, size: int) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     text = _text(random.Random(1), 1_000_000, newlines=False)
@@ -161,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10M,100M,1G")
     parser.add_argument("--line", default="50M")
     parser.add_argument("--files", type=int, default=1_000_000)
+    parser.add_argument("--one-file", default="", help="also a single file of this size")
     parser.add_argument("--per-folder", type=int, default=10_000,
                         help="tiny files per folder (0: all in one folder)")
     parser.add_argument("--batches", type=int, default=1000,
@@ -179,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.line:
         cases.append((f"{args.line}B on one line",
                       partial(line_corpus, work / "line", _size(args.line))))
+    if args.one_file:
+        cases.append((f"{args.one_file}B in one file",
+                      partial(one_file, work / "one-file", _size(args.one_file))))
     if args.files:
         where = f"{args.per_folder:,} a folder" if args.per_folder else "one folder"
         cases.append((f"{args.files:,} tiny files ({where})",

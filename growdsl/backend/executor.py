@@ -37,6 +37,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
+from growdsl import gate
 from growdsl.backend import checkpoint as ckpt
 from growdsl.backend import distributed, faults, sharded
 from growdsl.backend.corpus import cache_dir
@@ -197,11 +198,7 @@ def start(plan: Plan, source: Source, opts: Options, key: str) -> Run:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    for stage in plan.stages:
-        if stage.train.batch % d.world:
-            fail("E720", f"stage {stage.name}'s batch {stage.train.batch} does not split over "
-                 f"{d.world} ranks", "choose a world size that divides every stage's batch",
-                 source, stage.span)
+    gate.split(plan, source, d.world)
     ready = distributed.on_main_first(lambda: prepare_corpus(
         data_path(plan, source, opts.data), tokenizer_path(plan),
         plan.target.family, plan.target.vocab, max(s.shape.seq for s in plan.stages),

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset, SequentialSampler, Subset
 from transformers import PreTrainedModel, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import TrainOutput, set_seed
 
+from growdsl import gate
 from growdsl.api import Spec
 from growdsl.backend.run_errors import fail
 from growdsl.integrations.loop import GrowthPlan
@@ -97,11 +98,8 @@ class GrowthTrainer(Trainer):
     def _configure(self, stage: Stage, offset: int) -> None:
         """The Trainer's settings for `stage`: steps, batch, clipping, optimizer, schedule."""
         per_step = self.args.world_size * self.args.gradient_accumulation_steps
-        if stage.train.batch % per_step:
-            fail("E720", f"stage {stage.name}'s batch {stage.train.batch} does not split over "
-                 f"{self.args.world_size} process(es) x {self.args.gradient_accumulation_steps} "
-                 "accumulation step(s)", "choose a process count that divides every batch",
-                 self.growth.spec.source, stage.span)
+        gate.split(self.growth.spec.plan, self.growth.spec.source, self.args.world_size,
+                   self.args.gradient_accumulation_steps)
         self.args.max_steps = stage.steps
         self.args.per_device_train_batch_size = stage.train.batch // per_step
         self._train_batch_size = self.args.per_device_train_batch_size
