@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,8 @@ import lark
 from lark import Lark
 from lark.grammar import Rule
 from lark.lexer import TerminalDef
+
+from growdsl.atomic import write_text
 
 GRAMMAR_NAME = "grow.lark"
 TABLES_NAME = "grow.lalr.json"
@@ -105,12 +105,7 @@ def _decode(value: dict[str, Any]) -> Any:
 
 def write(path: Path) -> None:
     """Write the tables of the checkout's grammar to `path` (atomically)."""
-    text = tables_json(grammar_text())
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_text(path, tables_json(grammar_text()))
 
 
 def main() -> None:

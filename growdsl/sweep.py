@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from growdsl import api, ast, flops, gate, isoloss, sweep_report, sweep_space
+from growdsl.atomic import write_text
 from growdsl.driver import load_text, read_configs, read_source
 from growdsl.errors import Diagnostic, GrowError
 from growdsl.lower import lower
@@ -37,7 +38,6 @@ from growdsl.lower_common import unquote
 from growdsl.parser import parse
 from growdsl.printer import print_file
 from growdsl.source import Source
-from growdsl.sweep_report import write_atomic
 from growdsl.sweep_space import Choice, Space
 
 
@@ -119,7 +119,7 @@ def run_one(name: str, text: str, out: Path, data: Path, threads: int,
     """`growdsl run SPEC --resume` for one proxy (skipped when its report exists)."""
     spec, run_dir = out / "specs" / f"{name}.grow", out / "runs" / name
     if not (run_dir / "report.md").exists():
-        write_atomic(spec, text)
+        write_text(spec, text)
         if in_process:
             result = api.run(spec, out=run_dir, resume=True, data=data, quiet=True)
             code, err = (130 if result.interrupted else 0), ""
@@ -277,7 +277,7 @@ def run_sweep(spec: Path, out: Path, data: Path, jobs: int | None = None,
     full = sweep_space.full_file(tree, best.choice, plan_steps)
     comment = sweep_report.choice_comment(spec, data, space, steps, scratch, found, best)
     best_plan = out / "best.grow"
-    write_atomic(best_plan, comment + print_file(full))
+    write_text(best_plan, comment + print_file(full))
     result = Result(scratch=scratch, candidates=found, best=best, spent=sw.spent,
                     best_plan=best_plan)
     sweep_report.write(out, spec, result, time.time() - started)

@@ -6,13 +6,13 @@ candidate's iso-loss ladder, `growdsl.isoloss`), and the comment that heads best
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from growdsl import isoloss
+from growdsl.atomic import write_text
 from growdsl.sweep_space import Space
 
 if TYPE_CHECKING:
@@ -85,21 +85,13 @@ def _row(o: Outcome, scratch: Outcome) -> dict[str, Any]:
             "curve": [asdict(p) for p in o.curve]}
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write(out: Path, spec: Path, result: Result, seconds: float) -> None:
     sc = result.scratch
     doc = {"spec": str(spec), "date": time.strftime("%Y-%m-%d %H:%M"), "seconds": seconds,
            "flops_spent": result.spent, "best": result.best.name,
            "best_plan": str(result.best_plan), "scratch": _row(sc, sc),
            "candidates": [_row(o, sc) for o in result.candidates]}
-    write_atomic(out / "sweep.json", json.dumps(doc, indent=1) + "\n")
+    write_text(out / "sweep.json", json.dumps(doc, indent=1) + "\n")
     plot(result, out / "sweep.png")
     rungs = isoloss.ladder(sc.curve, result.best.curve)
     isoloss.plot(rungs, out / "sweep-speedup.png", f"{result.best.name} vs scratch")
@@ -117,4 +109,4 @@ def write(out: Path, spec: Path, result: Result, seconds: float) -> None:
               *isoloss.markdown(rungs, ("scratch", result.best.name)), "",
               "![val loss vs FLOPs](sweep.png)", "", "![speedup vs loss](sweep-speedup.png)", "",
               f"Best plan at full size: {result.best_plan.name}", ""]
-    write_atomic(out / "sweep.md", "\n".join(lines))
+    write_text(out / "sweep.md", "\n".join(lines))
