@@ -84,3 +84,16 @@ def test_peak_is_the_backward_s_or_the_optimizer_step_s() -> None:
     # bf16 autocast on one device keeps bf16 copies of the weights: 2 bytes per parameter
     one, two = stage_memory(st, 1, True, True, micro=64), stage_memory(st, 2, True, True, micro=64)
     assert one.activations - two.activations == one.weights / 2
+
+
+def test_every_shipped_paper_plan_fits_on_8_h100s_and_says_so() -> None:
+    """The shipped paper plans run as written on 8 x 80 GB, and their headers say how."""
+    from pathlib import Path
+
+    specs = sorted(Path("specs/papers").glob("*.grow"))
+    assert len(specs) >= 10
+    for spec in specs:
+        out = CliRunner().invoke(app, ["plan", str(spec), "--memory", "--device", "h100-80gb",
+                                       "--world", "8"])
+        assert out.exit_code == 0, f"{spec}: {out.output}"
+        assert "# Memory on 8 x 80 GB" in spec.read_text(), spec
