@@ -254,7 +254,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["seconds"] = time.time() - start
     result["load_at_end"] = os.getloadavg()
     print(f"done in {result['seconds']:.0f} s; load average at end {result['load_at_end']}")
-    write_json(args.work / f"gstack_pays-{args.phase}.json", result)
+    name = "-".join((args.phase, *args.families.split(",")))
+    write_json(args.work / f"gstack_pays-{name}.json", result)
     return result
 
 

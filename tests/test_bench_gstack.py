@@ -50,4 +50,4 @@ def test_gstack_pays_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert all(r["lr"] == fam["lr"]["best"] for r in fam["compare"]["runs"])
     assert len(stats["gstack"]["rungs"]) == 10
     assert (tmp_path / "gstack_pays-gpt2-speedup-vs-loss.png").stat().st_size > 0
-    assert json.loads((work / "gstack_pays-all.json").read_text())["families"]["gpt2"]
+    assert json.loads((work / "gstack_pays-all-gpt2.json").read_text())["families"]["gpt2"]
