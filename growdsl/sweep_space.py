@@ -153,8 +153,17 @@ def candidate_file(base: ast.File, choice: Choice, steps: int) -> ast.File:
 
 
 def scratch_file(base: ast.File, steps: int) -> ast.File:
-    """The target alone for `steps` steps, the base plan's training otherwise."""
-    return _with_stages(base, (ast.StageDecl(length=ast.Number(text=str(steps))),), {})
+    """The sweep's reference run, as growdsl.reference defines `scratch` for the base plan
+    at the proxies' length: the target alone for `steps` steps, from scratch (no `init`), at
+    the last stage's training settings with the schedule restarted."""
+    stages = [s for s in base.statements if isinstance(s, ast.StageDecl)]
+    first_only = ("seed", "data", "tokenizer")      # the reference run takes the first stage's
+    items = (*(i for i in stages[-1].items if i.key not in ("name", *first_only)),
+             *(i for i in stages[0].items if i.key in first_only))
+    stage = ast.StageDecl(length=ast.Number(text=str(steps)), items=tuple(items))
+    fresh = ast.File(statements=tuple(s for s in base.statements
+                                      if not isinstance(s, ast.InitDecl)))
+    return _with_stages(fresh, (stage,), {"schedule": "restart"})
 
 
 def _with_stages(base: ast.File, stages: tuple[ast.StageDecl, ...],

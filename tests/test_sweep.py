@@ -169,3 +169,21 @@ def test_sweep_end_to_end_on_the_demo_corpus_and_resume(tmp_path: Path) -> None:
     again = run_sweep(spec, out, data, jobs=2, in_process=True)      # resumes: nothing retrains
     assert {p: p.stat().st_mtime for p in (out / "runs").glob("*/metrics.csv")} == stamps
     assert again.best.name == result.best.name
+
+
+def test_the_sweeps_scratch_is_the_reference_run_of_the_base_plan() -> None:
+    """One meaning of `scratch` (growdsl.reference): no `init`, the last stage's settings,
+    the first stage's seed, the schedule restarted, at the proxies' length."""
+    from growdsl import reference
+
+    text = (TINY.replace("train {", 'init from "ckpt"\ntrain {')
+            .replace("stage 4: depth=L/4", "stage 4: seed=7 depth=L/4")
+            .replace("stage 8:\n", "stage 8: warmup=3 lr=1e-3\n"))
+    tree = parse(Source(path="s.grow", text=text))
+    _, base = lower_text(text, "s.grow")
+    _, scratch = lower_text(print_file(sweep_space.scratch_file(tree, 8)), "x.grow")
+    assert scratch.init is None and len(scratch.stages) == 1
+    ref = reference.stage(base)
+    mine = scratch.stages[0]
+    assert (mine.steps, mine.shape, mine.train) == (8, ref.shape, ref.train)
+    assert mine.train.warmup == 3 and mine.train.lr == 1e-3 and mine.train.seed == 7
