@@ -233,13 +233,15 @@ def test_run_set_mistakes_point_at_the_override(tmp_path: Path, override: str,
     assert info.value.render().startswith(expected), info.value.render()
 
 
-def test_run_json_records_the_overrides(tmp_path: Path) -> None:
+def test_run_json_records_the_overrides_and_drops(tmp_path: Path) -> None:
     from growdsl.backend.run_dir import claim
     from growdsl.source import Source
 
-    claim(tmp_path / "out", "key", False, Source(path="p.grow", text=""), ("train.lr=3e-4",))
+    claim(tmp_path / "out", "key", False, Source(path="p.grow", text=""), ("train.lr=3e-4",),
+          drop=("model.*.bias",))
     recorded = json.loads((tmp_path / "out" / "run.json").read_text())
     assert recorded == {"plan_key": "key", "source": "p.grow", "overrides": ["train.lr=3e-4"],
+                        "drop": ["model.*.bias"],
                         "report_to": {"spec": None, "command_line": None}}
 
 

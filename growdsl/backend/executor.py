@@ -123,7 +123,8 @@ def execute(plan: Plan, source: Source, opts: Options) -> Result:
         took = False
         try:
             took = lock(out, source)
-            claim(out, key, opts.resume, source, opts.overrides, opts.trackers_asked(plan))
+            claim(out, key, opts.resume, source, opts.overrides, opts.trackers_asked(plan),
+                  opts.drop)
         except BaseException as exc:
             if took:
                 unlock(out)

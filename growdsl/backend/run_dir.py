@@ -99,11 +99,12 @@ def _ours(path: Path) -> bool:
 
 def claim(out: Path, key: str, resume: bool, source: Source,
           overrides: tuple[str, ...] = (),
-          report_to: dict[str, list[str] | None] | None = None) -> None:
+          report_to: dict[str, list[str] | None] | None = None,
+          drop: tuple[str, ...] = ()) -> None:
     """Make `out` this run's output directory, or refuse one that holds another run. The
     caller holds `lock(out)`. `run.json` records the plan's key, its spec, the `--set`
-    overrides it ran with, and the trackers the spec and the command line named (those of
-    the latest start or resume)."""
+    overrides and `--drop` globs it started with, and the trackers the spec and the command
+    line named (those of the latest start or resume)."""
     marker = out / "run.json"
     if out.exists() and not out.is_dir():
         fail("E715", f"output directory {out} is a file", "choose another --out", source)
@@ -132,7 +133,7 @@ def claim(out: Path, key: str, resume: bool, source: Source,
              "choose another --out", source)
     out.mkdir(parents=True, exist_ok=True)
     _record(marker, {"plan_key": key, "source": source.path, "overrides": list(overrides),
-                     "report_to": report_to or {"spec": None, "command_line": None}})
+                     "drop": list(drop), "report_to": report_to or {"spec": None, "command_line": None}})
 
 
 def _record(marker: Path, content: dict[str, Any]) -> None:
