@@ -109,11 +109,44 @@ def _num(x: float) -> str:
     return f"{x:.3g}"
 
 
+def outside(g: Guideline) -> str | None:
+    """Why d is no timing for this plan, when it is not: the regression extrapolated past
+    the whole plan, or a target far from the 410M-7B it was fitted on; else None."""
+    why = []
+    if _past_plan(g):
+        why.append(f"d exceeds the plan's {_num(g.total_tokens)} tokens in all")
+    if _far_from_paper(g):
+        why.append("N is far from the 410M-7B targets it was fitted on")
+    return " and ".join(why) or None
+
+
+def _past_plan(g: Guideline) -> bool:
+    return g.tokens >= g.total_tokens
+
+
+def _far_from_paper(g: Guideline) -> bool:
+    return not PAPER_PARAMS[0] / 10 <= g.params <= PAPER_PARAMS[1] * 10
+
+
 def summary(g: Guideline) -> str:
-    """One line: d, with N and C and where C came from."""
-    return (f"G_stack guideline (Du et al. 2024): d = {_num(g.tokens)} tokens for the small "
+    """One line: d, with N and C and where C came from, and whether d can be used here.
+
+    >>> g = Guideline(params=933_000, budget=5e12, budget_from="scratch", tokens=2.3e12,
+    ...               plan_tokens=None, total_tokens=860_000)
+    >>> print(summary(g))  # doctest: +NORMALIZE_WHITESPACE
+    G_stack guideline (Du et al. 2024): d = 2.3T tokens for the small model (N = 933k
+    parameters, C = 5e+12 FLOPs from scratch); out of its range here (d exceeds the plan's
+    860k tokens in all and N is far from the 410M-7B targets it was fitted on): not a timing
+    to use; `growdsl sweep` measures one
+    """
+    line = (f"G_stack guideline (Du et al. 2024): d = {_num(g.tokens)} tokens for the small "
             f"model (N = {_num(g.params)} parameters, C = {g.budget:.3g} FLOPs from "
             f"{'the plan' + chr(39) + 's budget' if g.budget_from == 'budget flops' else 'scratch'})")
+    why = outside(g)
+    if why is None:
+        return line
+    return (f"{line}; out of its range here ({why}): not a timing to use; `growdsl sweep` "
+            "measures one")
 
 
 def note(plan: Plan, g: Guideline) -> Diagnostic | None:
@@ -125,10 +158,10 @@ def note(plan: Plan, g: Guideline) -> Diagnostic | None:
     way = (f"{ratio:.3g}x the guideline's" if ratio >= 1
            else f"{1 / ratio:.3g}x fewer than the guideline's")
     hints = [f"the guideline gives d = {_num(g.tokens)} tokens"]
-    if g.tokens >= g.total_tokens:
+    if _past_plan(g):
         hints.append(f"that is more than the plan's {_num(g.total_tokens)} tokens in all: the "
                      "regression does not extrapolate this far")
-    if not PAPER_PARAMS[0] / 10 <= g.params <= PAPER_PARAMS[1] * 10:
+    if _far_from_paper(g):
         hints.append("the paper fitted it on 410M-7B targets; `growdsl sweep` measures the "
                      "timing on your data instead")
     return Diagnostic(code="N601", severity="note", span=plan.stages[0].span,

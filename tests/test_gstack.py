@@ -100,3 +100,14 @@ def test_a_budget_limit_is_the_guidelines_c() -> None:
     assert source == "budget flops"
     _, plain = lower_text(TINY)
     assert c == pytest.approx(0.99 * gstack.budget_of(plain)[0])
+
+
+def test_plan_says_when_the_guideline_is_out_of_its_range(tmp_path: Path) -> None:
+    spec = tmp_path / "tiny.grow"
+    spec.write_text(TINY)
+    result = CliRunner().invoke(app, ["plan", str(spec)])
+    assert "; out of its range here (d exceeds the plan's 512k tokens in all and N is far " \
+           "from the 410M-7B targets it was fitted on): not a timing to use" in result.output
+    for path in GSTACK_SPECS:
+        shipped = CliRunner().invoke(app, ["plan", str(path)])
+        assert "out of its range" not in shipped.output, path
