@@ -23,12 +23,12 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from growdsl import isoloss
+from growdsl.atomic import replace_with
 from growdsl.backend import faults, trackers
 
 COLUMNS = ("event", "stage", "step", "global_step", "tokens", "flops", "wall", "lr",
@@ -113,26 +113,16 @@ class MetricsLost(Exception):
 
 
 def _rewrite(path: Path, rows: list[dict[str, str]]) -> None:
-    """`path` holding the header and `rows`, replaced atomically (temp file, fsync, rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-        f.flush()
-        os.fsync(f.fileno())
-    faults.point("metrics-rebuilt")
-    os.replace(tmp, path)
+    """`path` holding the header and `rows`, replaced atomically (growdsl.atomic)."""
 
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        faults.point("metrics-rebuilt")
 
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Call `write(temporary path)`, then rename the temporary file over `path`."""
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")     # the suffix kept (plots)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    replace_with(path, write)
 
 
 def _fmt(value: Any) -> str:
@@ -208,7 +198,7 @@ def plot(curves: list[Curve], x: str, path: Path) -> None:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    replace_with(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 
 
@@ -226,7 +216,7 @@ def isoloss_section(out: Path, plan_csv: Path, baseline_csv: Path,
     rungs = isoloss.ladder(isoloss.read_curve(baseline_csv), isoloss.read_curve(plan_csv))
     if not rungs:
         return []
-    atomic_write(out / "speedup_vs_loss.png", lambda tmp: isoloss.plot(
+    replace_with(out / "speedup_vs_loss.png", lambda tmp: isoloss.plot(
         rungs, tmp, "plan vs scratch: speedup by loss level"))
     return ["", "## Iso-loss ladder", "",
             "What each run spent to first reach each validation-loss level, from scratch's "
@@ -269,5 +259,5 @@ def write_report(out: Path, title: str, plan_csv: Path,
               ""]
     path = out / "report.md"
     faults.write_point("report")
-    atomic_write(path, lambda tmp: tmp.write_text("\n".join(lines)))
+    replace_with(path, lambda tmp: tmp.write_text("\n".join(lines)))
     return path

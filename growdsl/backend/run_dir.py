@@ -21,6 +21,7 @@ from typing import Any
 
 from transformers import AutoConfig
 
+from growdsl.atomic import write_text
 from growdsl.backend import checkpoint as ckpt
 from growdsl.backend.models import shape_of
 from growdsl.backend.run_errors import fail
@@ -137,10 +138,8 @@ def claim(out: Path, key: str, resume: bool, source: Source,
 
 
 def _record(marker: Path, content: dict[str, Any]) -> None:
-    """Write `run.json` atomically (aside, then renamed over)."""
-    tmp = marker.with_name(".run.json.tmp")
-    tmp.write_text(json.dumps(content, indent=1))
-    os.replace(tmp, marker)
+    """Write `run.json` atomically (growdsl.atomic)."""
+    write_text(marker, json.dumps(content, indent=1))
 
 
 def resumable(plan: Plan, out: Path, key: str) -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -122,21 +123,12 @@ def unified_diff(before: str, after: str, name: str) -> str:
 
 
 def _write(path: Path, text: str) -> bool:
-    """Replace `path`'s text atomically (a temporary file beside it, then a rename)."""
-    import os
-    import shutil
-    import tempfile
+    """Replace `path`'s text atomically (growdsl.atomic), keeping the file's mode."""
+    from growdsl.atomic import write_text
 
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        shutil.copymode(path, tmp)          # mkstemp's file is 0600: keep the file's mode
-        os.replace(tmp, path)
+        write_text(path, text, stat.S_IMODE(path.stat().st_mode))
     except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         report(GrowError([Diagnostic(code="E704", message=f"cannot write: {exc.strerror}",
                                      source=Source(path=str(path), text=""))]))
         return False
