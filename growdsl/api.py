@@ -270,7 +270,7 @@ def _report(source: Source, out: Path, base_csv: Path | None, scratch: str) -> P
     from growdsl.backend import distributed
     from growdsl.backend.checkpoint import attempt
     from growdsl.backend.report import write_report
-    from growdsl.backend.run_errors import WRITE_ERRNOS, fail, reason_of
+    from growdsl.backend.run_errors import write_errors
 
     written: list[Path] = []
 
@@ -279,12 +279,8 @@ def _report(source: Source, out: Path, base_csv: Path | None, scratch: str) -> P
             written.append(write_report(out, source.path, out / "metrics.csv", base_csv,
                                         scratch=scratch))
 
-    try:
+    with write_errors(out, "free some space and run the same command with --resume: the run "
+                      "is complete, only the report is written again", source,
+                      what=f"the report in {out}"):
         distributed.agree(attempt(write))
-    except OSError as exc:
-        if exc.errno not in WRITE_ERRNOS:
-            raise
-        fail("E716", f"cannot write the report in {out}: {reason_of(exc)}",
-             "free some space and run the same command with --resume: the run is complete, "
-             "only the report is written again", source)
     return written[0] if written else None

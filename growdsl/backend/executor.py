@@ -47,7 +47,7 @@ from growdsl.backend.models import save_model
 from growdsl.backend.progress import stage_progress
 from growdsl.backend.report import Metrics
 from growdsl.backend.run_dir import claim, lock, plan_key, resumable, unlock
-from growdsl.backend.run_errors import WRITE_ERRNOS, fail, reason_of, with_source
+from growdsl.backend.run_errors import fail, reason_of, with_source, write_errors
 from growdsl.backend.start import data_path, fresh, resumed, tokenizer_path
 from growdsl.backend.state import RunState
 from growdsl.backend.train import Device, Loop, evaluate, pick_device, steps
@@ -121,17 +121,15 @@ def execute(plan: Plan, source: Source, opts: Options) -> Result:
 
     def take() -> bool:
         took = False
-        try:
-            took = lock(out, source)
-            claim(out, key, opts.resume, source, opts.overrides, opts.trackers_asked(plan),
-                  opts.drop)
-        except BaseException as exc:
-            if took:
-                unlock(out)
-            if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
-                fail("E716", f"cannot write {exc.filename or out}: {reason_of(exc)}",
-                     "choose a writable --out with free space", source)
-            raise
+        with write_errors(out, "choose a writable --out with free space", source):
+            try:
+                took = lock(out, source)
+                claim(out, key, opts.resume, source, opts.overrides,
+                      opts.trackers_asked(plan), opts.drop)
+            except BaseException:
+                if took:
+                    unlock(out)
+                raise
         return took
 
     took = bool(distributed.on_main_first(take, others=False))
@@ -151,19 +149,15 @@ def _execute(plan: Plan, source: Source, opts: Options, key: str) -> Result:
     if d.active and d.main:
         log.info("torchrun: %d rank(s), %s, FSDP2", d.world, d.backend)
     try:
-        run = start(plan, source, opts, key)
-        with sigint_flag(run):
-            _walk(run)
-        run.metrics.close()
+        with write_errors(out, "free some space (or make it writable) and continue with "
+                          "--resume; the last complete checkpoint is kept", source):
+            run = start(plan, source, opts, key)
+            with sigint_flag(run):
+                _walk(run)
+            run.metrics.close()
         return Result(out=out, state=run.state, interrupted=run.stop)
     except GrowError as error:
         raise with_source(error, source) from None
-    except OSError as exc:
-        if exc.errno not in WRITE_ERRNOS:
-            raise
-        fail("E716", f"cannot write {exc.filename or out}: {reason_of(exc)}",
-             "free some space (or make it writable) and continue with --resume; the last "
-             "complete checkpoint is kept", source)
     finally:
         logging.getLogger("growdsl").removeHandler(handler)
         handler.close()

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 from growdsl.errors import Diagnostic, GrowError
@@ -50,3 +53,18 @@ def fail(code: str, message: str, help: str | None = None,
          source: Source | None = None, span: Span = NO_SPAN) -> NoReturn:
     """Raise `run_error(...)`."""
     raise run_error(code, message, help, source, span)
+
+
+@contextmanager
+def write_errors(where: Path, help: str, source: Source | None,
+                 what: str | None = None) -> Iterator[None]:
+    """A write that failed for the machine's reasons (WRITE_ERRNOS: full disk, read-only,
+    forbidden) as E716 "cannot write WHAT: why", WHAT being `what`, else the file the
+    system named, else `where`; any other OSError is a bug and raised as it is."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        target = what or exc.filename or where
+        fail("E716", f"cannot write {target}: {reason_of(exc)}", help, source)
