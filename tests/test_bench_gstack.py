@@ -51,3 +51,8 @@ def test_gstack_pays_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert len(stats["gstack"]["rungs"]) == 10
     assert (tmp_path / "gstack_pays-gpt2-speedup-vs-loss.png").stat().st_size > 0
     assert json.loads((work / "gstack_pays-all-gpt2.json").read_text())["families"]["gpt2"]
+    from bench import gstack_report
+
+    text = gstack_report.report(work, ["gpt2"])
+    assert "| gstack-sweep | " in text and "| LR | 1e-3 | 2e-3 | 4e-3 | 8e-3 |" in text
+    assert f"best: {fam['sweep']['best']}" in text
