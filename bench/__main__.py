@@ -6,14 +6,15 @@ import importlib
 import sys
 
 # Each entry is a module of bench/ with a `main()`; they print their tables and write
-# bench/results/*.json (and plots). About 75 minutes in all on the 2-core CI machine
+# bench/results/*.json (and plots). About 75 minutes before gstack_pays on the 2-core CI machine
 # (measured with other jobs on the cores): check_speed 10 s, lsp_latency 10 s, grow_stream 12 s,
 # grow_real under 1 min (an 83 MB download the first time), runner_overhead 7 min,
 # growth_cost about 17 min (13 measured without the `large` size), growth_pays 47 min.
 # gstack_pays runs as separate invocations (phases, one family each for `compare`) so that
 # none takes an hour: on 2026-12-02 all three phases of one family took 33 min (GPT-2, 2
 # runs at a time, load average 2 to 4), the LR phase about 8 and the sweep about 9 of them,
-# so `--phase lr` and `--phase sweep` over three families take about 25 and 27 min;
+# so `--phase lr` and `--phase sweep` over three families take about 25 and 27 min and the
+# three `compare` about 16 each (about 100 min for gstack_pays in all);
 # gstack_report then prints docs/benchmarks.md's tables from their results.
 SCRIPTS: tuple[str | tuple[str, ...], ...] = (
     "check_speed", "lsp_latency", "grow_stream", "grow_real", "runner_overhead", "growth_cost", "growth_pays",
