@@ -73,7 +73,7 @@ def test_demo_spec_checks_clean() -> None:
 
     _, plan = load(DEMO_SPEC)
     assert [d for d in check_plan(plan) if d.severity == "error"] == []
-    assert plan.target.family == "gpt2" and len(plan.stages) == 2
-    assert plan.stages[0].shape.layers * 2 == plan.target.layers        # the sweep's factor 2
-    assert plan.stages[0].steps == 75 and plan.stages[0].growth is not None
+    assert plan.target.family == "llama" and len(plan.stages) == 2
+    assert plan.stages[0].shape.layers * 4 == plan.target.layers        # G_stack: g = 4
+    assert plan.stages[0].steps == 150 and plan.stages[0].growth is not None
     assert [op.name for op in plan.stages[0].growth.ops] == ["stack"]
