@@ -18,8 +18,11 @@ the "gstack-sweep" method. `compare`: the four methods x `--seeds` seeds; a tabl
 losses and the FLOP speedup at scratch's final loss (same seed), the ladder's mean speedup
 per level, plots of val loss vs FLOPs and of speedup vs loss level. Runs already finished
 in WORK are reused (the runs are `growdsl run --resume`). `--smoke`: tiny model, few steps.
-Estimated time on an idle 2-core machine, from single runs measured under load: lr 8-10
-min, sweep 8-10 min, compare 15-25 min per family (docs/benchmarks.md says what was run).
+`long` (not part of `all`): scratch 4x as long at the tuned LR, seed 0, to see how far below
+the unigram entropy more steps take a family whose scratch stays near it (BERT).
+Measured on the 2-core container (2026-12-02, 2 runs at a time, load 1.5 to 4): all three
+phases of one family 33 min (GPT-2), 31 (LLaMA), 23 (BERT); lr about 8 min, sweep 5 to 13,
+compare 10 to 16 per family; `long` for BERT about 5 min (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -52,21 +55,24 @@ METHODS = ("scratch", "gstack", "gstack-sweep", "stacking")
 
 
 def spec_text(family: str, method: str, work: Path, lr: str | None, seed: int,
-              smoke: bool) -> str:
-    """The method's spec at this LR and seed (the sweep's best plan for gstack-sweep)."""
+              smoke: bool, longer: int = 1) -> str:
+    """The method's spec at this LR and seed (the sweep's best plan for gstack-sweep),
+    `longer` times as many steps (evaluated 4 times less often per step when longer)."""
     if method == "gstack-sweep":
         base = (work / family / "sweep" / "best.grow").read_text()
     else:
         base = (SPECS / f"{family}-{method}.grow").read_text()
     train = (("lr", lr),) if lr else ()
-    return variant_text(base, Variant(seed=seed, train=train, smoke=smoke))
+    if longer > 1 and not smoke:
+        train += (("eval_every", str(25 * longer)),)
+    return variant_text(base, Variant(seed=seed, train=train, smoke=smoke, longer=longer))
 
 
 IN_PROCESS = False      # --in-process (tests): every run in this process, one at a time
 
 
 def run_one(family: str, method: str, seed: int, lr: str | None, work: Path, data: Path,
-            smoke: bool, tag: str = "") -> dict[str, Any]:
+            smoke: bool, tag: str = "", longer: int = 1) -> dict[str, Any]:
     """One run (reused when WORK holds its finished report): its val curve and seconds."""
     name = f"{family}-{method}{tag}-s{seed}"
     out = work / family / "runs" / name
@@ -74,7 +80,7 @@ def run_one(family: str, method: str, seed: int, lr: str | None, work: Path, dat
     start = time.perf_counter()
     if not (out / "report.md").exists():
         spec.parent.mkdir(parents=True, exist_ok=True)
-        spec.write_text(spec_text(family, method, work, lr, seed, smoke))
+        spec.write_text(spec_text(family, method, work, lr, seed, smoke, longer))
         run_spec(spec, out, data, 1, IN_PROCESS)
         print(f"  {name}: {time.perf_counter() - start:.0f} s (load {os.getloadavg()[0]:.1f})",
               flush=True)
@@ -99,6 +105,18 @@ def phase_lr(family: str, work: Path, data: Path, jobs: int, smoke: bool) -> dic
         print(f"  {family} scratch lr {lr}: final val loss {loss:.4f}" + (" <- best" if lr == best
                                                                            else ""))
     return {"finals": finals, "best": best}
+
+
+def phase_long(family: str, work: Path, data: Path, smoke: bool, entropy: float,
+               longer: int = 4) -> dict[str, Any]:
+    """Scratch `longer` times as long at the tuned LR (seed 0): how far below the unigram
+    entropy the regime gets with more steps (for a family whose scratch stays near it)."""
+    run = run_one(family, "scratch", 0, tuned_lr(family, work), work, data, smoke,
+                  f"-x{longer}", longer)
+    final = run["curve"][-1]["loss"]
+    print(f"  {family} scratch x{longer} steps: final val loss {final:.4f}, "
+          f"{entropy - final:.3f} nats below the unigram entropy", flush=True)
+    return {"longer": longer, "final": final, "below_unigram": entropy - final}
 
 
 def tuned_lr(family: str, work: Path) -> str | None:
@@ -206,7 +224,8 @@ def phase_compare(family: str, work: Path, data: Path, jobs: int, seeds: int, sm
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phase", choices=("lr", "sweep", "compare", "all"), default="all")
+    parser.add_argument("--phase", choices=("lr", "sweep", "compare", "long", "all"),
+                        default="all")
     parser.add_argument("--families", default="gpt2,llama,bert")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
@@ -242,6 +261,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 fam["lr"] = phase_lr(family, args.work, data, jobs, args.smoke)
             elif phase == "sweep":
                 fam["sweep"] = phase_sweep(family, args.work, data, jobs, args.smoke)
+            elif phase == "long":
+                fam["long"] = phase_long(family, args.work, data, args.smoke,
+                                         fam["unigram_entropy"])
             else:
                 fam["compare"] = phase_compare(family, args.work, data, jobs, args.seeds,
                                                args.smoke, args.plots)

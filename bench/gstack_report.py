@@ -4,9 +4,11 @@ ones), so that every figure there comes from a script:
 
     python -m bench.gstack_report [--work WORK] [--families gpt2,llama,bert]
 
-For each family: the LR tuning, the sweep's candidates, and per method the final losses,
-the FLOP speedup at scratch's final loss per seed, how many seeds reach 1.3x, and the mean
-FLOP speedup at each level of the iso-loss ladder (seeds reaching it in brackets).
+For each family: the LR tuning, the sweep's candidates, the longer scratch run when
+measured, and per method the final losses, the FLOP speedup at scratch's final loss per
+seed, how many seeds reach 1.3x, the lowest and highest speedup of any seed at any level,
+and the mean FLOP speedup at each level of the iso-loss ladder (seeds reaching it in
+brackets).
 """
 
 from __future__ import annotations
@@ -55,21 +57,24 @@ def sweep_table(fam: dict[str, Any]) -> list[str]:
 
 def compare_table(fam: dict[str, Any]) -> list[str]:
     stats = fam["compare"]["stats"]
-    levels = [r["level"] for r in stats["scratch"]["rungs"]] or next(
-        ([r["level"] for r in st["rungs"]] for m, st in stats.items() if st["rungs"]), [])
+    levels = [r["level"] for r in stats["scratch"]["rungs"]]
     head = ["| method | final val loss per seed | FLOP speedup at scratch's final, per seed "
-            "| seeds >= 1.3x | " + " | ".join(f"{lv:.2f}" for lv in levels) + " |",
-            "|---|---|---|---|" + "---|" * len(levels)]
+            "| seeds >= 1.3x | any seed, any level | "
+            + " | ".join(f"{lv:.2f}" for lv in levels) + " |",
+            "|---|---|---|---|---|" + "---|" * len(levels)]
     rows = []
     for m in (m for m in METHODS if m in stats):
         st = stats[m]
         finals = ", ".join(f"{x:.4f}" for x in st["final_losses"])
         if m == "scratch":
-            rows.append(f"| scratch | {finals} | | |" + " |" * len(levels))
+            rows.append(f"| scratch | {finals} | | | |" + " |" * len(levels))
             continue
         per_seed = ", ".join(_x(s) for s in st["speedup_at_scratch_final"])
+        reached = [r["flops"] for r in st["rungs"] if r["flops"]["n"]]
+        span = (f"{_x(min(f['min'] for f in reached))} to {_x(max(f['max'] for f in reached))}"
+                if reached else "-")
         rungs = [f"{_x(r['flops']['mean'])} ({r['reached']})" for r in st["rungs"]]
-        rows.append(f"| {m} | {finals} | {per_seed} | {st['paid_1_3x']}/{st['seeds']} | "
+        rows.append(f"| {m} | {finals} | {per_seed} | {st['paid_1_3x']}/{st['seeds']} | {span} | "
                     + " | ".join(rungs) + " |")
     return head + rows
 
@@ -91,6 +96,11 @@ def report(work: Path, families: list[str]) -> str:
             out += [*lr_table(fam), ""]
         if "sweep" in fam:
             out += [*sweep_table(fam), ""]
+        if "long" in fam:
+            lg = fam["long"]
+            out += [f"Scratch {lg['longer']}x as long (seed 0, the tuned LR): final val loss "
+                    f"{lg['final']:.4f}, {lg['below_unigram']:.3f} nats below the unigram "
+                    "entropy", ""]
         if "compare" in fam:
             out += ["Compare (ladder columns: the loss level; each cell the mean FLOP speedup "
                     "over seeds, seeds reaching it in brackets):", ""]

@@ -38,6 +38,7 @@ class Variant:
     train: tuple[tuple[str, str], ...] = ()       # train-block settings replaced
     later: tuple[tuple[str, str], ...] = ()       # settings added to every stage after the first
     ops: tuple[str, str] | None = None            # one operator renamed (e.g. aki -> fpi)
+    longer: int = 1                               # every stage's length times this
     smoke: bool = False
 
 
@@ -79,10 +80,12 @@ def _set_items(items: tuple[ast.Item, ...], settings: dict[str, str]) -> tuple[a
 
 
 def _stage_variant(stage: ast.StageDecl, v: Variant, later: bool) -> ast.StageDecl:
-    """A stage with the smoke length, the later stages' settings and the renamed operator."""
-    if v.smoke:
-        steps = int(evaluate(stage.length, {}))
-        stage = replace(stage, length=ast.Number(text=str(max(2, steps // 50))))
+    """A stage with the longer or smoke length, the later stages' settings and the renamed
+    operator."""
+    if v.smoke or v.longer != 1:
+        steps = int(evaluate(stage.length, {})) * v.longer
+        steps = max(2, steps // 50) if v.smoke else steps
+        stage = replace(stage, length=ast.Number(text=str(steps)))
     if later and v.later:
         stage = replace(stage, items=tuple(_item(k, val) for k, val in v.later) + stage.items)
     if v.ops and stage.growth is not None:

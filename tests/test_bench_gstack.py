@@ -51,8 +51,15 @@ def test_gstack_pays_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert len(stats["gstack"]["rungs"]) == 10
     assert (tmp_path / "gstack_pays-gpt2-speedup-vs-loss.png").stat().st_size > 0
     assert json.loads((work / "gstack_pays-all-gpt2.json").read_text())["families"]["gpt2"]
+    longer = gstack_pays.main(["--smoke", "--in-process", "--families", "gpt2", "--phase",
+                               "long", "--data", str(corpus), "--work", str(work)])
+    long = longer["families"]["gpt2"]["long"]
+    spec = (work / "gpt2" / "specs" / "gpt2-scratch-x4-s0.grow").read_text()
+    assert "stage 40:" in spec and f"lr = {fam['lr']['best']}" in spec    # 4 x 10 smoke steps
+    assert long["below_unigram"] == pytest.approx(fam["unigram_entropy"] - long["final"])
     from bench import gstack_report
 
     text = gstack_report.report(work, ["gpt2"])
     assert "| gstack-sweep | " in text and "| LR | 1e-3 | 2e-3 | 4e-3 | 8e-3 |" in text
-    assert f"best: {fam['sweep']['best']}" in text
+    assert f"best: {fam['sweep']['best']}" in text and "any seed, any level" in text
+    assert f"Scratch 4x as long (seed 0, the tuned LR): final val loss {long['final']:.4f}" in text
